@@ -1,0 +1,214 @@
+// Package event defines the typed events that flow from a source (the live
+// ringbuf and counter polls, or a recorded trace) into the aggregator and the
+// views. Everything downstream of a source sees only these types, which is what
+// lets a recording replay through exactly the code a live session runs.
+package event
+
+import (
+	"context"
+	"time"
+)
+
+// Kind identifies an event type. Values are part of the trace format: never renumber.
+type Kind uint8
+
+const (
+	KindStart       Kind = 1 // session metadata, always first
+	KindAllocFail   Kind = 2 // a page allocation returned NULL
+	KindSlabCreate  Kind = 3 // kmem_cache_create family returned
+	KindNetnsCreate Kind = 4 // copy_net_ns returned
+	KindNsSyscall   Kind = 5 // a namespace syscall failed
+	KindTick        Kind = 6 // interval boundary with in-kernel counter deltas
+	KindMemSnapshot Kind = 7 // free-memory picture
+	KindCgroupPath  Kind = 8 // cgroup id -> path learned
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindStart:
+		return "start"
+	case KindAllocFail:
+		return "alloc_fail"
+	case KindSlabCreate:
+		return "slab_create"
+	case KindNetnsCreate:
+		return "netns_create"
+	case KindNsSyscall:
+		return "ns_syscall"
+	case KindTick:
+		return "tick"
+	case KindMemSnapshot:
+		return "mem_snapshot"
+	case KindCgroupPath:
+		return "cgroup_path"
+	}
+	return "unknown"
+}
+
+// Event is implemented by every event type.
+type Event interface {
+	Kind() Kind
+	When() time.Time
+}
+
+// Source produces events in order until the context ends or the input is
+// exhausted. emit is called from one goroutine only; it must not retain ev
+// beyond the call unless it copies it.
+type Source interface {
+	Run(ctx context.Context, emit func(ev Event)) error
+}
+
+// Orders and Migratetypes bound the in-kernel counter arrays. x86_64 has 11
+// orders (NR_PAGE_ORDERS); 16 leaves room for CONFIG_ARCH_FORCE_MAX_ORDER.
+const (
+	Orders       = 16
+	Migratetypes = 8
+)
+
+// Task identifies who was running when the event fired.
+type Task struct {
+	PID      uint32 `json:"pid"`
+	TID      uint32 `json:"tid"`
+	Comm     string `json:"comm"`
+	CgroupID uint64 `json:"cgroup_id"`
+	NetnsIno uint32 `json:"netns_ino"`
+}
+
+// SyscallRef ties an event to the watched namespace syscall the task was
+// inside when it fired. Zero when the task was in none.
+type SyscallRef struct {
+	Syscall string    `json:"syscall,omitempty"`
+	Enter   time.Time `json:"enter,omitempty"`
+}
+
+// Inside reports whether the reference names a syscall.
+func (r SyscallRef) Inside() bool { return r.Syscall != "" }
+
+// HookStatus says how one hook attached, or why it did not.
+type HookStatus struct {
+	Hook      string `json:"hook"`
+	Mechanism string `json:"mechanism,omitempty"` // tp_btf, raw_tp, tracepoint, fentry, kprobe...
+	Target    string `json:"target,omitempty"`    // symbol or tracepoint name
+	Attached  bool   `json:"attached"`
+	Reason    string `json:"reason,omitempty"` // why not attached, in words
+}
+
+// Flag is one named bit pattern of a flag table read from the running kernel.
+type Flag struct {
+	Name  string `json:"name"`
+	Value uint64 `json:"value"`
+}
+
+// Start carries the session's metadata. It is the first event of every source.
+type Start struct {
+	Time           time.Time    `json:"time"`
+	Hostname       string       `json:"hostname"`
+	KernelRelease  string       `json:"kernel_release"`
+	BootID         string       `json:"boot_id"`
+	PageSize       uint32       `json:"page_size"`
+	PageblockOrder uint8        `json:"pageblock_order"`
+	Version        string       `json:"fragscope_version"`
+	Hooks          []HookStatus `json:"hooks"`
+	GFPFlags       []Flag       `json:"gfp_flags"`    // the running kernel's gfp table
+	Migratetypes   []string     `json:"migratetypes"` // index = kernel value
+}
+
+func (e *Start) Kind() Kind      { return KindStart }
+func (e *Start) When() time.Time { return e.Time }
+
+// AllocFail is a page allocation that returned NULL.
+type AllocFail struct {
+	Time        time.Time  `json:"time"`
+	Task        Task       `json:"task"`
+	Order       uint8      `json:"order"`
+	GFP         uint64     `json:"gfp"`
+	Migratetype int8       `json:"migratetype"` // -1 when the hook cannot see it (fexit)
+	Stack       []string   `json:"stack,omitempty"`
+	Hook        string     `json:"hook"` // "tracepoint" or "fexit": fexit also sees injected failures
+	In          SyscallRef `json:"in"`
+}
+
+func (e *AllocFail) Kind() Kind      { return KindAllocFail }
+func (e *AllocFail) When() time.Time { return e.Time }
+
+// SlabCreate is one return from the kmem_cache_create family.
+type SlabCreate struct {
+	Time    time.Time     `json:"time"`
+	Task    Task          `json:"task"`
+	Name    string        `json:"name"`
+	Size    uint32        `json:"size"`
+	Flags   uint64        `json:"flags"`
+	Failed  bool          `json:"failed"`
+	Latency time.Duration `json:"latency_ns"`
+	In      SyscallRef    `json:"in"`
+}
+
+func (e *SlabCreate) Kind() Kind      { return KindSlabCreate }
+func (e *SlabCreate) When() time.Time { return e.Time }
+
+// NetnsCreate is one return from copy_net_ns.
+type NetnsCreate struct {
+	Time    time.Time     `json:"time"`
+	Task    Task          `json:"task"`
+	Errno   int32         `json:"errno"` // 0 on success
+	Inode   uint32        `json:"inode"` // the new netns inode on success
+	Latency time.Duration `json:"latency_ns"`
+	In      SyscallRef    `json:"in"`
+}
+
+func (e *NetnsCreate) Kind() Kind      { return KindNetnsCreate }
+func (e *NetnsCreate) When() time.Time { return e.Time }
+
+// NsSyscall is a failed clone, clone3, unshare or setns.
+type NsSyscall struct {
+	Time    time.Time     `json:"time"`
+	Task    Task          `json:"task"`
+	Syscall string        `json:"syscall"`
+	Flags   uint64        `json:"flags"` // clone/unshare flags; setns nstype
+	Errno   int32         `json:"errno"`
+	Enter   time.Time     `json:"enter"`
+	Latency time.Duration `json:"latency_ns"`
+}
+
+func (e *NsSyscall) Kind() Kind      { return KindNsSyscall }
+func (e *NsSyscall) When() time.Time { return e.Time }
+
+// ExtfragKey is one bucket of the in-kernel extfrag counters.
+type ExtfragKey struct {
+	CgroupID      uint64 `json:"cgroup_id"`
+	AllocOrder    uint8  `json:"alloc_order"`
+	FallbackOrder uint8  `json:"fallback_order"`
+	AllocMT       uint8  `json:"alloc_migratetype"`
+	FallbackMT    uint8  `json:"fallback_migratetype"`
+	Fragmenting   bool   `json:"fragmenting"`
+}
+
+// ExtfragCount is a counter delta for one key.
+type ExtfragCount struct {
+	ExtfragKey
+	Count uint64 `json:"count"`
+}
+
+// Tick closes an interval. Counts are deltas since the previous Tick.
+type Tick struct {
+	Time     time.Time                    `json:"time"`
+	Interval time.Duration                `json:"interval_ns"`
+	Allocs   [Orders][Migratetypes]uint64 `json:"-"`
+	Extfrag  []ExtfragCount               `json:"extfrag,omitempty"`
+	Drops    uint64                       `json:"drops"`            // ringbuf reserve failures in the interval
+	Overflow uint64                       `json:"extfrag_overflow"` // extfrag keys lost because the map was full
+}
+
+func (e *Tick) Kind() Kind      { return KindTick }
+func (e *Tick) When() time.Time { return e.Time }
+
+// CgroupPath records what a cgroup id resolved to.
+type CgroupPath struct {
+	Time    time.Time `json:"time"`
+	ID      uint64    `json:"id"`
+	Path    string    `json:"path"`
+	Removed bool      `json:"removed"`
+}
+
+func (e *CgroupPath) Kind() Kind      { return KindCgroupPath }
+func (e *CgroupPath) When() time.Time { return e.Time }
