@@ -1,0 +1,106 @@
+/* Maps and helpers every hook shares. Each hook is its own object so one that
+ * fails to load never stops the others; the loader creates these maps once and
+ * hands the same instances to every object (MapReplacements). */
+#ifndef FRAGSCOPE_COMMON_BPF_H
+#define FRAGSCOPE_COMMON_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "fragscope.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Keeps a record type in the object's BTF so bpf2go -type can generate its Go
+ * twin; records built only inside inlined helpers would otherwise vanish. */
+#define KEEP_TYPE(T, n) const T *keep_##n __attribute__((unused))
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 21);
+} events SEC(".maps");
+
+/* Ringbuf reserve failures, per CPU: every lost record is counted. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} drops SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, 4096);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, 127 * sizeof(__u64));
+} stacks SEC(".maps");
+
+/* Tasks inside a watched namespace syscall, by tid, so failures deeper in the
+ * kernel carry the syscall's identity. Written by nssyscall.bpf.c only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, struct syscall_ref);
+} inflight SEC(".maps");
+
+/* Wake the reader only once this many bytes are pending; below it the reader
+ * finds records on its own flush deadline. Never one wakeup per record. */
+const volatile __u64 wakeup_bytes = 64 * 1024;
+
+static __always_inline void count_drop(void)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&drops, &zero);
+
+	if (n)
+		*n += 1; /* per-CPU slot: no atomics needed */
+}
+
+static __always_inline void *reserve_event(__u64 size)
+{
+	void *e = bpf_ringbuf_reserve(&events, size, 0);
+
+	if (!e)
+		count_drop();
+	return e;
+}
+
+static __always_inline void submit_event(void *e)
+{
+	__u64 flags = BPF_RB_NO_WAKEUP;
+
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		flags = BPF_RB_FORCE_WAKEUP;
+	bpf_ringbuf_submit(e, flags);
+}
+
+static __always_inline void fill_header(struct event_header *h, __u8 type)
+{
+	h->type = type;
+	h->ts_ns = bpf_ktime_get_ns();
+}
+
+static __always_inline void fill_task(struct task_info *t)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	t->pid = pid_tgid >> 32;
+	t->tid = (__u32)pid_tgid;
+	t->cgroup_id = bpf_get_current_cgroup_id();
+	t->netns_ino = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
+	bpf_get_current_comm(t->comm, sizeof(t->comm));
+}
+
+static __always_inline void fill_syscall_ref(struct syscall_ref *ref)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct syscall_ref *r = bpf_map_lookup_elem(&inflight, &tid);
+
+	if (r)
+		*ref = *r;
+}
+
+#endif

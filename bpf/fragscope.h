@@ -1,0 +1,119 @@
+/* Event records shared by the BPF programs and the Go decoders.
+ *
+ * Fixed-width fields, explicit padding, no packed structs: the Go types are
+ * generated from this header's BTF by bpf2go (-type), never written by hand.
+ * The first byte of every ringbuf record is its type (struct event_header).
+ */
+#ifndef FRAGSCOPE_H
+#define FRAGSCOPE_H
+
+#define TASK_COMM_LEN 16
+#define SLAB_NAME_LEN 64
+
+/* Bounds of the per-CPU allocation counters: index = order * MAX_MIGRATETYPES + mt. */
+#define MAX_ORDERS 16
+#define MAX_MIGRATETYPES 8
+
+enum event_type {
+	EVENT_ALLOC_FAIL = 1,
+	EVENT_SLAB_CREATE = 2,
+	EVENT_NETNS_CREATE = 3,
+	EVENT_NS_SYSCALL = 4,
+};
+
+/* Watched namespace syscalls; 0 = none. */
+enum ns_syscall {
+	NS_SYSCALL_NONE = 0,
+	NS_SYSCALL_CLONE = 1,
+	NS_SYSCALL_CLONE3 = 2,
+	NS_SYSCALL_UNSHARE = 3,
+	NS_SYSCALL_SETNS = 4,
+};
+
+/* Which program saw an allocation failure. */
+enum alloc_hook {
+	ALLOC_HOOK_TRACEPOINT = 1, /* kmem:mm_page_alloc, any mechanism */
+	ALLOC_HOOK_FEXIT = 2,      /* fexit on the __alloc_pages* function */
+};
+
+struct event_header {
+	__u8 type;
+	__u8 _pad[7];
+	__u64 ts_ns; /* bpf_ktime_get_ns (CLOCK_MONOTONIC) */
+};
+
+struct task_info {
+	__u64 cgroup_id;
+	__u32 pid;
+	__u32 tid;
+	__u32 netns_ino;
+	__u32 _pad;
+	char comm[TASK_COMM_LEN];
+};
+
+/* The namespace syscall the task was inside when the event fired. */
+struct syscall_ref {
+	__u64 enter_ns;
+	__u8 syscall; /* enum ns_syscall */
+	__u8 _pad[7];
+};
+
+struct alloc_fail_event {
+	struct event_header hdr;
+	struct task_info task;
+	struct syscall_ref in;
+	__u64 gfp;
+	__s32 stack_id; /* negative: no stack (errno) */
+	__u8 order;
+	__s8 migratetype; /* -1 where the hook cannot see it */
+	__u8 hook;        /* enum alloc_hook */
+	__u8 _pad;
+};
+
+struct slab_create_event {
+	struct event_header hdr;
+	struct task_info task;
+	struct syscall_ref in;
+	__u64 flags;
+	__u64 latency_ns;
+	__u32 size;
+	__u8 failed;
+	__u8 _pad[3];
+	char name[SLAB_NAME_LEN];
+};
+
+struct netns_create_event {
+	struct event_header hdr;
+	struct task_info task;
+	struct syscall_ref in;
+	__u64 latency_ns;
+	__s32 err; /* negative errno, 0 on success */
+	__u32 inum;
+};
+
+struct ns_syscall_event {
+	struct event_header hdr;
+	struct task_info task;
+	__u64 flags;
+	__u64 enter_ns;
+	__s64 ret;
+	__u8 syscall; /* enum ns_syscall */
+	__u8 _pad[7];
+};
+
+/* Key of the extfrag counters. */
+struct extfrag_key {
+	__u64 cgroup_id;
+	__u8 alloc_order;
+	__u8 fallback_order;
+	__u8 alloc_mt;
+	__u8 fallback_mt;
+	__u8 fragmenting;
+	__u8 _pad[3];
+};
+
+struct alloc_counts {
+	__u64 n[MAX_ORDERS * MAX_MIGRATETYPES];
+};
+
+#endif

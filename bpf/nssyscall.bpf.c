@@ -1,0 +1,110 @@
+/* Namespace syscalls: syscalls:sys_{enter,exit}_{clone,clone3,unshare,setns}.
+ * These per-syscall tracepoints fire only for their syscall, unlike
+ * raw_syscalls:*. Entry records the task in `inflight` so failures deeper in
+ * the kernel carry the syscall's identity; exit streams failed calls. */
+#include "common.bpf.h"
+
+KEEP_TYPE(struct ns_syscall_event, ns_syscall_event);
+
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, __u64);
+} ns_flags SEC(".maps");
+
+static __always_inline int ns_enter(__u8 sc, __u64 flags)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct syscall_ref ref = {
+		.enter_ns = bpf_ktime_get_ns(),
+		.syscall = sc,
+	};
+
+	bpf_map_update_elem(&inflight, &tid, &ref, BPF_ANY);
+	bpf_map_update_elem(&ns_flags, &tid, &flags, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int ns_exit(__s64 ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct syscall_ref *ref = bpf_map_lookup_elem(&inflight, &tid);
+	__u64 *flags = bpf_map_lookup_elem(&ns_flags, &tid);
+	struct ns_syscall_event *e;
+
+	/* A new child returns from clone too, with ret 0 and no entry: skip. */
+	if (!ref)
+		return 0;
+	if (ret < 0) {
+		e = reserve_event(sizeof(*e));
+		if (e) {
+			__builtin_memset(e, 0, sizeof(*e));
+			fill_header(&e->hdr, EVENT_NS_SYSCALL);
+			fill_task(&e->task);
+			e->syscall = ref->syscall;
+			e->enter_ns = ref->enter_ns;
+			e->ret = ret;
+			if (flags)
+				e->flags = *flags;
+			submit_event(e);
+		}
+	}
+	bpf_map_delete_elem(&inflight, &tid);
+	bpf_map_delete_elem(&ns_flags, &tid);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_clone")
+int ns_enter_clone(struct trace_event_raw_sys_enter *ctx)
+{
+	return ns_enter(NS_SYSCALL_CLONE, ctx->args[0]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_clone")
+int ns_exit_clone(struct trace_event_raw_sys_exit *ctx)
+{
+	return ns_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_clone3")
+int ns_enter_clone3(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 flags = 0;
+
+	/* struct clone_args starts with the u64 flags. */
+	bpf_probe_read_user(&flags, sizeof(flags), (void *)ctx->args[0]);
+	return ns_enter(NS_SYSCALL_CLONE3, flags);
+}
+
+SEC("tracepoint/syscalls/sys_exit_clone3")
+int ns_exit_clone3(struct trace_event_raw_sys_exit *ctx)
+{
+	return ns_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_unshare")
+int ns_enter_unshare(struct trace_event_raw_sys_enter *ctx)
+{
+	return ns_enter(NS_SYSCALL_UNSHARE, ctx->args[0]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_unshare")
+int ns_exit_unshare(struct trace_event_raw_sys_exit *ctx)
+{
+	return ns_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_setns")
+int ns_enter_setns(struct trace_event_raw_sys_enter *ctx)
+{
+	/* setns(fd, nstype): the namespace type is the flag word. */
+	return ns_enter(NS_SYSCALL_SETNS, ctx->args[1]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_setns")
+int ns_exit_setns(struct trace_event_raw_sys_exit *ctx)
+{
+	return ns_exit(ctx->ret);
+}

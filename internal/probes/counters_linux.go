@@ -1,0 +1,95 @@
+package probes
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/fragscope/fragscope/internal/event"
+)
+
+// AllocCounts returns the cumulative allocation counts by order and
+// migratetype, summed over CPUs. ok is false when page_alloc is not attached.
+func (s *Set) AllocCounts() (counts [event.Orders][event.Migratetypes]uint64, ok bool, err error) {
+	if s.allocCounts == nil {
+		return counts, false, nil
+	}
+	var perCPU []pageallocAllocCounts
+	if err := s.allocCounts.Lookup(uint32(0), &perCPU); err != nil {
+		return counts, false, fmt.Errorf("read page_alloc_counts: %w", err)
+	}
+	for _, c := range perCPU {
+		for i, n := range c.N {
+			counts[i/event.Migratetypes][i%event.Migratetypes] += n
+		}
+	}
+	return counts, true, nil
+}
+
+// ExtfragCounts returns the cumulative extfrag counts per key and the
+// cumulative number of keys lost to a full map.
+func (s *Set) ExtfragCounts() (map[event.ExtfragKey]uint64, uint64, error) {
+	if s.extfragCounts == nil {
+		return nil, 0, nil
+	}
+	out := map[event.ExtfragKey]uint64{}
+	var (
+		key    extfragExtfragKey
+		perCPU []uint64
+	)
+	it := s.extfragCounts.Iterate()
+	for it.Next(&key, &perCPU) {
+		var sum uint64
+		for _, n := range perCPU {
+			sum += n
+		}
+		out[event.ExtfragKey{
+			CgroupID:      key.CgroupId,
+			AllocOrder:    key.AllocOrder,
+			FallbackOrder: key.FallbackOrder,
+			AllocMT:       key.AllocMt,
+			FallbackMT:    key.FallbackMt,
+			Fragmenting:   key.Fragmenting != 0,
+		}] = sum
+	}
+	if err := it.Err(); err != nil {
+		return nil, 0, fmt.Errorf("read extfrag_counts: %w", err)
+	}
+	overflow, err := sumPerCPU(s.extfragOverflow)
+	return out, overflow, err
+}
+
+// Drops returns the cumulative number of ringbuf records lost to a full buffer.
+func (s *Set) Drops() (uint64, error) { return sumPerCPU(s.drops) }
+
+func sumPerCPU(m *ebpf.Map) (uint64, error) {
+	if m == nil {
+		return 0, nil
+	}
+	var perCPU []uint64
+	if err := m.Lookup(uint32(0), &perCPU); err != nil {
+		return 0, fmt.Errorf("read %s: %w", m, err)
+	}
+	var sum uint64
+	for _, n := range perCPU {
+		sum += n
+	}
+	return sum, nil
+}
+
+// Stack returns the kernel stack addresses recorded under id.
+func (s *Set) Stack(id int32) ([]uint64, error) {
+	if id < 0 {
+		return nil, errors.New("no stack recorded")
+	}
+	var pcs [127]uint64
+	if err := s.stacks.Lookup(uint32(id), &pcs); err != nil {
+		return nil, fmt.Errorf("read stack %d: %w", id, err)
+	}
+	n := 0
+	for n < len(pcs) && pcs[n] != 0 {
+		n++
+	}
+	return append([]uint64(nil), pcs[:n]...), nil
+}

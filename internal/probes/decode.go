@@ -1,0 +1,146 @@
+package probes
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/fragscope/fragscope/internal/event"
+)
+
+// Record types: the first byte of every ringbuf record (enum event_type in
+// bpf/fragscope.h).
+const (
+	recAllocFail   = 1
+	recSlabCreate  = 2
+	recNetnsCreate = 3
+	recNsSyscall   = 4
+)
+
+// Decoder turns raw ringbuf records into events. Clock converts the BPF
+// timestamp (CLOCK_MONOTONIC ns) to wall time; Stack symbolizes a stack id.
+type Decoder struct {
+	Clock func(monoNs uint64) time.Time
+	Stack func(id int32) []string
+}
+
+// syscallNames maps enum ns_syscall to names.
+var syscallNames = [...]string{"", "clone", "clone3", "unshare", "setns"}
+
+func syscallName(id uint8) string {
+	if int(id) < len(syscallNames) {
+		return syscallNames[id]
+	}
+	return fmt.Sprintf("syscall_%d", id)
+}
+
+// Decode decodes one record. Records are rare (failures, creations), so
+// clarity wins over speed here: binary.Decode into the bpf2go twins.
+func (d *Decoder) Decode(raw []byte) (event.Event, error) {
+	if len(raw) == 0 {
+		return nil, fmt.Errorf("empty record")
+	}
+	switch raw[0] {
+	case recAllocFail:
+		var r pageallocAllocFailEvent
+		if err := decodeRecord(raw, &r); err != nil {
+			return nil, err
+		}
+		ev := &event.AllocFail{
+			Time:        d.Clock(r.Hdr.TsNs),
+			Task:        task(r.Task.CgroupId, r.Task.Pid, r.Task.Tid, r.Task.NetnsIno, r.Task.Comm),
+			Order:       r.Order,
+			GFP:         r.Gfp,
+			Migratetype: r.Migratetype,
+			Hook:        allocHookName(r.Hook),
+			In:          d.ref(r.In.EnterNs, r.In.Syscall),
+		}
+		if d.Stack != nil && r.StackId >= 0 {
+			ev.Stack = d.Stack(r.StackId)
+		}
+		return ev, nil
+	case recSlabCreate:
+		var r slabcreateSlabCreateEvent
+		if err := decodeRecord(raw, &r); err != nil {
+			return nil, err
+		}
+		return &event.SlabCreate{
+			Time:    d.Clock(r.Hdr.TsNs),
+			Task:    task(r.Task.CgroupId, r.Task.Pid, r.Task.Tid, r.Task.NetnsIno, r.Task.Comm),
+			Name:    cStringInt8(r.Name[:]),
+			Size:    r.Size,
+			Flags:   r.Flags,
+			Failed:  r.Failed != 0,
+			Latency: time.Duration(r.LatencyNs),
+			In:      d.ref(r.In.EnterNs, r.In.Syscall),
+		}, nil
+	case recNetnsCreate:
+		var r netnsNetnsCreateEvent
+		if err := decodeRecord(raw, &r); err != nil {
+			return nil, err
+		}
+		return &event.NetnsCreate{
+			Time:    d.Clock(r.Hdr.TsNs),
+			Task:    task(r.Task.CgroupId, r.Task.Pid, r.Task.Tid, r.Task.NetnsIno, r.Task.Comm),
+			Errno:   -r.Err,
+			Inode:   r.Inum,
+			Latency: time.Duration(r.LatencyNs),
+			In:      d.ref(r.In.EnterNs, r.In.Syscall),
+		}, nil
+	case recNsSyscall:
+		var r nssyscallNsSyscallEvent
+		if err := decodeRecord(raw, &r); err != nil {
+			return nil, err
+		}
+		return &event.NsSyscall{
+			Time:    d.Clock(r.Hdr.TsNs),
+			Task:    task(r.Task.CgroupId, r.Task.Pid, r.Task.Tid, r.Task.NetnsIno, r.Task.Comm),
+			Syscall: syscallName(r.Syscall),
+			Flags:   r.Flags,
+			Errno:   int32(-r.Ret),
+			Enter:   d.Clock(r.EnterNs),
+			Latency: time.Duration(r.Hdr.TsNs - r.EnterNs),
+		}, nil
+	}
+	return nil, fmt.Errorf("unknown record type %d (%d bytes)", raw[0], len(raw))
+}
+
+func decodeRecord(raw []byte, out any) error {
+	if need := binary.Size(out); len(raw) < need {
+		return fmt.Errorf("record type %d: %d bytes, want %d", raw[0], len(raw), need)
+	}
+	_, err := binary.Decode(raw, binary.LittleEndian, out)
+	return err
+}
+
+func (d *Decoder) ref(enterNs uint64, sc uint8) event.SyscallRef {
+	if sc == 0 {
+		return event.SyscallRef{}
+	}
+	return event.SyscallRef{Syscall: syscallName(sc), Enter: d.Clock(enterNs)}
+}
+
+func task(cg uint64, pid, tid, netns uint32, comm [16]int8) event.Task {
+	return event.Task{PID: pid, TID: tid, Comm: cStringInt8(comm[:]), CgroupID: cg, NetnsIno: netns}
+}
+
+func cStringInt8(b []int8) string {
+	out := make([]byte, 0, len(b))
+	for _, c := range b {
+		if c == 0 {
+			break
+		}
+		out = append(out, byte(c))
+	}
+	return string(out)
+}
+
+func allocHookName(h uint8) string {
+	switch h {
+	case 1:
+		return "tracepoint"
+	case 2:
+		return "fexit"
+	}
+	return fmt.Sprintf("hook_%d", h)
+}

@@ -1,0 +1,140 @@
+package probes
+
+import (
+	"bytes"
+	"encoding/binary"
+	"testing"
+	"time"
+
+	"github.com/fragscope/fragscope/internal/event"
+)
+
+var testEpoch = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+
+func testDecoder() *Decoder {
+	return &Decoder{
+		Clock: func(ns uint64) time.Time { return testEpoch.Add(time.Duration(ns)) },
+		Stack: func(id int32) []string { return []string{"warn_alloc+0x0/0x10", "copy_net_ns+0x5/0x20"} },
+	}
+}
+
+func encode(t *testing.T, v any) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := binary.Write(&b, binary.LittleEndian, v); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func comm(s string) (c [16]int8) {
+	for i := range s {
+		c[i] = int8(s[i])
+	}
+	return c
+}
+
+func TestDecodeAllocFail(t *testing.T) {
+	var r pageallocAllocFailEvent
+	r.Hdr.Type = recAllocFail
+	r.Hdr.TsNs = 5000
+	r.Task.Pid, r.Task.Tid, r.Task.CgroupId, r.Task.NetnsIno = 18377, 18378, 42, 4026531840
+	r.Task.Comm = comm("exe")
+	r.In.EnterNs, r.In.Syscall = 1000, 1
+	r.Gfp, r.Order, r.Migratetype, r.StackId, r.Hook = 0x10c0d0, 6, 0, 7, 1
+	ev, err := testDecoder().Decode(encode(t, &r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	af, ok := ev.(*event.AllocFail)
+	if !ok {
+		t.Fatalf("got %T", ev)
+	}
+	if af.Order != 6 || af.GFP != 0x10c0d0 || af.Task.Comm != "exe" || af.Task.PID != 18377 || af.Task.TID != 18378 ||
+		af.Task.CgroupID != 42 || af.Task.NetnsIno != 4026531840 || af.Hook != "tracepoint" {
+		t.Errorf("decoded %+v", af)
+	}
+	if af.In.Syscall != "clone" || !af.In.Enter.Equal(testEpoch.Add(1000)) || !af.Time.Equal(testEpoch.Add(5000)) {
+		t.Errorf("syscall ref %+v time %v", af.In, af.Time)
+	}
+	if len(af.Stack) != 2 {
+		t.Errorf("stack %v", af.Stack)
+	}
+}
+
+func TestDecodeSlabNetnsSyscall(t *testing.T) {
+	var s slabcreateSlabCreateEvent
+	s.Hdr.Type = recSlabCreate
+	s.Size, s.Failed, s.LatencyNs = 320, 1, 900
+	name := "nf_conntrack_ffff8803eef66180"
+	for i := range name {
+		s.Name[i] = int8(name[i])
+	}
+	ev, err := testDecoder().Decode(encode(t, &s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc := ev.(*event.SlabCreate); sc.Name != name || !sc.Failed || sc.Size != 320 || sc.Latency != 900 {
+		t.Errorf("slab %+v", sc)
+	}
+
+	var n netnsNetnsCreateEvent
+	n.Hdr.Type = recNetnsCreate
+	n.Err = -12
+	ev, err = testDecoder().Decode(encode(t, &n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nc := ev.(*event.NetnsCreate); nc.Errno != 12 {
+		t.Errorf("netns %+v", nc)
+	}
+
+	var y nssyscallNsSyscallEvent
+	y.Hdr.Type, y.Hdr.TsNs = recNsSyscall, 3000
+	y.Syscall, y.Ret, y.Flags, y.EnterNs = 3, -28, 0x40000000, 1000
+	ev, err = testDecoder().Decode(encode(t, &y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ns := ev.(*event.NsSyscall); ns.Syscall != "unshare" || ns.Errno != 28 || ns.Flags != 0x40000000 || ns.Latency != 2000 {
+		t.Errorf("ns syscall %+v", ns)
+	}
+}
+
+func TestDecodeBadInput(t *testing.T) {
+	d := testDecoder()
+	for _, raw := range [][]byte{nil, {9, 0, 0}, {recAllocFail, 1, 2}, {recNsSyscall}} {
+		if _, err := d.Decode(raw); err == nil {
+			t.Errorf("Decode(%v) succeeded", raw)
+		}
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte{recAllocFail})
+	f.Add(make([]byte, 200))
+	d := testDecoder()
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		d.Decode(raw) // must not panic
+	})
+}
+
+func TestParseHooksAndModes(t *testing.T) {
+	hs, err := ParseHooks("default,alloc_fexit")
+	if err != nil || len(hs) != len(DefaultHooks)+1 {
+		t.Fatalf("ParseHooks = %v, %v", hs, err)
+	}
+	if _, err := ParseHooks("page_alloc,bogus"); err == nil {
+		t.Error("unknown hook accepted")
+	}
+	m, err := ParseModes("page_alloc=tracepoint,kprobe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m[HookPageAlloc] != Tracepoint || m[HookSlabCreate] != Kprobe || m[HookNetns] != Kprobe {
+		t.Errorf("modes %v", m)
+	}
+	if _, err := ParseModes("ns_syscall=fentry"); err == nil {
+		t.Error("unsupported mechanism accepted")
+	}
+}

@@ -1,0 +1,127 @@
+package probes
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/fragscope/fragscope/internal/tracefs"
+)
+
+// allocFexitTargets is the function the mm_page_alloc tracepoint sits at the
+// end of, newest name first: 6.15 split out __alloc_frozen_pages_noprof,
+// 6.10 added the _noprof suffix, 5.13 renamed __alloc_pages_nodemask to
+// __alloc_pages. should_fail_alloc_page runs inside all of them.
+var allocFexitTargets = []string{"__alloc_frozen_pages_noprof", "__alloc_pages_noprof", "__alloc_pages", "__alloc_pages_nodemask"}
+
+func (s *Set) attachPageAlloc(m Mechanism) (string, error) {
+	spec, err := loadPagealloc()
+	if err != nil {
+		return "", err
+	}
+	consts := map[string]any{"fexit_attached": s.tpFailed != nil && s.Attached(HookAllocFexit)}
+	extra := map[string]*ebpf.Map{}
+	if s.tpFailed != nil {
+		extra["tp_failed"] = s.tpFailed
+	}
+	const target = "kmem/mm_page_alloc"
+	var prog string
+	switch m {
+	case TpBTF:
+		prog = "page_alloc_btf"
+	case RawTp:
+		prog = "page_alloc_raw"
+	case Tracepoint:
+		prog = "page_alloc_tp"
+		layout, err := pageAllocLayout()
+		if err != nil {
+			return "", err
+		}
+		for k, v := range layout {
+			consts[k] = v
+		}
+	default:
+		return "", fmt.Errorf("mechanism %s not supported", m)
+	}
+	coll, err := s.loadPrograms(spec, []string{prog}, consts, extra)
+	if err != nil {
+		return "", describeLoadError("load "+prog, err)
+	}
+	if err := s.attachProgram(coll.Programs[prog], string(m), target); err != nil {
+		return "", err
+	}
+	s.allocCounts = coll.Maps["page_alloc_counts"]
+	return target, nil
+}
+
+// pageAllocLayout reads the classic tracepoint's record layout. Before 4.3
+// the record held a page pointer (NULL on failure), after it a pfn (-1).
+func pageAllocLayout() (map[string]any, error) {
+	f, err := tracefs.ReadFormat("kmem", "mm_page_alloc")
+	if err != nil {
+		return nil, err
+	}
+	return pageAllocConsts(f)
+}
+
+func pageAllocConsts(f *tracefs.Format) (map[string]any, error) {
+	c := map[string]any{}
+	if p, ok := f.Fields["pfn"]; ok {
+		c["tp_off_page"], c["tp_page_is_pfn"] = p.Offset, uint32(1)
+	} else if p, ok := f.Fields["page"]; ok {
+		c["tp_off_page"], c["tp_page_is_pfn"] = p.Offset, uint32(0)
+	} else {
+		return nil, errors.New("mm_page_alloc format has neither pfn nor page")
+	}
+	order, ok1 := f.Fields["order"]
+	gfp, ok2 := f.Fields["gfp_flags"]
+	mt, ok3 := f.Fields["migratetype"]
+	if !ok1 || !ok2 || !ok3 {
+		return nil, errors.New("mm_page_alloc format lacks order, gfp_flags or migratetype")
+	}
+	if gfp.Size != 4 && gfp.Size != 8 {
+		return nil, fmt.Errorf("mm_page_alloc gfp_flags has size %d", gfp.Size)
+	}
+	c["tp_off_order"] = order.Offset
+	c["tp_off_gfp"] = gfp.Offset
+	c["tp_gfp_size"] = gfp.Size
+	c["tp_off_mt"] = mt.Offset
+	return c, nil
+}
+
+// attachAllocFexit attaches the fexit twin that also sees failures injected
+// by should_fail_alloc_page, which return before the tracepoint fires.
+func (s *Set) attachAllocFexit() (string, error) {
+	target := ""
+	for _, fn := range allocFexitTargets {
+		if s.features.HasBTFFunc(fn) {
+			target = fn
+			break
+		}
+	}
+	if sym := s.opts.Symbols[HookAllocFexit]; sym != "" {
+		target = sym
+	}
+	if target == "" {
+		return "", errors.New("symbol not found: none of " + fmt.Sprint(allocFexitTargets))
+	}
+	spec, err := loadPagealloc()
+	if err != nil {
+		return "", err
+	}
+	if s.tpFailed == nil {
+		if s.tpFailed, err = ebpf.NewMap(spec.Maps["tp_failed"]); err != nil {
+			return "", fmt.Errorf("create map tp_failed: %w", err)
+		}
+	}
+	spec.Programs["page_alloc_fexit"].AttachTo = target
+	coll, err := s.loadPrograms(spec, []string{"page_alloc_fexit"}, nil, map[string]*ebpf.Map{"tp_failed": s.tpFailed})
+	if err != nil {
+		return "", describeLoadError("load fexit "+target, err)
+	}
+	if err := s.attachProgram(coll.Programs["page_alloc_fexit"], "fexit", target); err != nil {
+		return "", err
+	}
+	return target, nil
+}

@@ -1,0 +1,299 @@
+package probes
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+
+	"github.com/fragscope/fragscope/internal/event"
+)
+
+// Options choose what to attach and how.
+type Options struct {
+	Hooks          []Hook               // nil: DefaultHooks
+	Modes          map[Hook]Mechanism   // forced mechanisms; absent or Auto: best available
+	RingBytes      uint32               // ringbuf size, a power of two (default 2 MiB)
+	WakeupBytes    uint64               // pending bytes that wake the reader (default 64 KiB)
+	PageblockOrder uint32               // for extfrag's "fragmenting" (default 9)
+	Symbols        map[Hook]string      // override the kernel symbol a probe hook attaches to (tests)
+}
+
+// Set is every loaded object and link, plus the maps they share.
+type Set struct {
+	Status []event.HookStatus
+
+	events, drops, stacks, inflight *ebpf.Map
+	tpFailed                        *ebpf.Map // shared by page_alloc and alloc_fexit
+
+	allocCounts                    *ebpf.Map
+	extfragCounts, extfragOverflow *ebpf.Map
+
+	opts     Options
+	features *Features
+	colls    []*ebpf.Collection
+	links    []link.Link
+}
+
+// Open creates the shared maps and attaches every requested hook on its
+// own. Only the shared maps failing is an error: a hook that cannot attach
+// is reported in Status with the reason, and the others carry on.
+func Open(opts Options) (*Set, error) {
+	if opts.Hooks == nil {
+		opts.Hooks = DefaultHooks
+	}
+	if opts.RingBytes == 0 {
+		opts.RingBytes = 2 << 20
+	}
+	if opts.WakeupBytes == 0 {
+		opts.WakeupBytes = 64 << 10
+	}
+	if opts.PageblockOrder == 0 {
+		opts.PageblockOrder = 9
+	}
+	s := &Set{opts: opts, features: Probe()}
+	if err := s.createShared(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	// alloc_fexit goes first: page_alloc needs to know whether it attached,
+	// so it can mark the failures it reported itself.
+	var ordered []Hook
+	for _, h := range opts.Hooks {
+		if h == HookAllocFexit {
+			ordered = append([]Hook{h}, ordered...)
+		} else {
+			ordered = append(ordered, h)
+		}
+	}
+	for _, h := range ordered {
+		s.Status = append(s.Status, s.attachHook(h))
+	}
+	s.sortStatus()
+	return s, nil
+}
+
+func (s *Set) sortStatus() {
+	pos := map[string]int{}
+	for i, h := range AllHooks {
+		pos[string(h)] = i
+	}
+	st := s.Status
+	for i := 1; i < len(st); i++ {
+		for j := i; j > 0 && pos[st[j].Hook] < pos[st[j-1].Hook]; j-- {
+			st[j], st[j-1] = st[j-1], st[j]
+		}
+	}
+}
+
+func (s *Set) createShared() error {
+	spec, err := loadPagealloc()
+	if err != nil {
+		return fmt.Errorf("parse embedded BPF object: %w", err)
+	}
+	mk := func(name string, adjust func(*ebpf.MapSpec)) (*ebpf.Map, error) {
+		ms := spec.Maps[name].Copy()
+		if adjust != nil {
+			adjust(ms)
+		}
+		m, err := ebpf.NewMap(ms)
+		if err != nil {
+			return nil, fmt.Errorf("create map %s: %w", name, err)
+		}
+		return m, nil
+	}
+	if s.events, err = mk("events", func(ms *ebpf.MapSpec) { ms.MaxEntries = s.opts.RingBytes }); err != nil {
+		if errors.Is(err, ebpf.ErrNotSupported) {
+			return fmt.Errorf("BPF ringbuf not supported: Linux 5.8 or newer is needed: %w", err)
+		}
+		return err
+	}
+	if s.drops, err = mk("drops", nil); err != nil {
+		return err
+	}
+	if s.stacks, err = mk("stacks", nil); err != nil {
+		return err
+	}
+	if s.inflight, err = mk("inflight", nil); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (s *Set) shared() map[string]*ebpf.Map {
+	return map[string]*ebpf.Map{
+		"events":   s.events,
+		"drops":    s.drops,
+		"stacks":   s.stacks,
+		"inflight": s.inflight,
+	}
+}
+
+// attachHook tries the hook's mechanisms best first (or only the forced one)
+// and records why each one that was skipped or failed did not work.
+func (s *Set) attachHook(h Hook) event.HookStatus {
+	st := event.HookStatus{Hook: string(h)}
+	cands := Mechanisms[h]
+	if m, ok := s.opts.Modes[h]; ok && m != Auto {
+		cands = []Mechanism{m}
+	}
+	var reasons []string
+	for _, m := range cands {
+		if err := s.features.supports(m); err != nil {
+			reasons = append(reasons, fmt.Sprintf("%s: %v", m, err))
+			continue
+		}
+		n := len(s.links)
+		target, err := s.attach(h, m)
+		if err != nil {
+			// Undo a partial attach (e.g. entry attached, exit not).
+			for _, l := range s.links[n:] {
+				l.Close()
+			}
+			s.links = s.links[:n]
+			reasons = append(reasons, fmt.Sprintf("%s: %v", m, err))
+			continue
+		}
+		st.Attached, st.Mechanism, st.Target = true, string(m), target
+		return st
+	}
+	st.Reason = strings.Join(reasons, "; ")
+	return st
+}
+
+func (f *Features) supports(m Mechanism) error {
+	switch m {
+	case TpBTF:
+		return f.BTF
+	case Fentry:
+		return f.Fentry
+	case Kprobe:
+		return f.Kprobes
+	case Tracepoint:
+		return f.TracefsErr
+	}
+	return nil
+}
+
+func (s *Set) attach(h Hook, m Mechanism) (string, error) {
+	switch h {
+	case HookPageAlloc:
+		return s.attachPageAlloc(m)
+	case HookAllocFexit:
+		return s.attachAllocFexit()
+	case HookExtfrag:
+		return s.attachExtfrag(m)
+	case HookSlabCreate:
+		return s.attachSlabCreate(m)
+	case HookNetns:
+		return s.attachNetns(m)
+	case HookNsSyscall:
+		return s.attachNsSyscall()
+	}
+	return "", fmt.Errorf("unknown hook %q", h)
+}
+
+// loadPrograms loads only the named programs of spec, with the shared maps
+// (plus extra) in place of the object's own and the given constants set.
+func (s *Set) loadPrograms(spec *ebpf.CollectionSpec, progs []string, consts map[string]any, extra map[string]*ebpf.Map) (*ebpf.Collection, error) {
+	spec = spec.Copy()
+	keep := map[string]bool{}
+	for _, p := range progs {
+		keep[p] = true
+	}
+	for name := range spec.Programs {
+		if !keep[name] {
+			delete(spec.Programs, name)
+		}
+	}
+	if v, ok := spec.Variables["wakeup_bytes"]; ok {
+		if err := v.Set(s.opts.WakeupBytes); err != nil {
+			return nil, fmt.Errorf("set wakeup_bytes: %w", err)
+		}
+	}
+	for name, val := range consts {
+		v, ok := spec.Variables[name]
+		if !ok {
+			return nil, fmt.Errorf("object has no constant %s", name)
+		}
+		if err := v.Set(val); err != nil {
+			return nil, fmt.Errorf("set %s: %w", name, err)
+		}
+	}
+	repl := s.shared()
+	for k, v := range extra {
+		repl[k] = v
+	}
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
+		MapReplacements: repl,
+		Programs:        ebpf.ProgramOptions{KernelTypes: s.features.kernelBTF},
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.colls = append(s.colls, coll)
+	return coll, nil
+}
+
+// attachProgram attaches one loaded program by mechanism. target is the
+// tracepoint "group/name" or the kernel symbol.
+func (s *Set) attachProgram(prog *ebpf.Program, how string, target string) error {
+	var (
+		l   link.Link
+		err error
+	)
+	switch how {
+	case "tp_btf", "fentry", "fexit":
+		l, err = link.AttachTracing(link.TracingOptions{Program: prog})
+	case "raw_tp":
+		_, name, _ := strings.Cut(target, "/")
+		l, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: name, Program: prog})
+	case "tracepoint":
+		group, name, _ := strings.Cut(target, "/")
+		l, err = link.Tracepoint(group, name, prog, nil)
+	case "kprobe":
+		l, err = link.Kprobe(target, prog, nil)
+	case "kretprobe":
+		l, err = link.Kretprobe(target, prog, nil)
+	default:
+		return fmt.Errorf("unknown attach kind %q", how)
+	}
+	if err != nil {
+		return describeLoadError(fmt.Sprintf("attach %s %s", how, target), err)
+	}
+	s.links = append(s.links, l)
+	return nil
+}
+
+// Events is the ringbuf every hook streams into.
+func (s *Set) Events() *ebpf.Map { return s.events }
+
+// Attached reports whether hook h attached.
+func (s *Set) Attached(h Hook) bool {
+	for _, st := range s.Status {
+		if st.Hook == string(h) {
+			return st.Attached
+		}
+	}
+	return false
+}
+
+// Close detaches every link and frees every object.
+func (s *Set) Close() error {
+	var errs []error
+	for _, l := range s.links {
+		errs = append(errs, l.Close())
+	}
+	for _, c := range s.colls {
+		c.Close()
+	}
+	for _, m := range []*ebpf.Map{s.events, s.drops, s.stacks, s.inflight, s.tpFailed} {
+		if m != nil {
+			errs = append(errs, m.Close())
+		}
+	}
+	s.links, s.colls = nil, nil
+	return errors.Join(errs...)
+}
