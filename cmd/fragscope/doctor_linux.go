@@ -1,0 +1,99 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/fragscope/fragscope/internal/event"
+	"github.com/fragscope/fragscope/internal/privs"
+	"github.com/fragscope/fragscope/internal/probes"
+)
+
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e exitError) Error() string { return e.msg }
+func (e exitError) ExitCode() int { return e.code }
+
+func doctorCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "doctor",
+		Usage: "check this kernel: BTF, tracefs, privileges, and which mechanism works for every hook",
+		Action: func(c *cli.Context) error {
+			w := os.Stdout
+			f := probes.Probe()
+			fmt.Fprintf(w, "kernel     %s\n", f.Release)
+			fmt.Fprintf(w, "btf        %s\n", okOr(f.BTF))
+			fmt.Fprintf(w, "tracefs    %s\n", okOrPath(f.Tracefs, f.TracefsErr))
+			fmt.Fprintf(w, "debugfs    %s\n", okOr(statErr("/sys/kernel/debug/extfrag")))
+			fmt.Fprintf(w, "kprobes    %s\n", okOr(f.Kprobes))
+			fmt.Fprintf(w, "fentry     %s\n", okOr(f.Fentry))
+			if err := privs.Check(); err != nil {
+				fmt.Fprintf(w, "privileges %v\n", err)
+				return exitError{2, "cannot test the hooks without privileges"}
+			}
+			fmt.Fprintf(w, "privileges ok\n\n")
+
+			working := map[probes.Hook]bool{}
+			for _, h := range probes.AllHooks {
+				for _, m := range probes.Mechanisms[h] {
+					st := tryAttach(h, m)
+					if st.Attached {
+						working[h] = true
+						fmt.Fprintf(w, "%-12s %-10s works (%s)\n", h, m, st.Target)
+					} else {
+						fmt.Fprintf(w, "%-12s %-10s no: %s\n", h, m, st.Reason)
+					}
+				}
+			}
+			var missing []probes.Hook
+			for _, h := range probes.CoreHooks {
+				if !working[h] {
+					missing = append(missing, h)
+				}
+			}
+			if len(missing) > 0 {
+				return exitError{1, fmt.Sprintf("core hooks cannot attach on this kernel: %v", missing)}
+			}
+			fmt.Fprintln(w, "\ncore hooks work: fragscope watch will run here")
+			return nil
+		},
+	}
+}
+
+// tryAttach really loads and attaches one hook by one mechanism: the only
+// answer that cannot be wrong about what this kernel accepts.
+func tryAttach(h probes.Hook, m probes.Mechanism) event.HookStatus {
+	set, err := probes.Open(probes.Options{Hooks: []probes.Hook{h}, Modes: map[probes.Hook]probes.Mechanism{h: m}})
+	if err != nil {
+		return event.HookStatus{Hook: string(h), Reason: err.Error()}
+	}
+	defer set.Close()
+	return set.Status[0]
+}
+
+func okOr(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	return "no: " + err.Error()
+}
+
+func okOrPath(path string, err error) string {
+	if err != nil {
+		return "no: " + err.Error()
+	}
+	return "ok (" + path + ")"
+}
+
+func statErr(path string) error {
+	_, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("%s missing: mount -t debugfs debugfs /sys/kernel/debug", path)
+	}
+	return nil
+}

@@ -1,0 +1,19 @@
+//go:build !linux
+
+package main
+
+import (
+	"errors"
+
+	"github.com/urfave/cli/v2"
+)
+
+var errLinuxOnly = errors.New("this command traces the Linux kernel and runs on Linux only")
+
+func watchCommand() *cli.Command {
+	return &cli.Command{Name: "watch", Action: func(*cli.Context) error { return errLinuxOnly }}
+}
+
+func doctorCommand() *cli.Command {
+	return &cli.Command{Name: "doctor", Action: func(*cli.Context) error { return errLinuxOnly }}
+}

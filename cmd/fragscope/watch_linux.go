@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/fragscope/fragscope/internal/aggregate"
+	"github.com/fragscope/fragscope/internal/event"
+	"github.com/fragscope/fragscope/internal/gfp"
+	"github.com/fragscope/fragscope/internal/kallsyms"
+	"github.com/fragscope/fragscope/internal/privs"
+	"github.com/fragscope/fragscope/internal/probes"
+	"github.com/fragscope/fragscope/internal/snapshot"
+	"github.com/fragscope/fragscope/internal/source"
+	"github.com/fragscope/fragscope/internal/view"
+)
+
+func hookFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "hooks", Value: "default", Usage: "hooks to attach: comma-separated names, 'default' or 'all' (" + strings.Join(hookNames(), ", ") + ")"},
+		&cli.StringFlag{Name: "attach", Value: "auto", Usage: "attach mechanism: 'auto', a mechanism for every hook that has it (kprobe, fentry, tracepoint, raw_tp, tp_btf), or hook=mechanism,..."},
+		&cli.StringFlag{Name: "ready-file", Usage: "write this file once every hook is attached"},
+		&cli.DurationFlag{Name: "duration", Usage: "stop after this long (default: until SIGINT/SIGTERM)"},
+		&cli.DurationFlag{Name: "interval", Value: time.Second, Usage: "refresh and counter-poll interval"},
+	}
+}
+
+func hookNames() []string {
+	var n []string
+	for _, h := range probes.AllHooks {
+		n = append(n, string(h))
+	}
+	return n
+}
+
+func watchCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "watch",
+		Usage: "trace live: free blocks, allocation failures with stacks, slab/netns creation, failed namespace syscalls",
+		Flags: append(hookFlags(),
+			&cli.BoolFlag{Name: "json", Usage: "stream newline-delimited JSON (docs/json.md) instead of the terminal view"},
+		),
+		Action: func(c *cli.Context) error {
+			var v view.View
+			if c.Bool("json") {
+				v = view.NewJSON(os.Stdout)
+			} else {
+				v = view.NewTerminal(os.Stdout, isTerminal(os.Stdout))
+			}
+			return runLive(c, v)
+		},
+	}
+}
+
+// runLive attaches the hooks and drives the live source into the aggregator
+// and the view until the context ends or --duration passes.
+func runLive(c *cli.Context, v view.View) error {
+	if c.Duration("interval") <= 0 {
+		return fmt.Errorf("--interval must be positive")
+	}
+	hooks, err := probes.ParseHooks(c.String("hooks"))
+	if err != nil {
+		return err
+	}
+	modes, err := probes.ParseModes(c.String("attach"))
+	if err != nil {
+		return err
+	}
+	if err := privs.Check(); err != nil {
+		return err
+	}
+
+	start, pageblockOrder := sessionStart()
+	set, err := probes.Open(probes.Options{Hooks: hooks, Modes: modes, PageblockOrder: pageblockOrder})
+	if err != nil {
+		return err
+	}
+	defer set.Close()
+	printAttachReport(os.Stderr, set.Status)
+	if !anyAttached(set.Status) {
+		return fmt.Errorf("no hook attached; see the reasons above, or run `fragscope doctor`")
+	}
+
+	syms, err := kallsyms.Load()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "fragscope: stacks will show raw addresses: %v\n", err)
+	}
+	live := &source.Live{
+		Set:          set,
+		Start:        start,
+		Interval:     c.Duration("interval"),
+		TakeSnapshot: func() (*snapshot.Snapshot, error) { return snapshot.Take("") },
+	}
+	if syms != nil {
+		live.Symbolize = syms.FormatFrame
+	}
+
+	if f := c.String("ready-file"); f != "" {
+		if err := os.WriteFile(f, []byte("ready\n"), 0o644); err != nil {
+			return fmt.Errorf("write ready file: %w", err)
+		}
+	}
+	ctx := c.Context
+	if d := c.Duration("duration"); d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	agg := aggregate.New()
+	var viewErr error
+	err = live.Run(ctx, func(ev event.Event) {
+		agg.Add(ev)
+		if viewErr == nil {
+			viewErr = v.Event(ev, agg)
+		}
+	})
+	if cerr := v.Close(agg); viewErr == nil {
+		viewErr = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return viewErr
+}
+
+// sessionStart gathers the metadata every recording and view needs about
+// this kernel, including its own gfp and migratetype tables.
+func sessionStart() (event.Start, uint32) {
+	s := event.Start{Version: version, PageSize: uint32(os.Getpagesize())}
+	s.Hostname, _ = os.Hostname()
+	var uts unix.Utsname
+	if unix.Uname(&uts) == nil {
+		s.KernelRelease = unix.ByteSliceToString(uts.Release[:])
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/random/boot_id"); err == nil {
+		s.BootID = strings.TrimSpace(string(b))
+	}
+	flags, mts, err := gfp.LoadRunning()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "fragscope: gfp flags will show as numbers: %v\n", err)
+	}
+	s.GFPFlags, s.Migratetypes = flags, mts
+	// x86_64's HPAGE_PMD_ORDER; /proc/pagetypeinfo gives the real value.
+	order := uint32(9)
+	if snap, err := snapshot.Take(""); err == nil && snap.PageblockOrder > 0 {
+		order = uint32(snap.PageblockOrder)
+	}
+	s.PageblockOrder = uint8(order)
+	return s, order
+}
+
+func anyAttached(st []event.HookStatus) bool {
+	for _, s := range st {
+		if s.Attached {
+			return true
+		}
+	}
+	return false
+}
+
+func printAttachReport(w *os.File, st []event.HookStatus) {
+	for _, s := range st {
+		if s.Attached {
+			fmt.Fprintf(w, "fragscope: %-12s attached via %-10s %s\n", s.Hook, s.Mechanism, s.Target)
+		} else {
+			fmt.Fprintf(w, "fragscope: %-12s NOT attached: %s\n", s.Hook, s.Reason)
+		}
+	}
+}
+
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}

@@ -1,0 +1,289 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	"github.com/cilium/ebpf/ringbuf"
+	"golang.org/x/sys/unix"
+
+	"github.com/fragscope/fragscope/internal/event"
+	"github.com/fragscope/fragscope/internal/probes"
+	"github.com/fragscope/fragscope/internal/snapshot"
+)
+
+// Live is the event source of a running session.
+type Live struct {
+	Set      *probes.Set
+	Start    event.Start // emitted first; Hooks filled from Set
+	Interval time.Duration
+	// Flush bounds how long a record may wait in the ringbuf: records are
+	// submitted without a wakeup below the BPF side's wakeup_bytes, so the
+	// reader wakes itself this often.
+	Flush time.Duration
+	// Symbolize formats one kernel address like the kernel's call traces.
+	Symbolize func(pc uint64) string
+	// TakeSnapshot takes the free-memory picture (snapshot.Take("") live).
+	TakeSnapshot func() (*snapshot.Snapshot, error)
+	// MinSnapshotGap rate-limits failure-triggered snapshots in a storm.
+	MinSnapshotGap time.Duration
+	// QueueLen bounds the records waiting between reader and decoder.
+	QueueLen int
+}
+
+type liveState struct {
+	prevAllocs   [event.Orders][event.Migratetypes]uint64
+	prevExtfrag  map[event.ExtfragKey]uint64
+	prevDrops    uint64
+	prevOver     uint64
+	goDrops      atomic.Uint64 // records the Go queue had no room for
+	prevGoDrops  uint64
+	lastTick     time.Time
+	lastFailSnap time.Time // failure snapshots are rate-limited in a storm
+	stacks       map[int32][]string
+}
+
+// Run emits events until ctx ends, then drains what the ringbuf still holds
+// and emits a final Tick covering the partial interval.
+func (l *Live) Run(ctx context.Context, emit func(event.Event)) error {
+	if l.Interval <= 0 {
+		l.Interval = time.Second
+	}
+	if l.Flush <= 0 {
+		l.Flush = 200 * time.Millisecond
+	}
+	if l.QueueLen <= 0 {
+		l.QueueLen = 4096
+	}
+	if l.MinSnapshotGap <= 0 {
+		l.MinSnapshotGap = 100 * time.Millisecond
+	}
+	offset := monoToWall()
+	clock := func(ns uint64) time.Time { return time.Unix(0, int64(ns)+offset).UTC() }
+	st := &liveState{stacks: map[int32][]string{}}
+	dec := &probes.Decoder{Clock: clock, Stack: func(id int32) []string { return l.stack(st, id) }}
+
+	rd, err := ringbuf.NewReader(l.Set.Events())
+	if err != nil {
+		return fmt.Errorf("open ringbuf reader: %w", err)
+	}
+	defer rd.Close()
+
+	start := l.Start
+	start.Hooks = l.Set.Status
+	start.Time = time.Now().UTC()
+	emit(&start)
+	st.lastTick = start.Time
+	if err := l.baseline(st); err != nil {
+		return err
+	}
+	l.snapshot(st, "start", start.Time, emit)
+
+	records := make(chan []byte, l.QueueLen)
+	readerDone := make(chan error, 1)
+	go func() { readerDone <- l.read(rd, records, &st.goDrops) }()
+
+	ticker := time.NewTicker(l.Interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case raw := <-records:
+			l.handle(st, dec, raw, emit)
+		case now := <-ticker.C:
+			if err := l.tick(st, now.UTC(), emit); err != nil {
+				return err
+			}
+			l.snapshot(st, "interval", now.UTC(), emit)
+		case err := <-readerDone:
+			return fmt.Errorf("ringbuf reader: %w", err)
+		case <-ctx.Done():
+			// Stop the reader, then hand on every record it queued.
+			rd.Close()
+			<-readerDone
+			for {
+				select {
+				case raw := <-records:
+					l.handle(st, dec, raw, emit)
+					continue
+				default:
+				}
+				break
+			}
+			return l.tick(st, time.Now().UTC(), emit)
+		}
+	}
+}
+
+// read moves records from the ringbuf into the bounded queue. It never
+// blocks on a full queue: the record is counted as dropped instead, so a slow
+// view cannot back up into the kernel's buffer unseen.
+func (l *Live) read(rd *ringbuf.Reader, out chan<- []byte, drops *atomic.Uint64) error {
+	var rec ringbuf.Record
+	for {
+		rd.SetDeadline(time.Now().Add(l.Flush))
+		err := rd.ReadInto(&rec)
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			continue
+		case errors.Is(err, ringbuf.ErrClosed):
+			return nil
+		case err != nil:
+			return err
+		}
+		raw := append([]byte(nil), rec.RawSample...)
+		select {
+		case out <- raw:
+		default:
+			drops.Add(1)
+		}
+	}
+}
+
+func (l *Live) handle(st *liveState, dec *probes.Decoder, raw []byte, emit func(event.Event)) {
+	ev, err := dec.Decode(raw)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "fragscope: skipping undecodable record: %v\n", err)
+		return
+	}
+	emit(ev)
+	if now := time.Now().UTC(); isFailure(ev) && now.Sub(st.lastFailSnap) >= l.MinSnapshotGap {
+		st.lastFailSnap = now
+		l.snapshot(st, "failure", now, emit)
+	}
+}
+
+func isFailure(ev event.Event) bool {
+	switch e := ev.(type) {
+	case *event.AllocFail:
+		return true
+	case *event.SlabCreate:
+		return e.Failed
+	case *event.NetnsCreate:
+		return e.Errno != 0
+	case *event.NsSyscall:
+		return true
+	}
+	return false
+}
+
+func (l *Live) snapshot(st *liveState, reason string, now time.Time, emit func(event.Event)) {
+	if l.TakeSnapshot == nil {
+		return
+	}
+	s, err := l.TakeSnapshot()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "fragscope: free-memory snapshot: %v\n", err)
+		return
+	}
+	s.Time = now
+	emit(&event.MemSnapshot{Reason: reason, Snapshot: s})
+}
+
+func (l *Live) baseline(st *liveState) error {
+	var err error
+	if st.prevAllocs, _, err = l.Set.AllocCounts(); err != nil {
+		return err
+	}
+	if st.prevExtfrag, st.prevOver, err = l.Set.ExtfragCounts(); err != nil {
+		return err
+	}
+	st.prevDrops, err = l.Set.Drops()
+	return err
+}
+
+// tick reads the cumulative in-kernel counters and emits their deltas.
+func (l *Live) tick(st *liveState, now time.Time, emit func(event.Event)) error {
+	t := &event.Tick{Time: now, Interval: now.Sub(st.lastTick)}
+	st.lastTick = now
+
+	allocs, _, err := l.Set.AllocCounts()
+	if err != nil {
+		return err
+	}
+	for o := range allocs {
+		for m := range allocs[o] {
+			t.Allocs[o][m] = allocs[o][m] - st.prevAllocs[o][m]
+		}
+	}
+	st.prevAllocs = allocs
+
+	ext, over, err := l.Set.ExtfragCounts()
+	if err != nil {
+		return err
+	}
+	for k, n := range ext {
+		if d := n - st.prevExtfrag[k]; d > 0 {
+			t.Extfrag = append(t.Extfrag, event.ExtfragCount{ExtfragKey: k, Count: d})
+		}
+	}
+	sortExtfrag(t.Extfrag)
+	st.prevExtfrag = ext
+	t.Overflow = over - st.prevOver
+	st.prevOver = over
+
+	drops, err := l.Set.Drops()
+	if err != nil {
+		return err
+	}
+	goDrops := st.goDrops.Load()
+	t.Drops = drops - st.prevDrops + goDrops - st.prevGoDrops
+	st.prevDrops, st.prevGoDrops = drops, goDrops
+	emit(t)
+	return nil
+}
+
+func sortExtfrag(c []event.ExtfragCount) {
+	sort.Slice(c, func(i, j int) bool {
+		a, b := c[i].ExtfragKey, c[j].ExtfragKey
+		switch {
+		case a.CgroupID != b.CgroupID:
+			return a.CgroupID < b.CgroupID
+		case a.AllocOrder != b.AllocOrder:
+			return a.AllocOrder < b.AllocOrder
+		case a.FallbackOrder != b.FallbackOrder:
+			return a.FallbackOrder < b.FallbackOrder
+		case a.AllocMT != b.AllocMT:
+			return a.AllocMT < b.AllocMT
+		case a.FallbackMT != b.FallbackMT:
+			return a.FallbackMT < b.FallbackMT
+		}
+		return !a.Fragmenting && b.Fragmenting
+	})
+}
+
+// stack symbolizes a stack id once; ids are stable because the stack map
+// is used without BPF_F_REUSE_STACKID.
+func (l *Live) stack(st *liveState, id int32) []string {
+	if s, ok := st.stacks[id]; ok {
+		return s
+	}
+	pcs, err := l.Set.Stack(id)
+	if err != nil {
+		return nil
+	}
+	frames := make([]string, len(pcs))
+	for i, pc := range pcs {
+		if l.Symbolize != nil {
+			frames[i] = l.Symbolize(pc)
+		} else {
+			frames[i] = fmt.Sprintf("0x%x", pc)
+		}
+	}
+	st.stacks[id] = frames
+	return frames
+}
+
+// monoToWall returns the offset that turns CLOCK_MONOTONIC nanoseconds (what
+// bpf_ktime_get_ns returns) into Unix nanoseconds.
+func monoToWall() int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return 0
+	}
+	return time.Now().UnixNano() - ts.Nano()
+}

@@ -1,0 +1,140 @@
+package source
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf/rlimit"
+
+	"github.com/fragscope/fragscope/internal/event"
+	"github.com/fragscope/fragscope/internal/probes"
+	"github.com/fragscope/fragscope/internal/snapshot"
+)
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		if err := rlimit.RemoveMemlock(); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("privileged test needs root (CI=true)")
+	}
+	t.Skip("needs root to load BPF")
+}
+
+// runLive runs a live session around work and returns every event.
+func runLive(t *testing.T, hooks []probes.Hook, work func()) []event.Event {
+	t.Helper()
+	set, err := probes.Open(probes.Options{Hooks: hooks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer set.Close()
+	for _, st := range set.Status {
+		if !st.Attached {
+			t.Fatalf("%s not attached: %s", st.Hook, st.Reason)
+		}
+	}
+	live := &Live{
+		Set:          set,
+		Interval:     100 * time.Millisecond,
+		TakeSnapshot: func() (*snapshot.Snapshot, error) { return snapshot.Take("") },
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var evs []event.Event
+	done := make(chan error, 1)
+	go func() { done <- live.Run(ctx, func(ev event.Event) { evs = append(evs, ev) }) }()
+	time.Sleep(150 * time.Millisecond)
+	work()
+	time.Sleep(300 * time.Millisecond) // longer than the reader's flush deadline
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	return evs
+}
+
+// The deterministic failing unshare from kernel-facts.md: a user namespace
+// whose max_net_namespaces is 0 makes unshare(CLONE_NEWNET) fail with ENOSPC.
+func TestFailedUnshareENOSPC(t *testing.T) {
+	requireRoot(t)
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Fatalf("unshare(1) from util-linux is needed: %v", err)
+	}
+	evs := runLive(t, []probes.Hook{probes.HookNsSyscall, probes.HookPageAlloc}, func() {
+		out, err := exec.Command("unshare", "-Ur", "sh", "-c", "echo 0 > /proc/sys/user/max_net_namespaces; unshare -n true").CombinedOutput()
+		if err == nil {
+			t.Errorf("unshare -n succeeded; want ENOSPC: %s", out)
+		}
+	})
+	var starts, ticks, snaps int
+	var found *event.NsSyscall
+	for _, ev := range evs {
+		switch e := ev.(type) {
+		case *event.Start:
+			starts++
+		case *event.Tick:
+			ticks++
+		case *event.MemSnapshot:
+			snaps++
+		case *event.NsSyscall:
+			if e.Syscall == "unshare" && e.Flags&0x40000000 != 0 && e.Errno == 28 {
+				found = e
+			}
+		}
+	}
+	if found == nil {
+		t.Fatalf("no failed unshare(CLONE_NEWNET) with ENOSPC among %d events", len(evs))
+	}
+	if found.Task.Comm != "unshare" || found.Task.PID == 0 || found.Latency < 0 || found.Time.Before(found.Enter) {
+		t.Errorf("event details: %+v", found)
+	}
+	if _, ok := evs[0].(*event.Start); !ok || starts != 1 {
+		t.Errorf("first event %T, %d starts", evs[0], starts)
+	}
+	if ticks < 2 || snaps < 2 {
+		t.Errorf("ticks %d, snapshots %d: want the interval machinery running", ticks, snaps)
+	}
+	// The failure triggers a snapshot of its own.
+	var failureSnap bool
+	for _, ev := range evs {
+		if s, ok := ev.(*event.MemSnapshot); ok && s.Reason == "failure" {
+			failureSnap = true
+		}
+	}
+	if !failureSnap {
+		t.Error("no free-memory snapshot taken on the failure")
+	}
+}
+
+// Counter deltas reach the stream: touching memory shows in the Ticks.
+func TestTicksCarryAllocationDeltas(t *testing.T) {
+	requireRoot(t)
+	evs := runLive(t, []probes.Hook{probes.HookPageAlloc, probes.HookExtfrag}, func() {
+		b := make([]byte, 32<<20)
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 1
+		}
+	})
+	var order0 uint64
+	for _, ev := range evs {
+		if tk, ok := ev.(*event.Tick); ok {
+			for _, n := range tk.Allocs[0] {
+				order0 += n
+			}
+			if tk.Interval <= 0 {
+				t.Errorf("tick with interval %v", tk.Interval)
+			}
+		}
+	}
+	// 32 MiB touched = 8192 pages; THP may serve part of it at order 9.
+	if order0 == 0 {
+		t.Error("no order-0 allocations in the ticks after touching 32 MiB")
+	}
+}
