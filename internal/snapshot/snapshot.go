@@ -1,6 +1,3 @@
-// Package snapshot takes and models the free-memory picture of every zone:
-// free blocks by order (buddyinfo), by migratetype (pagetypeinfo), watermarks
-// (zoneinfo), and the indices the kernel's mm/vmstat.c derives from them.
 package snapshot
 
 import "time"
@@ -19,6 +16,20 @@ type Zone struct {
 	Low               uint64              `json:"low_pages"`
 	High              uint64              `json:"high_pages"`
 	HaveWatermarks    bool                `json:"have_watermarks"` // false when zoneinfo lacked the zone
+
+	// NrFree is zoneinfo's "pages free": the NR_FREE_PAGES counter that the
+	// kernel's watermark check reads. It differs a little from FreePages()
+	// (the sum of the free lists) because of per-cpu counter drift; 0 with
+	// HaveWatermarks false when zoneinfo lacked the zone.
+	NrFree  uint64 `json:"nr_free_pages,omitempty"`
+	Present uint64 `json:"present_pages,omitempty"`
+	// PageblocksByMigratetype is the number of pageblocks of each
+	// migratetype, from /proc/pagetypeinfo; nil when not readable. Unmovable
+	// and Reclaimable blocks spread over a zone are what defeat compaction.
+	PageblocksByMigratetype map[string]uint64 `json:"pageblocks_by_migratetype,omitempty"`
+	// FreeByMigratetypeCapped is true when the kernel stopped counting some
+	// free list at 100000 entries: FreeByMigratetype holds lower bounds.
+	FreeByMigratetypeCapped bool `json:"free_by_migratetype_capped,omitempty"`
 }
 
 // Snapshot is the free-memory picture of every zone at one moment.
@@ -26,4 +37,11 @@ type Snapshot struct {
 	Time     time.Time `json:"time"`
 	PageSize uint32    `json:"page_size"`
 	Zones    []Zone    `json:"zones"`
+
+	// PageblockOrder is pagetypeinfo's "Page block order"; 0 when
+	// pagetypeinfo was not readable.
+	PageblockOrder int `json:"pageblock_order,omitempty"`
+	// ExtfragThreshold is vm.extfrag_threshold when it could be read; nil
+	// means unknown and DefaultExtfragThreshold applies.
+	ExtfragThreshold *int `json:"extfrag_threshold,omitempty"`
 }

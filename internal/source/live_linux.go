@@ -28,8 +28,10 @@ type Live struct {
 	Flush time.Duration
 	// Symbolize formats one kernel address like the kernel's call traces.
 	Symbolize func(pc uint64) string
-	// TakeSnapshot takes the free-memory picture (snapshot.Take("") live).
-	TakeSnapshot func() (*snapshot.Snapshot, error)
+	// TakeSnapshot takes the free-memory picture; reason is "start",
+	// "interval" or "failure", so the caller can skip costly parts on the
+	// periodic path.
+	TakeSnapshot func(reason string) (*snapshot.Snapshot, error)
 	// MinSnapshotGap rate-limits failure-triggered snapshots in a storm.
 	MinSnapshotGap time.Duration
 	// QueueLen bounds the records waiting between reader and decoder.
@@ -175,7 +177,7 @@ func (l *Live) snapshot(st *liveState, reason string, now time.Time, emit func(e
 	if l.TakeSnapshot == nil {
 		return
 	}
-	s, err := l.TakeSnapshot()
+	s, err := l.TakeSnapshot(reason)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "fragscope: free-memory snapshot: %v\n", err)
 		return

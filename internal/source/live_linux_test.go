@@ -44,7 +44,7 @@ func runLive(t *testing.T, hooks []probes.Hook, work func()) []event.Event {
 	live := &Live{
 		Set:          set,
 		Interval:     100 * time.Millisecond,
-		TakeSnapshot: func() (*snapshot.Snapshot, error) { return snapshot.Take("") },
+		TakeSnapshot: func(string) (*snapshot.Snapshot, error) { return snapshot.Take("") },
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var evs []event.Event
