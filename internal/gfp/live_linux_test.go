@@ -1,0 +1,102 @@
+package gfp
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"unsafe"
+)
+
+// TestLiveKernelRendering asks the kernel to print a mask through its own
+// show_gfp_flags and compares the text with Format. It uses a private
+// tracing instance so the global trace buffer, which other tools may be
+// using, is left alone.
+func TestLiveKernelRendering(t *testing.T) {
+	needRoot(t, "tracefs and AF_PACKET need root")
+	flags, _, err := LoadRunning()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab := NewTable(flags)
+
+	inst := filepath.Join(tracefsRoots[0], "instances", fmt.Sprintf("fragscope-gfp-%d", os.Getpid()))
+	if err := os.Mkdir(inst, 0o755); err != nil {
+		t.Fatalf("create tracing instance: %v", err)
+	}
+	ev := filepath.Join(inst, "events/kmem/mm_page_alloc")
+	t.Cleanup(func() {
+		_ = os.WriteFile(filepath.Join(ev, "enable"), []byte("0"), 0)
+		_ = os.Remove(inst)
+	})
+	// alloc_pg_vec allocates ring blocks with
+	// GFP_KERNEL|__GFP_COMP|__GFP_ZERO|__GFP_NOWARN|__GFP_NORETRY; derive the
+	// mask from the table so the test follows the kernel's bit positions.
+	var mask uint64
+	for _, n := range []string{"GFP_KERNEL", "__GFP_COMP", "__GFP_ZERO", "__GFP_NOWARN", "__GFP_NORETRY"} {
+		m, ok := tab.Lookup(n)
+		if !ok {
+			t.Fatalf("no %s", n)
+		}
+		mask |= m
+	}
+	write := func(file, s string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(ev, file), []byte(s), 0); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+	}
+	write("filter", fmt.Sprintf("gfp_flags == %#x", mask))
+	write("enable", "1")
+	packetRing(t)
+	write("enable", "0")
+
+	trace, err := os.ReadFile(filepath.Join(inst, "trace"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := tab.Format(mask)
+	seen := 0
+	for _, line := range strings.Split(string(trace), "\n") {
+		_, kernel, ok := strings.Cut(line, "gfp_flags=")
+		if !ok || strings.HasPrefix(line, "#") {
+			continue
+		}
+		seen++
+		if kernel != want {
+			t.Errorf("kernel printed %q, Format(%#x) = %q", kernel, mask, want)
+		}
+	}
+	if seen == 0 {
+		t.Fatalf("no mm_page_alloc event with gfp_flags %#x", mask)
+	}
+	t.Logf("%d events, kernel and Format agree: %s", seen, want)
+}
+
+// packetRing sets up an AF_PACKET TPACKET_V2 receive ring with 64 KiB blocks:
+// alloc_pg_vec gets each block with one order-4 page allocation.
+func packetRing(t *testing.T) {
+	t.Helper()
+	const (
+		ethPAll       = 0x0003
+		packetRxRing  = 5
+		packetVersion = 10
+		tpacketV2     = 1
+	)
+	fd, err := syscall.Socket(syscall.AF_PACKET, syscall.SOCK_RAW, int(ethPAll<<8&0xff00|ethPAll>>8))
+	if err != nil {
+		t.Fatalf("packet socket: %v", err)
+	}
+	defer syscall.Close(fd)
+	if err := syscall.SetsockoptInt(fd, syscall.SOL_PACKET, packetVersion, tpacketV2); err != nil {
+		t.Fatalf("PACKET_VERSION: %v", err)
+	}
+	req := struct{ blockSize, blockNr, frameSize, frameNr uint32 }{1 << 16, 4, 2048, 4 * (1 << 16) / 2048}
+	_, _, e := syscall.Syscall6(syscall.SYS_SETSOCKOPT, uintptr(fd), syscall.SOL_PACKET, packetRxRing,
+		uintptr(unsafe.Pointer(&req)), unsafe.Sizeof(req), 0)
+	if e != 0 {
+		t.Fatalf("PACKET_RX_RING: %v", e)
+	}
+}
