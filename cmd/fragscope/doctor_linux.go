@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -46,7 +47,7 @@ func doctorCommand() *cli.Command {
 						working[h] = true
 						fmt.Fprintf(w, "%-12s %-10s works (%s)\n", h, m, st.Target)
 					} else {
-						fmt.Fprintf(w, "%-12s %-10s no: %s\n", h, m, st.Reason)
+						fmt.Fprintf(w, "%-12s %-10s no: %s\n", h, m, strings.TrimPrefix(st.Reason, string(m)+": "))
 					}
 				}
 			}
