@@ -13,12 +13,12 @@ import (
 
 // Options choose what to attach and how.
 type Options struct {
-	Hooks          []Hook               // nil: DefaultHooks
-	Modes          map[Hook]Mechanism   // forced mechanisms; absent or Auto: best available
-	RingBytes      uint32               // ringbuf size, a power of two (default 2 MiB)
-	WakeupBytes    uint64               // pending bytes that wake the reader (default 64 KiB)
-	PageblockOrder uint32               // for extfrag's "fragmenting" (default 9)
-	Symbols        map[Hook]string      // override the kernel symbol a probe hook attaches to (tests)
+	Hooks          []Hook             // nil: DefaultHooks
+	Modes          map[Hook]Mechanism // forced mechanisms; absent or Auto: best available
+	RingBytes      uint32             // ringbuf size, a power of two (default 2 MiB)
+	WakeupBytes    uint64             // pending bytes that wake the reader (default 64 KiB)
+	PageblockOrder uint32             // for extfrag's "fragmenting" (default 9)
+	Symbols        map[Hook]string    // override the kernel symbol a probe hook attaches to (tests)
 }
 
 // Set is every loaded object and link, plus the maps they share.
