@@ -34,7 +34,7 @@ var verdictCell = map[Verdict]string{
 func WriteText(w io.Writer, s *Snapshot) error {
 	bw := bufio.NewWriter(w)
 	th := s.Threshold()
-	fmt.Fprintf(bw, "free memory at %s  page size %d kB", s.Time.Format(time.RFC3339), s.pageSize()/1024)
+	fmt.Fprintf(bw, "free memory at %s  page size %d kB", s.Time.UTC().Format(time.RFC3339), s.pageSize()/1024)
 	if s.PageblockOrder > 0 {
 		fmt.Fprintf(bw, "  pageblock order %d", s.PageblockOrder)
 	}
