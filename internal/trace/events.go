@@ -1,0 +1,171 @@
+package trace
+
+import (
+	"time"
+
+	"github.com/fragscope/fragscope/internal/event"
+)
+
+// The binary payloads of the frequent kinds. Field order is the format:
+// append new fields at the end only, and bump Version if a field changes.
+
+func (e *encoder) allocFail(ev *event.AllocFail, stackRef uint64) {
+	e.time(ev.Time)
+	e.task(&ev.Task)
+	e.byte(ev.Order)
+	e.uvarint(ev.GFP)
+	e.byte(byte(ev.Migratetype))
+	e.string(ev.Hook)
+	e.uvarint(stackRef)
+	e.ref(ev.In, ev.Time)
+}
+
+func (d *decoder) allocFail(ev *event.AllocFail) (stackRef uint64) {
+	ev.Time = d.time()
+	d.task(&ev.Task)
+	ev.Order = d.byte()
+	ev.GFP = d.uvarint()
+	ev.Migratetype = int8(d.byte())
+	ev.Hook = d.str()
+	stackRef = d.uvarint()
+	ev.In = d.ref(ev.Time)
+	return stackRef
+}
+
+func (e *encoder) slabCreate(ev *event.SlabCreate) {
+	e.time(ev.Time)
+	e.task(&ev.Task)
+	e.string(ev.Name)
+	e.uvarint(uint64(ev.Size))
+	e.uvarint(ev.Flags)
+	e.byte(boolByte(ev.Failed))
+	e.uvarint(uint64(ev.Latency))
+	e.ref(ev.In, ev.Time)
+}
+
+func (d *decoder) slabCreate(ev *event.SlabCreate) {
+	ev.Time = d.time()
+	d.task(&ev.Task)
+	ev.Name = d.str()
+	ev.Size = uint32(d.uvarint())
+	ev.Flags = d.uvarint()
+	ev.Failed = d.byte() != 0
+	ev.Latency = time.Duration(d.uvarint())
+	ev.In = d.ref(ev.Time)
+}
+
+func (e *encoder) netnsCreate(ev *event.NetnsCreate) {
+	e.time(ev.Time)
+	e.task(&ev.Task)
+	e.varint(int64(ev.Errno))
+	e.uvarint(uint64(ev.Inode))
+	e.uvarint(uint64(ev.Latency))
+	e.ref(ev.In, ev.Time)
+}
+
+func (d *decoder) netnsCreate(ev *event.NetnsCreate) {
+	ev.Time = d.time()
+	d.task(&ev.Task)
+	ev.Errno = int32(d.varint())
+	ev.Inode = uint32(d.uvarint())
+	ev.Latency = time.Duration(d.uvarint())
+	ev.In = d.ref(ev.Time)
+}
+
+func (e *encoder) nsSyscall(ev *event.NsSyscall) {
+	e.time(ev.Time)
+	e.task(&ev.Task)
+	e.string(ev.Syscall)
+	e.uvarint(ev.Flags)
+	e.varint(int64(ev.Errno))
+	e.varint(ev.Time.UnixNano() - ev.Enter.UnixNano())
+	e.uvarint(uint64(ev.Latency))
+}
+
+func (d *decoder) nsSyscall(ev *event.NsSyscall) {
+	ev.Time = d.time()
+	d.task(&ev.Task)
+	ev.Syscall = d.str()
+	ev.Flags = d.uvarint()
+	ev.Errno = int32(d.varint())
+	ev.Enter = ev.Time.Add(-time.Duration(d.varint()))
+	ev.Latency = time.Duration(d.uvarint())
+}
+
+// tick stores only the non-zero allocation cells: most orders and
+// migratetypes see nothing in an interval.
+func (e *encoder) tick(ev *event.Tick) {
+	e.time(ev.Time)
+	e.uvarint(uint64(ev.Interval))
+	n := 0
+	for o := range ev.Allocs {
+		for m := range ev.Allocs[o] {
+			if ev.Allocs[o][m] != 0 {
+				n++
+			}
+		}
+	}
+	e.uvarint(uint64(n))
+	for o := range ev.Allocs {
+		for m, c := range ev.Allocs[o] {
+			if c != 0 {
+				e.byte(byte(o*event.Migratetypes + m))
+				e.uvarint(c)
+			}
+		}
+	}
+	e.uvarint(uint64(len(ev.Extfrag)))
+	for _, x := range ev.Extfrag {
+		e.uvarint(x.CgroupID)
+		e.byte(x.AllocOrder)
+		e.byte(x.FallbackOrder)
+		e.byte(x.AllocMT)
+		e.byte(x.FallbackMT)
+		e.byte(boolByte(x.Fragmenting))
+		e.uvarint(x.Count)
+	}
+	e.uvarint(ev.Drops)
+	e.uvarint(ev.Overflow)
+}
+
+func (d *decoder) tick(ev *event.Tick) {
+	ev.Time = d.time()
+	ev.Interval = time.Duration(d.uvarint())
+	ev.Allocs = [event.Orders][event.Migratetypes]uint64{}
+	n := d.uvarint()
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		idx := int(d.byte())
+		c := d.uvarint()
+		if idx >= event.Orders*event.Migratetypes {
+			d.err = errCorrupt
+			return
+		}
+		ev.Allocs[idx/event.Migratetypes][idx%event.Migratetypes] = c
+	}
+	n = d.uvarint()
+	if n > uint64(len(d.buf)) { // each entry takes at least 7 bytes
+		d.err = errCorrupt
+		return
+	}
+	ev.Extfrag = ev.Extfrag[:0]
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		var x event.ExtfragCount
+		x.CgroupID = d.uvarint()
+		x.AllocOrder = d.byte()
+		x.FallbackOrder = d.byte()
+		x.AllocMT = d.byte()
+		x.FallbackMT = d.byte()
+		x.Fragmenting = d.byte() != 0
+		x.Count = d.uvarint()
+		ev.Extfrag = append(ev.Extfrag, x)
+	}
+	ev.Drops = d.uvarint()
+	ev.Overflow = d.uvarint()
+}
+
+func boolByte(b bool) byte {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,35 @@
+package trace
+
+import (
+	"hash/crc32"
+
+	"github.com/fragscope/fragscope/internal/event"
+)
+
+// Magic opens every trace file; Version is the format version after it.
+const (
+	Magic   = "FRAGSCOP"
+	Version = 1
+)
+
+// preambleLen is magic + u16 version + u16 flags + u32 reserved.
+const preambleLen = 16
+
+// frameHeaderLen is u32 payload length + u32 CRC-32C.
+const frameHeaderLen = 8
+
+// maxPayload bounds one record so a corrupt length cannot make the reader
+// allocate gigabytes. The largest real records (snapshots) are a few KiB.
+const maxPayload = 16 << 20
+
+// Record kinds beyond the event kinds (which keep their event.Kind value).
+const (
+	kindStack byte = 100 // a symbolized kernel stack, referenced by AllocFail records
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Kinds encoded as JSON: rare, nested, and free to grow fields.
+func jsonKind(k event.Kind) bool {
+	return k == event.KindStart || k == event.KindMemSnapshot || k == event.KindCgroupPath
+}
