@@ -24,6 +24,9 @@ func main() {
 		Version: version,
 		Commands: []*cli.Command{
 			watchCommand(),
+			recordCommand(),
+			replayCommand(),
+			exportCommand(),
 			snapshotCommand(),
 			doctorCommand(),
 		},

@@ -17,3 +17,7 @@ func watchCommand() *cli.Command {
 func doctorCommand() *cli.Command {
 	return &cli.Command{Name: "doctor", Action: func(*cli.Context) error { return errLinuxOnly }}
 }
+
+func recordCommand() *cli.Command {
+	return &cli.Command{Name: "record", Action: func(*cli.Context) error { return errLinuxOnly }}
+}

@@ -10,7 +10,6 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
-	"github.com/fragscope/fragscope/internal/aggregate"
 	"github.com/fragscope/fragscope/internal/event"
 	"github.com/fragscope/fragscope/internal/gfp"
 	"github.com/fragscope/fragscope/internal/kallsyms"
@@ -18,6 +17,7 @@ import (
 	"github.com/fragscope/fragscope/internal/probes"
 	"github.com/fragscope/fragscope/internal/snapshot"
 	"github.com/fragscope/fragscope/internal/source"
+	"github.com/fragscope/fragscope/internal/trace"
 	"github.com/fragscope/fragscope/internal/view"
 )
 
@@ -45,6 +45,7 @@ func watchCommand() *cli.Command {
 		Usage: "trace live: free blocks, allocation failures with stacks, slab/netns creation, failed namespace syscalls",
 		Flags: append(hookFlags(),
 			&cli.BoolFlag{Name: "json", Usage: "stream newline-delimited JSON (docs/json.md) instead of the terminal view"},
+			&cli.StringFlag{Name: "record", Usage: "also record everything to this trace file (see fragscope record)"},
 		),
 		Action: func(c *cli.Context) error {
 			var v view.View
@@ -53,14 +54,25 @@ func watchCommand() *cli.Command {
 			} else {
 				v = view.NewTerminal(os.Stdout, isTerminal(os.Stdout))
 			}
-			return runLive(c, v)
+			return runLive(c, v, c.String("record"))
 		},
 	}
 }
 
-// runLive attaches the hooks and drives the live source into the aggregator
-// and the view until the context ends or --duration passes.
-func runLive(c *cli.Context, v view.View) error {
+func recordCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "record",
+		Usage: "record a live session to a trace file that `fragscope replay` turns into the same views anywhere",
+		Flags: append(hookFlags(),
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "trace file to write (created 0600)"},
+		),
+		Action: func(c *cli.Context) error { return runLive(c, nil, c.String("output")) },
+	}
+}
+
+// runLive attaches the hooks and drives the live source into the pipeline
+// (view and/or recorder) until the context ends or --duration passes.
+func runLive(c *cli.Context, v view.View, recordPath string) error {
 	if c.Duration("interval") <= 0 {
 		return fmt.Errorf("--interval must be positive")
 	}
@@ -101,32 +113,30 @@ func runLive(c *cli.Context, v view.View) error {
 		live.Symbolize = syms.FormatFrame
 	}
 
+	ctx, cancel := context.WithCancel(c.Context)
+	defer cancel()
+	var rec *trace.Writer
+	if recordPath != "" {
+		if rec, err = trace.Create(recordPath); err != nil {
+			return err
+		}
+	}
+	p := newPipeline(v, rec, cancel)
+	if rec != nil && v == nil && isTerminal(os.Stderr) {
+		p.prog = &progress{start: time.Now(), rec: rec}
+	}
+
 	if f := c.String("ready-file"); f != "" {
 		if err := os.WriteFile(f, []byte("ready\n"), 0o644); err != nil {
 			return fmt.Errorf("write ready file: %w", err)
 		}
 	}
-	ctx := c.Context
 	if d := c.Duration("duration"); d > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d)
-		defer cancel()
+		var cancelT context.CancelFunc
+		ctx, cancelT = context.WithTimeout(ctx, d)
+		defer cancelT()
 	}
-	agg := aggregate.New()
-	var viewErr error
-	err = live.Run(ctx, func(ev event.Event) {
-		agg.Add(ev)
-		if viewErr == nil {
-			viewErr = v.Event(ev, agg)
-		}
-	})
-	if cerr := v.Close(agg); viewErr == nil {
-		viewErr = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return viewErr
+	return p.close(live.Run(ctx, p.emit))
 }
 
 // sessionStart gathers the metadata every recording and view needs about

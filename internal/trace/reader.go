@@ -76,6 +76,9 @@ func NewReader(rd io.Reader) (*Reader, error) {
 	return r, nil
 }
 
+// Offset is how many bytes have been read and verified so far.
+func (r *Reader) Offset() int64 { return r.off }
+
 // Next returns the next event, io.EOF at a clean end, or a *TailError when
 // the rest of the file is torn or corrupt (also stored in r.Tail).
 func (r *Reader) Next() (event.Event, error) {
