@@ -65,7 +65,7 @@ func replayCommand() *cli.Command {
 type summaryOnly struct{ v view.View }
 
 func (s summaryOnly) Event(event.Event, *aggregateT) error { return nil }
-func (s summaryOnly) Close(agg *aggregateT) error           { return s.v.Close(agg) }
+func (s summaryOnly) Close(agg *aggregateT) error          { return s.v.Close(agg) }
 
 func exportCommand() *cli.Command {
 	return &cli.Command{

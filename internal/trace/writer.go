@@ -19,15 +19,15 @@ import (
 // its own flusher: everything buffered is written at least every
 // FlushEvery, so a recorder killed with SIGKILL loses at most that much.
 type Writer struct {
-	mu      sync.Mutex
-	f       *os.File
-	bw      *bufio.Writer
-	enc     encoder
-	path    string
-	stacks  map[string]uint64 // frames joined -> stack ref
-	file    countingWriter    // bytes that reached the file
-	events  uint64
-	err     error // sticky: after a failed write nothing more is written
+	mu     sync.Mutex
+	f      *os.File
+	bw     *bufio.Writer
+	enc    encoder
+	path   string
+	stacks map[string]uint64 // frames joined -> stack ref
+	file   countingWriter    // bytes that reached the file
+	events uint64
+	err    error // sticky: after a failed write nothing more is written
 
 	stop chan struct{}
 	done chan struct{}
