@@ -27,6 +27,7 @@ func main() {
 			recordCommand(),
 			replayCommand(),
 			exportCommand(),
+			incidentsCommand(),
 			snapshotCommand(),
 			doctorCommand(),
 		},

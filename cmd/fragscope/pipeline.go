@@ -8,6 +8,7 @@ import (
 
 	"github.com/fragscope/fragscope/internal/aggregate"
 	"github.com/fragscope/fragscope/internal/event"
+	"github.com/fragscope/fragscope/internal/incident"
 	"github.com/fragscope/fragscope/internal/trace"
 	"github.com/fragscope/fragscope/internal/view"
 )
@@ -18,6 +19,7 @@ import (
 type pipeline struct {
 	rec    *trace.Writer
 	agg    *aggregate.Aggregator
+	corr   *incident.Correlator
 	view   view.View
 	cancel context.CancelFunc // stops the source when recording fails
 	err    error              // first recording or view error
@@ -25,7 +27,7 @@ type pipeline struct {
 }
 
 func newPipeline(v view.View, rec *trace.Writer, cancel context.CancelFunc) *pipeline {
-	return &pipeline{agg: aggregate.New(), view: v, rec: rec, cancel: cancel}
+	return &pipeline{agg: aggregate.New(), corr: incident.New(), view: v, rec: rec, cancel: cancel}
 }
 
 func (p *pipeline) emit(ev event.Event) {
@@ -35,9 +37,15 @@ func (p *pipeline) emit(ev event.Event) {
 		}
 	}
 	p.agg.Add(ev)
+	inc := p.corr.Add(ev)
 	if p.view != nil && p.err == nil {
 		if err := p.view.Event(ev, p.agg); err != nil {
 			p.fail(err)
+		}
+		if inc != nil && p.err == nil {
+			if err := p.view.Incident(inc, p.agg); err != nil {
+				p.fail(err)
+			}
 		}
 	}
 	if p.prog != nil {

@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/fragscope/fragscope/internal/event"
+	"github.com/fragscope/fragscope/internal/incident"
 	"github.com/fragscope/fragscope/internal/trace"
 	"github.com/fragscope/fragscope/internal/view"
 )
@@ -41,7 +44,8 @@ func replayCommand() *cli.Command {
 			case c.Bool("summary") && c.Bool("json"):
 				v = summaryOnly{view.NewJSON(out)}
 			case c.Bool("summary"):
-				v = summaryOnly{view.NewTerminal(out, false)}
+				// tty mode keeps incidents for the summary instead of printing them as they come.
+				v = summaryOnly{view.NewTerminal(out, true)}
 			case c.Bool("json"):
 				v = view.NewJSON(out)
 			default:
@@ -65,7 +69,73 @@ func replayCommand() *cli.Command {
 type summaryOnly struct{ v view.View }
 
 func (s summaryOnly) Event(event.Event, *aggregateT) error { return nil }
-func (s summaryOnly) Close(agg *aggregateT) error          { return s.v.Close(agg) }
+func (s summaryOnly) Incident(inc *incident.Incident, agg *aggregateT) error {
+	if _, ok := s.v.(*view.Terminal); ok {
+		return s.v.Incident(inc, agg) // kept for the summary, not printed
+	}
+	return nil
+}
+func (s summaryOnly) Close(agg *aggregateT) error { return s.v.Close(agg) }
+
+func incidentsCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "incidents",
+		Usage:     "list the incidents in a recording: failed namespace syscalls tied to their cause",
+		ArgsUsage: "FILE",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "json", Usage: "one JSON incident object per line"},
+		},
+		Action: func(c *cli.Context) error {
+			r, f, err := openTrace(c)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			out := bufio.NewWriter(os.Stdout)
+			defer out.Flush()
+			text := &textIncidents{w: out}
+			var v view.View = incidentsOnly{text}
+			if c.Bool("json") {
+				v = incidentsOnly{view.NewJSON(out)}
+			}
+			p := newPipeline(v, nil, nil)
+			err = p.close((&trace.Source{Reader: r}).Run(c.Context, p.emit))
+			warnTail(r)
+			if err != nil {
+				return err
+			}
+			if !c.Bool("json") && text.n == 0 {
+				fmt.Fprintln(out, "no incidents: no failed namespace syscall in this recording")
+			}
+			return nil
+		},
+	}
+}
+
+// incidentsOnly forwards only incidents to a view.
+type incidentsOnly struct{ v view.View }
+
+func (s incidentsOnly) Event(event.Event, *aggregateT) error { return nil }
+func (s incidentsOnly) Incident(inc *incident.Incident, agg *aggregateT) error {
+	return s.v.Incident(inc, agg)
+}
+func (s incidentsOnly) Close(*aggregateT) error { return nil }
+
+// textIncidents prints each incident's full report, separated by rules.
+type textIncidents struct {
+	w io.Writer
+	n int
+}
+
+func (t *textIncidents) Event(event.Event, *aggregateT) error { return nil }
+func (t *textIncidents) Close(*aggregateT) error              { return nil }
+func (t *textIncidents) Incident(inc *incident.Incident, _ *aggregateT) error {
+	if t.n > 0 {
+		fmt.Fprintln(t.w, strings.Repeat("-", 100))
+	}
+	t.n++
+	return incident.WriteText(t.w, inc)
+}
 
 func exportCommand() *cli.Command {
 	return &cli.Command{

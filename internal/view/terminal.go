@@ -9,6 +9,7 @@ import (
 
 	"github.com/fragscope/fragscope/internal/aggregate"
 	"github.com/fragscope/fragscope/internal/event"
+	"github.com/fragscope/fragscope/internal/incident"
 	"github.com/fragscope/fragscope/internal/snapshot"
 )
 
@@ -27,6 +28,9 @@ type Terminal struct {
 	w   io.Writer
 	tty bool
 	buf bytes.Buffer // one Write per screen: no flicker, one syscall
+
+	incidents int                  // incidents seen
+	recent    []*incident.Incident // the newest few, oldest first
 }
 
 // NewTerminal returns a terminal view writing to w; tty says whether w is
@@ -63,6 +67,7 @@ func (t *Terminal) Close(agg *aggregate.Aggregator) error {
 		t.buf.WriteString(strings.Repeat("=", width) + "\n")
 	}
 	writeSummary(&t.buf, agg)
+	t.writeIncidents(true)
 	_, err := t.w.Write(t.buf.Bytes())
 	return err
 }
@@ -87,6 +92,7 @@ func (t *Terminal) screen(agg *aggregate.Aggregator) {
 	fmt.Fprintf(b, "fragscope  %s  interval %d: %s - %s (%s)\n",
 		hostKernel(agg), iv.Seq, clock(iv.Begin), clock(iv.End), iv.Covered)
 	writeHookProblems(b, agg)
+	t.writeIncidents(t.tty)
 	writeDrops(b, &iv.Counts, &s.Counts)
 	writeAllocs(b, &iv.Counts, &s.Counts)
 	writeFreeMemory(b, &s)
