@@ -12,16 +12,6 @@ import (
 	"time"
 )
 
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "fragscope")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 func requireRoot(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() == 0 {

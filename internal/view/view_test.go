@@ -149,7 +149,7 @@ func TestTerminalFailure(t *testing.T) {
 			"   kmem_cache_create\n   nf_conntrack_init_net\n",
 			"   do_fork\n   SyS_clone\n",
 			"WOULD ORDER 6 SUCCEED? (failure snapshot at 10:00:05.103)",
-			"  Node 0 Normal   fragmentation no free block of order 6 or more (largest 3)",
+			"  Node 0 Normal   fragmentation no free block of order 6 or more (largest 5)",
 			"kmem_cache_create(nf_conntrack_ffff8803eef66180) size 320 failed in clone",
 			"copy_net_ns ENOMEM after 4ms in clone",
 			"unshare[3001] unshare(CLONE_NEWNET) = ENOSPC",

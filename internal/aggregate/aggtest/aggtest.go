@@ -109,9 +109,24 @@ func Zones() []snapshot.Zone {
 	}
 }
 
-// Snapshot returns a MemSnapshot of Zones at t.
+// FailureZones is the picture at the second of the failure, from the
+// kernel's Mem-Info dump in the seed log: Normal's largest free order is 5,
+// so the order-6 request could not be served.
+func FailureZones() []snapshot.Zone {
+	z := Zones()
+	z[1].FreeBlocks = []uint64{19160, 6346, 35, 7, 0, 0, 0, 0, 0, 0, 0}
+	z[2].FreeBlocks = []uint64{34178, 20118, 412, 115, 46, 6, 0, 0, 0, 0, 0}
+	return z
+}
+
+// Snapshot returns a MemSnapshot of Zones at t; a "failure" snapshot holds
+// FailureZones.
 func Snapshot(t time.Time, reason string) *event.MemSnapshot {
-	return &event.MemSnapshot{Reason: reason, Snapshot: &snapshot.Snapshot{Time: t, PageSize: 4096, Zones: Zones()}}
+	zones := Zones()
+	if reason == "failure" {
+		zones = FailureZones()
+	}
+	return &event.MemSnapshot{Reason: reason, Snapshot: &snapshot.Snapshot{Time: t, PageSize: 4096, Zones: zones}}
 }
 
 // Runc is the task of the seed's failing clone, inside the pod's cgroup.
