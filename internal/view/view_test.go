@@ -164,7 +164,7 @@ func TestTerminalFailure(t *testing.T) {
 			t.Errorf("tty=%v: no order-6 row with its failure:\n%s", tty, second)
 		}
 		// The free-block table marks Normal's order 6 as fragmented.
-		if !containsLine(second, []string{"free", "40153", "12774", "302", "17", "0", "0", "0", "0", "0", "0", "0"}) {
+		if !containsLine(second, []string{"free", "34178", "20118", "412", "115", "46", "6", "0", "0", "0", "0", "0"}) {
 			t.Errorf("tty=%v: Normal zone free blocks missing:\n%s", tty, second)
 		}
 
