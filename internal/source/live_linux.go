@@ -276,6 +276,7 @@ func (l *Live) stack(st *liveState, id int32) []string {
 			frames[i] = fmt.Sprintf("0x%x", pc)
 		}
 	}
+	frames = trimTracing(frames)
 	st.stacks[id] = frames
 	return frames
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/cilium/ebpf/rlimit"
 
 	"github.com/fragscope/fragscope/internal/event"
+	"github.com/fragscope/fragscope/internal/kallsyms"
 	"github.com/fragscope/fragscope/internal/probes"
 	"github.com/fragscope/fragscope/internal/snapshot"
 )
@@ -41,7 +42,12 @@ func runLive(t *testing.T, hooks []probes.Hook, work func()) []event.Event {
 			t.Fatalf("%s not attached: %s", st.Hook, st.Reason)
 		}
 	}
+	syms, err := kallsyms.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
 	live := &Live{
+		Symbolize:    syms.FormatFrame,
 		Set:          set,
 		Interval:     100 * time.Millisecond,
 		TakeSnapshot: func(string) (*snapshot.Snapshot, error) { return snapshot.Take("") },

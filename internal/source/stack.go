@@ -1,0 +1,33 @@
+package source
+
+import "strings"
+
+// tracingPrefixes are frames of the BPF and tracepoint machinery that sit on
+// top of every stack a BPF program records (raw_tp: bpf_trace_run4; classic
+// tracepoint: perf_trace_* -> trace_call_bpf; kprobe: kprobe_ftrace_handler).
+// The kernel's own call traces start below them, and so do ours.
+var tracingPrefixes = []string{
+	"bpf_prog_", "bpf_trace_run", "__bpf_trace_", "trace_call_bpf", "perf_trace_",
+	"kprobe_", "__kprobes", "kretprobe_", "__kretprobe_", "fprobe_", "bpf_trampoline_",
+	"arch_rethook_", "rethook_", "ftrace_", "0x",
+}
+
+// trimTracing drops the leading tracing frames. A stack made only of them
+// is returned whole rather than emptied.
+func trimTracing(frames []string) []string {
+	for i, f := range frames {
+		if !isTracingFrame(f) {
+			return frames[i:]
+		}
+	}
+	return frames
+}
+
+func isTracingFrame(f string) bool {
+	for _, p := range tracingPrefixes {
+		if strings.HasPrefix(f, p) {
+			return true
+		}
+	}
+	return false
+}
