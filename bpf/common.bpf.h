@@ -82,6 +82,52 @@ static __always_inline void fill_header(struct event_header *h, __u8 type)
 	h->ts_ns = bpf_ktime_get_ns();
 }
 
+/* Which cgroup events are attributed to, set by the loader from the host's
+ * cgroup mode: 0 = the cgroup v2 (unified) id, 1 = the v1 memory cgroup's
+ * id. On v1 and hybrid hosts most tasks sit in the v2 root, so the v2 id
+ * says nothing there; the memory cgroup is the one the kernel charges. */
+const volatile __u32 cgroup_mode = 0;
+
+/* Before Linux 5.5 (commit 67c0496e87d1 "kernfs: convert kernfs_node->id
+ * from union kernfs_node_id to u64") the id was a union of ino+generation. */
+union kernfs_node_id___old {
+	struct {
+		__u32 ino;
+		__u32 generation;
+	};
+	__u64 id;
+};
+
+struct kernfs_node___old {
+	union kernfs_node_id___old id;
+};
+
+static __always_inline __u64 kernfs_id(struct kernfs_node *kn)
+{
+	if (bpf_core_type_exists(union kernfs_node_id___old)) {
+		struct kernfs_node___old *old = (void *)kn;
+
+		return BPF_CORE_READ(old, id.id);
+	}
+	return BPF_CORE_READ(kn, id);
+}
+
+static __always_inline __u64 current_cgroup_id(void)
+{
+	struct task_struct *task;
+	struct kernfs_node *kn;
+	int memcg;
+
+	if (cgroup_mode == 0)
+		return bpf_get_current_cgroup_id();
+	if (!bpf_core_enum_value_exists(enum cgroup_subsys_id, memory_cgrp_id))
+		return 0; /* kernel without CONFIG_MEMCG */
+	memcg = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
+	task = (struct task_struct *)bpf_get_current_task();
+	kn = BPF_CORE_READ(task, cgroups, subsys[memcg], cgroup, kn);
+	return kernfs_id(kn);
+}
+
 static __always_inline void fill_task(struct task_info *t)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -89,7 +135,7 @@ static __always_inline void fill_task(struct task_info *t)
 
 	t->pid = pid_tgid >> 32;
 	t->tid = (__u32)pid_tgid;
-	t->cgroup_id = bpf_get_current_cgroup_id();
+	t->cgroup_id = current_cgroup_id();
 	t->netns_ino = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
 	bpf_get_current_comm(t->comm, sizeof(t->comm));
 }

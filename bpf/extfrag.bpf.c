@@ -33,7 +33,7 @@ static __always_inline void on_extfrag(int alloc_order, int fallback_order, int 
 	struct extfrag_key key = {};
 	__u64 one = 1, *n;
 
-	key.cgroup_id = bpf_get_current_cgroup_id();
+	key.cgroup_id = current_cgroup_id();
 	key.alloc_order = alloc_order;
 	key.fallback_order = fallback_order;
 	key.alloc_mt = alloc_mt;

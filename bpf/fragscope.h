@@ -112,6 +112,16 @@ struct extfrag_key {
 	__u8 _pad[3];
 };
 
+/* Per-cgroup allocation counters: what a cgroup does that fragments memory
+ * or suffers from it. Movable low-order allocations are not counted: they
+ * are the bulk of all allocations and compaction can move them. */
+struct cgroup_alloc {
+	__u64 unmovable[MAX_ORDERS];
+	__u64 reclaimable[MAX_ORDERS];
+	__u64 high_order; /* allocations of order >= high_order_min, any migratetype */
+	__u64 failures;
+};
+
 struct alloc_counts {
 	__u64 n[MAX_ORDERS * MAX_MIGRATETYPES];
 };

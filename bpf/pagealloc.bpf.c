@@ -18,6 +18,28 @@ struct {
 	__type(value, struct alloc_counts);
 } page_alloc_counts SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct cgroup_alloc);
+} cgroup_allocs SEC(".maps");
+
+/* Allocations not attributed because cgroup_allocs was full. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} cgroup_overflow SEC(".maps");
+
+const volatile bool attribute = true;
+const volatile __u32 high_order_min = 3;
+/* MIGRATE_RECLAIMABLE: 2 since Linux 4.4 (MOVABLE and RECLAIMABLE swapped in
+ * commit 016c13daa5c9 "mm, page_alloc: use masks and shifts when converting
+ * GFP flags to migrate types"), 1 before. UNMOVABLE is 0 on every kernel. */
+const volatile __u32 mt_reclaimable = 2;
+
 /* Failures the tracepoint already streamed, by tid, so the fexit twin does
  * not report them twice. Only written when the fexit program is attached. */
 struct {
@@ -59,6 +81,43 @@ static __always_inline void count_alloc(__u32 order, int mt)
 	c->n[idx] += 1;
 }
 
+static __always_inline void count_cgroup(__u32 order, int mt, bool failed)
+{
+	__u64 id = current_cgroup_id();
+	struct cgroup_alloc *c = bpf_map_lookup_elem(&cgroup_allocs, &id);
+	__u32 o = order < MAX_ORDERS ? order : MAX_ORDERS - 1;
+
+	if (!c) {
+		struct cgroup_alloc zero = {};
+		__u32 key0 = 0;
+		__u64 *over;
+
+		/* EEXIST: another CPU added it meanwhile; anything else: full. */
+		if (bpf_map_update_elem(&cgroup_allocs, &id, &zero, BPF_NOEXIST) &&
+		    !bpf_map_lookup_elem(&cgroup_allocs, &id)) {
+			over = bpf_map_lookup_elem(&cgroup_overflow, &key0);
+			if (over)
+				*over += 1;
+			return;
+		}
+		c = bpf_map_lookup_elem(&cgroup_allocs, &id);
+		if (!c)
+			return;
+	}
+	/* Opaque to clang, so the mask survives for the verifier (o < 16
+	 * already holds; MAX_ORDERS is a power of two). */
+	asm volatile("" : "+r"(o));
+	o &= MAX_ORDERS - 1;
+	if (mt == 0)
+		c->unmovable[o] += 1;
+	else if ((__u32)mt == mt_reclaimable)
+		c->reclaimable[o] += 1;
+	if (order >= high_order_min)
+		c->high_order += 1;
+	if (failed)
+		c->failures += 1;
+}
+
 static __always_inline void emit_failure(void *ctx, __u32 order, __u64 gfp, int mt, __u8 hook)
 {
 	struct alloc_fail_event *e = reserve_event(sizeof(*e));
@@ -80,6 +139,10 @@ static __always_inline void emit_failure(void *ctx, __u32 order, __u64 gfp, int 
 static __always_inline void on_alloc(void *ctx, bool failed, __u32 order, __u64 gfp, int mt)
 {
 	count_alloc(order, mt);
+	/* Attribution only for what fragments or suffers: movable order-0..2
+	 * allocations, the bulk, skip the per-cgroup lookup entirely. */
+	if (attribute && (mt == 0 || (__u32)mt == mt_reclaimable || order >= high_order_min || failed))
+		count_cgroup(order, mt, failed);
 	if (!failed)
 		return;
 	emit_failure(ctx, order, gfp, mt, ALLOC_HOOK_TRACEPOINT);
@@ -145,6 +208,8 @@ int page_alloc_fexit(void *ctx)
 	}
 	bpf_get_func_arg(ctx, 0, &gfp);
 	bpf_get_func_arg(ctx, 1, &order);
+	if (attribute)
+		count_cgroup(order, -1, true);
 	emit_failure(ctx, order, gfp, -1, ALLOC_HOOK_FEXIT);
 	return 0;
 }

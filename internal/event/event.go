@@ -189,6 +189,30 @@ type ExtfragCount struct {
 	Count uint64 `json:"count"`
 }
 
+// CgroupAlloc is one cgroup's allocation counters: unmovable and
+// reclaimable allocations by order, high-order allocations (any
+// migratetype) and failed allocations.
+type CgroupAlloc struct {
+	CgroupID    uint64         `json:"cgroup_id"`
+	Unmovable   [Orders]uint64 `json:"unmovable"`
+	Reclaimable [Orders]uint64 `json:"reclaimable"`
+	HighOrder   uint64         `json:"high_order"`
+	Failures    uint64         `json:"failures"`
+}
+
+// Zero reports whether every counter is zero.
+func (c *CgroupAlloc) Zero() bool {
+	if c.HighOrder != 0 || c.Failures != 0 {
+		return false
+	}
+	for o := range c.Unmovable {
+		if c.Unmovable[o] != 0 || c.Reclaimable[o] != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // Tick closes an interval. Counts are deltas since the previous Tick.
 type Tick struct {
 	Time     time.Time                    `json:"time"`

@@ -93,3 +93,45 @@ func (s *Set) Stack(id int32) ([]uint64, error) {
 	}
 	return append([]uint64(nil), pcs[:n]...), nil
 }
+
+// CgroupAllocs returns the cumulative per-cgroup allocation counters,
+// summed over CPUs, and how many allocations were not attributed because
+// the map was full.
+func (s *Set) CgroupAllocs() (map[uint64]event.CgroupAlloc, uint64, error) {
+	if s.cgroupAllocs == nil {
+		return nil, 0, nil
+	}
+	out := map[uint64]event.CgroupAlloc{}
+	var (
+		id     uint64
+		perCPU []pageallocCgroupAlloc
+	)
+	it := s.cgroupAllocs.Iterate()
+	for it.Next(&id, &perCPU) {
+		var sum event.CgroupAlloc
+		sum.CgroupID = id
+		for _, c := range perCPU {
+			for o := range c.Unmovable {
+				sum.Unmovable[o] += c.Unmovable[o]
+				sum.Reclaimable[o] += c.Reclaimable[o]
+			}
+			sum.HighOrder += c.HighOrder
+			sum.Failures += c.Failures
+		}
+		out[id] = sum
+	}
+	if err := it.Err(); err != nil {
+		return nil, 0, fmt.Errorf("read cgroup_allocs: %w", err)
+	}
+	overflow, err := sumPerCPU(s.cgroupOverflow)
+	return out, overflow, err
+}
+
+// ForgetCgroup deletes a cgroup's counters (after its last delta was
+// read), making room in the bounded map for new cgroups.
+func (s *Set) ForgetCgroup(id uint64) error {
+	if s.cgroupAllocs == nil {
+		return nil
+	}
+	return s.cgroupAllocs.Delete(id)
+}

@@ -44,6 +44,7 @@ const (
 	extfragProgExtfragBtf        = "extfrag_btf"
 	extfragProgExtfragRaw        = "extfrag_raw"
 	extfragProgExtfragTp         = "extfrag_tp"
+	extfragVarCgroupMode         = "cgroup_mode"
 	extfragVarPageblockOrder     = "pageblock_order"
 	extfragVarTpOffAllocMt       = "tp_off_alloc_mt"
 	extfragVarTpOffAllocOrder    = "tp_off_alloc_order"
@@ -115,6 +116,7 @@ type extfragMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type extfragVariableSpecs struct {
+	CgroupMode         *ebpf.VariableSpec `ebpf:"cgroup_mode"`
 	PageblockOrder     *ebpf.VariableSpec `ebpf:"pageblock_order"`
 	TpOffAllocMt       *ebpf.VariableSpec `ebpf:"tp_off_alloc_mt"`
 	TpOffAllocOrder    *ebpf.VariableSpec `ebpf:"tp_off_alloc_order"`
@@ -166,6 +168,7 @@ func (m *extfragMaps) Close() error {
 //
 // It can be passed to loadExtfragObjects or ebpf.CollectionSpec.LoadAndAssign.
 type extfragVariables struct {
+	CgroupMode         *ebpf.Variable `ebpf:"cgroup_mode"`
 	PageblockOrder     *ebpf.Variable `ebpf:"pageblock_order"`
 	TpOffAllocMt       *ebpf.Variable `ebpf:"tp_off_alloc_mt"`
 	TpOffAllocOrder    *ebpf.Variable `ebpf:"tp_off_alloc_order"`

@@ -56,6 +56,7 @@ const (
 	netnsProgNetnsFexit          = "netns_fexit"
 	netnsProgNetnsKprobe         = "netns_kprobe"
 	netnsProgNetnsKretprobe      = "netns_kretprobe"
+	netnsVarCgroupMode           = "cgroup_mode"
 	netnsVarKeepNetnsCreateEvent = "keep_netns_create_event"
 	netnsVarWakeupBytes          = "wakeup_bytes"
 )
@@ -123,6 +124,7 @@ type netnsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type netnsVariableSpecs struct {
+	CgroupMode           *ebpf.VariableSpec `ebpf:"cgroup_mode"`
 	KeepNetnsCreateEvent *ebpf.VariableSpec `ebpf:"keep_netns_create_event"`
 	WakeupBytes          *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
@@ -168,6 +170,7 @@ func (m *netnsMaps) Close() error {
 //
 // It can be passed to loadNetnsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type netnsVariables struct {
+	CgroupMode           *ebpf.Variable `ebpf:"cgroup_mode"`
 	KeepNetnsCreateEvent *ebpf.Variable `ebpf:"keep_netns_create_event"`
 	WakeupBytes          *ebpf.Variable `ebpf:"wakeup_bytes"`
 }

@@ -61,6 +61,7 @@ const (
 	nssyscallProgNsExitClone3      = "ns_exit_clone3"
 	nssyscallProgNsExitSetns       = "ns_exit_setns"
 	nssyscallProgNsExitUnshare     = "ns_exit_unshare"
+	nssyscallVarCgroupMode         = "cgroup_mode"
 	nssyscallVarKeepNsSyscallEvent = "keep_ns_syscall_event"
 	nssyscallVarWakeupBytes        = "wakeup_bytes"
 )
@@ -132,6 +133,7 @@ type nssyscallMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type nssyscallVariableSpecs struct {
+	CgroupMode         *ebpf.VariableSpec `ebpf:"cgroup_mode"`
 	KeepNsSyscallEvent *ebpf.VariableSpec `ebpf:"keep_ns_syscall_event"`
 	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
@@ -177,6 +179,7 @@ func (m *nssyscallMaps) Close() error {
 //
 // It can be passed to loadNssyscallObjects or ebpf.CollectionSpec.LoadAndAssign.
 type nssyscallVariables struct {
+	CgroupMode         *ebpf.Variable `ebpf:"cgroup_mode"`
 	KeepNsSyscallEvent *ebpf.Variable `ebpf:"keep_ns_syscall_event"`
 	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
 }

@@ -20,7 +20,12 @@ func (s *Set) attachPageAlloc(m Mechanism) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	consts := map[string]any{"fexit_attached": s.tpFailed != nil && s.Attached(HookAllocFexit)}
+	consts := map[string]any{
+		"fexit_attached": s.tpFailed != nil && s.Attached(HookAllocFexit),
+		"attribute":      !s.opts.NoAttribution,
+		"high_order_min": s.opts.HighOrderMin,
+		"mt_reclaimable": s.opts.MigrateReclaimable,
+	}
 	extra := map[string]*ebpf.Map{}
 	if s.tpFailed != nil {
 		extra["tp_failed"] = s.tpFailed
@@ -52,6 +57,8 @@ func (s *Set) attachPageAlloc(m Mechanism) (string, error) {
 		return "", err
 	}
 	s.allocCounts = coll.Maps["page_alloc_counts"]
+	s.cgroupAllocs = coll.Maps["cgroup_allocs"]
+	s.cgroupOverflow = coll.Maps["cgroup_overflow"]
 	return target, nil
 }
 
@@ -116,7 +123,8 @@ func (s *Set) attachAllocFexit() (string, error) {
 		}
 	}
 	spec.Programs["page_alloc_fexit"].AttachTo = target
-	coll, err := s.loadPrograms(spec, []string{"page_alloc_fexit"}, nil, map[string]*ebpf.Map{"tp_failed": s.tpFailed})
+	consts := map[string]any{"attribute": !s.opts.NoAttribution}
+	coll, err := s.loadPrograms(spec, []string{"page_alloc_fexit"}, consts, map[string]*ebpf.Map{"tp_failed": s.tpFailed})
 	if err != nil {
 		return "", describeLoadError("load fexit "+target, err)
 	}

@@ -44,6 +44,14 @@ type pageallocAllocFailEvent struct {
 	Pad         uint8
 }
 
+type pageallocCgroupAlloc struct {
+	_           structs.HostLayout
+	Unmovable   [16]uint64
+	Reclaimable [16]uint64
+	HighOrder   uint64
+	Failures    uint64
+}
+
 type pageallocSyscallRef struct {
 	_       structs.HostLayout
 	EnterNs uint64
@@ -55,6 +63,8 @@ type pageallocSyscallRef struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	pageallocMapCgroupAllocs       = "cgroup_allocs"
+	pageallocMapCgroupOverflow     = "cgroup_overflow"
 	pageallocMapDrops              = "drops"
 	pageallocMapEvents             = "events"
 	pageallocMapInflight           = "inflight"
@@ -65,8 +75,12 @@ const (
 	pageallocProgPageAllocFexit    = "page_alloc_fexit"
 	pageallocProgPageAllocRaw      = "page_alloc_raw"
 	pageallocProgPageAllocTp       = "page_alloc_tp"
+	pageallocVarAttribute          = "attribute"
+	pageallocVarCgroupMode         = "cgroup_mode"
 	pageallocVarFexitAttached      = "fexit_attached"
+	pageallocVarHighOrderMin       = "high_order_min"
 	pageallocVarKeepAllocFailEvent = "keep_alloc_fail_event"
+	pageallocVarMtReclaimable      = "mt_reclaimable"
 	pageallocVarTpGfpSize          = "tp_gfp_size"
 	pageallocVarTpOffGfp           = "tp_off_gfp"
 	pageallocVarTpOffMt            = "tp_off_mt"
@@ -128,6 +142,8 @@ type pageallocProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type pageallocMapSpecs struct {
+	CgroupAllocs    *ebpf.MapSpec `ebpf:"cgroup_allocs"`
+	CgroupOverflow  *ebpf.MapSpec `ebpf:"cgroup_overflow"`
 	Drops           *ebpf.MapSpec `ebpf:"drops"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	Inflight        *ebpf.MapSpec `ebpf:"inflight"`
@@ -140,8 +156,12 @@ type pageallocMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type pageallocVariableSpecs struct {
+	Attribute          *ebpf.VariableSpec `ebpf:"attribute"`
+	CgroupMode         *ebpf.VariableSpec `ebpf:"cgroup_mode"`
 	FexitAttached      *ebpf.VariableSpec `ebpf:"fexit_attached"`
+	HighOrderMin       *ebpf.VariableSpec `ebpf:"high_order_min"`
 	KeepAllocFailEvent *ebpf.VariableSpec `ebpf:"keep_alloc_fail_event"`
+	MtReclaimable      *ebpf.VariableSpec `ebpf:"mt_reclaimable"`
 	TpGfpSize          *ebpf.VariableSpec `ebpf:"tp_gfp_size"`
 	TpOffGfp           *ebpf.VariableSpec `ebpf:"tp_off_gfp"`
 	TpOffMt            *ebpf.VariableSpec `ebpf:"tp_off_mt"`
@@ -171,6 +191,8 @@ func (o *pageallocObjects) Close() error {
 //
 // It can be passed to loadPageallocObjects or ebpf.CollectionSpec.LoadAndAssign.
 type pageallocMaps struct {
+	CgroupAllocs    *ebpf.Map `ebpf:"cgroup_allocs"`
+	CgroupOverflow  *ebpf.Map `ebpf:"cgroup_overflow"`
 	Drops           *ebpf.Map `ebpf:"drops"`
 	Events          *ebpf.Map `ebpf:"events"`
 	Inflight        *ebpf.Map `ebpf:"inflight"`
@@ -181,6 +203,8 @@ type pageallocMaps struct {
 
 func (m *pageallocMaps) Close() error {
 	return _PageallocClose(
+		m.CgroupAllocs,
+		m.CgroupOverflow,
 		m.Drops,
 		m.Events,
 		m.Inflight,
@@ -194,8 +218,12 @@ func (m *pageallocMaps) Close() error {
 //
 // It can be passed to loadPageallocObjects or ebpf.CollectionSpec.LoadAndAssign.
 type pageallocVariables struct {
+	Attribute          *ebpf.Variable `ebpf:"attribute"`
+	CgroupMode         *ebpf.Variable `ebpf:"cgroup_mode"`
 	FexitAttached      *ebpf.Variable `ebpf:"fexit_attached"`
+	HighOrderMin       *ebpf.Variable `ebpf:"high_order_min"`
 	KeepAllocFailEvent *ebpf.Variable `ebpf:"keep_alloc_fail_event"`
+	MtReclaimable      *ebpf.Variable `ebpf:"mt_reclaimable"`
 	TpGfpSize          *ebpf.Variable `ebpf:"tp_gfp_size"`
 	TpOffGfp           *ebpf.Variable `ebpf:"tp_off_gfp"`
 	TpOffMt            *ebpf.Variable `ebpf:"tp_off_mt"`

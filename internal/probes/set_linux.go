@@ -19,6 +19,18 @@ type Options struct {
 	WakeupBytes    uint64             // pending bytes that wake the reader (default 64 KiB)
 	PageblockOrder uint32             // for extfrag's "fragmenting" (default 9)
 	Symbols        map[Hook]string    // override the kernel symbol a probe hook attaches to (tests)
+
+	// CgroupV1Memory attributes events to the v1 memory cgroup (v1 and
+	// hybrid hosts) instead of the cgroup v2 id.
+	CgroupV1Memory bool
+	// NoAttribution turns the per-cgroup allocation counters off.
+	NoAttribution bool
+	// HighOrderMin is the order from which allocations count as high-order
+	// per cgroup (default 3, PAGE_ALLOC_COSTLY_ORDER).
+	HighOrderMin uint32
+	// MigrateReclaimable is the running kernel's MIGRATE_RECLAIMABLE value
+	// (2 since 4.4, 1 before); 0 means 2.
+	MigrateReclaimable uint32
 }
 
 // Set is every loaded object and link, plus the maps they share.
@@ -29,6 +41,7 @@ type Set struct {
 	tpFailed                        *ebpf.Map // shared by page_alloc and alloc_fexit
 
 	allocCounts                    *ebpf.Map
+	cgroupAllocs, cgroupOverflow   *ebpf.Map
 	extfragCounts, extfragOverflow *ebpf.Map
 
 	opts     Options
@@ -52,6 +65,12 @@ func Open(opts Options) (*Set, error) {
 	}
 	if opts.PageblockOrder == 0 {
 		opts.PageblockOrder = 9
+	}
+	if opts.HighOrderMin == 0 {
+		opts.HighOrderMin = 3
+	}
+	if opts.MigrateReclaimable == 0 {
+		opts.MigrateReclaimable = 2
 	}
 	s := &Set{opts: opts, features: Probe()}
 	if err := s.createShared(); err != nil {
@@ -208,9 +227,15 @@ func (s *Set) loadPrograms(spec *ebpf.CollectionSpec, progs []string, consts map
 			delete(spec.Programs, name)
 		}
 	}
-	if v, ok := spec.Variables["wakeup_bytes"]; ok {
-		if err := v.Set(s.opts.WakeupBytes); err != nil {
-			return nil, fmt.Errorf("set wakeup_bytes: %w", err)
+	common := map[string]any{"wakeup_bytes": s.opts.WakeupBytes, "cgroup_mode": uint32(0)}
+	if s.opts.CgroupV1Memory {
+		common["cgroup_mode"] = uint32(1)
+	}
+	for name, val := range common {
+		if v, ok := spec.Variables[name]; ok {
+			if err := v.Set(val); err != nil {
+				return nil, fmt.Errorf("set %s: %w", name, err)
+			}
 		}
 	}
 	for name, val := range consts {

@@ -67,6 +67,7 @@ const (
 	slabcreateProgSlabCreateFexit     = "slab_create_fexit"
 	slabcreateProgSlabCreateKprobe    = "slab_create_kprobe"
 	slabcreateProgSlabCreateKretprobe = "slab_create_kretprobe"
+	slabcreateVarCgroupMode           = "cgroup_mode"
 	slabcreateVarKeepSlabCreateEvent  = "keep_slab_create_event"
 	slabcreateVarNameArg              = "name_arg"
 	slabcreateVarWakeupBytes          = "wakeup_bytes"
@@ -135,6 +136,7 @@ type slabcreateMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type slabcreateVariableSpecs struct {
+	CgroupMode          *ebpf.VariableSpec `ebpf:"cgroup_mode"`
 	KeepSlabCreateEvent *ebpf.VariableSpec `ebpf:"keep_slab_create_event"`
 	NameArg             *ebpf.VariableSpec `ebpf:"name_arg"`
 	WakeupBytes         *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
@@ -181,6 +183,7 @@ func (m *slabcreateMaps) Close() error {
 //
 // It can be passed to loadSlabcreateObjects or ebpf.CollectionSpec.LoadAndAssign.
 type slabcreateVariables struct {
+	CgroupMode          *ebpf.Variable `ebpf:"cgroup_mode"`
 	KeepSlabCreateEvent *ebpf.Variable `ebpf:"keep_slab_create_event"`
 	NameArg             *ebpf.Variable `ebpf:"name_arg"`
 	WakeupBytes         *ebpf.Variable `ebpf:"wakeup_bytes"`

@@ -1,0 +1,107 @@
+package probes
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+const ringChildEnv = "FRAGSCOPE_TEST_RING_CHILD"
+
+// cgroupDir creates a cgroup under root and returns it with its id, the
+// inode number of its directory (what the kernel's cgroup ids are).
+func cgroupDir(t *testing.T, root string) (string, uint64) {
+	t.Helper()
+	if _, err := os.Stat(root); err != nil {
+		t.Skipf("no cgroup hierarchy at %s on this machine", root)
+	}
+	dir := filepath.Join(root, fmt.Sprintf("fragscope-test-%d", os.Getpid()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatalf("create cgroup: %v", err)
+	}
+	t.Cleanup(func() { os.Remove(dir) })
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	return dir, st.Ino
+}
+
+// A child in its own cgroup sets up 8 AF_PACKET ring blocks of 256 KiB
+// (order-6 unmovable allocations); the per-cgroup counters must put them
+// on that cgroup, in both attribution modes.
+func TestCgroupAttribution(t *testing.T) {
+	if os.Getenv(ringChildEnv) != "" {
+		t.Skip("child mode runs in TestRingChild")
+	}
+	requireRoot(t)
+	for _, mode := range []struct {
+		name string
+		root string
+		v1   bool
+	}{
+		{"v2", cgroup2Root(), false},
+		{"v1-memory", "/sys/fs/cgroup/memory", true},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			if mode.root == "" {
+				t.Skip("no cgroup2 hierarchy mounted")
+			}
+			dir, id := cgroupDir(t, mode.root)
+			s := openSet(t, Options{Hooks: []Hook{HookPageAlloc}, CgroupV1Memory: mode.v1})
+			cmd := exec.Command(os.Args[0], "-test.run", "^TestRingChild$")
+			cmd.Env = append(os.Environ(), ringChildEnv+"="+dir)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("child: %v\n%s", err, out)
+			}
+			counts, overflow, err := s.CgroupAllocs()
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, ok := counts[id]
+			if !ok {
+				t.Fatalf("no counters for cgroup %d (%s); %d cgroups seen, overflow %d", id, dir, len(counts), overflow)
+			}
+			if c.Unmovable[6] < 8 || c.HighOrder < 8 {
+				t.Errorf("cgroup %s: unmovable order-6 %d, high-order %d; want >= 8 each", dir, c.Unmovable[6], c.HighOrder)
+			}
+			// Nobody else allocated in this fresh cgroup: the others got none of it.
+			for other, oc := range counts {
+				if other != id && oc.Unmovable[6] >= 8 && oc.Unmovable[6] == c.Unmovable[6] {
+					t.Errorf("cgroup %d has the same order-6 count as the child's: misattributed?", other)
+				}
+			}
+		})
+	}
+}
+
+func cgroup2Root() string {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if i := strings.Index(line, " - cgroup2 "); i >= 0 {
+			return strings.Fields(line)[4]
+		}
+	}
+	return ""
+}
+
+// TestRingChild joins the cgroup named by the environment and sets up the
+// rings; it is the child of TestCgroupAttribution.
+func TestRingChild(t *testing.T) {
+	dir := os.Getenv(ringChildEnv)
+	if dir == "" {
+		t.Skip("runs only as the child of TestCgroupAttribution")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
+		t.Fatal(err)
+	}
+	packetRing(t, 256<<10, 8)
+}
