@@ -221,6 +221,10 @@ type Tick struct {
 	Extfrag  []ExtfragCount               `json:"extfrag,omitempty"`
 	Drops    uint64                       `json:"drops"`            // ringbuf reserve failures in the interval
 	Overflow uint64                       `json:"extfrag_overflow"` // extfrag keys lost because the map was full
+	// Cgroups are the per-cgroup allocation counter deltas, cgroups with
+	// no change left out, sorted by id.
+	Cgroups        []CgroupAlloc `json:"cgroups,omitempty"`
+	CgroupOverflow uint64        `json:"cgroup_overflow"` // allocations not attributed: the cgroup map was full
 }
 
 func (e *Tick) Kind() Kind      { return KindTick }

@@ -126,6 +126,49 @@ func (e *encoder) tick(ev *event.Tick) {
 	}
 	e.uvarint(ev.Drops)
 	e.uvarint(ev.Overflow)
+	// Per-cgroup counters (appended in format version 1 before its first
+	// release; a tick without them ends here).
+	e.uvarint(uint64(len(ev.Cgroups)))
+	for i := range ev.Cgroups {
+		c := &ev.Cgroups[i]
+		e.uvarint(c.CgroupID)
+		e.sparse(c.Unmovable[:])
+		e.sparse(c.Reclaimable[:])
+		e.uvarint(c.HighOrder)
+		e.uvarint(c.Failures)
+	}
+	e.uvarint(ev.CgroupOverflow)
+}
+
+// sparse writes the non-zero entries of a per-order array.
+func (e *encoder) sparse(a []uint64) {
+	n := 0
+	for _, v := range a {
+		if v != 0 {
+			n++
+		}
+	}
+	e.uvarint(uint64(n))
+	for i, v := range a {
+		if v != 0 {
+			e.byte(byte(i))
+			e.uvarint(v)
+		}
+	}
+}
+
+func (d *decoder) sparse(a []uint64) {
+	clear(a)
+	n := d.uvarint()
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		idx := int(d.byte())
+		v := d.uvarint()
+		if idx >= len(a) {
+			d.err = errCorrupt
+			return
+		}
+		a[idx] = v
+	}
 }
 
 func (d *decoder) tick(ev *event.Tick) {
@@ -161,6 +204,26 @@ func (d *decoder) tick(ev *event.Tick) {
 	}
 	ev.Drops = d.uvarint()
 	ev.Overflow = d.uvarint()
+	ev.Cgroups = ev.Cgroups[:0]
+	ev.CgroupOverflow = 0
+	if len(d.buf) == 0 || d.err != nil {
+		return
+	}
+	n = d.uvarint()
+	if n > uint64(len(d.buf)) { // each entry takes at least 5 bytes
+		d.err = errCorrupt
+		return
+	}
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		var c event.CgroupAlloc
+		c.CgroupID = d.uvarint()
+		d.sparse(c.Unmovable[:])
+		d.sparse(c.Reclaimable[:])
+		c.HighOrder = d.uvarint()
+		c.Failures = d.uvarint()
+		ev.Cgroups = append(ev.Cgroups, c)
+	}
+	ev.CgroupOverflow = d.uvarint()
 }
 
 func boolByte(b bool) byte {
