@@ -43,6 +43,8 @@ type liveState struct {
 	prevExtfrag  map[event.ExtfragKey]uint64
 	prevDrops    uint64
 	prevOver     uint64
+	prevCgroups  map[uint64]event.CgroupAlloc
+	prevCgOver   uint64
 	goDrops      atomic.Uint64 // records the Go queue had no room for
 	prevGoDrops  uint64
 	lastTick     time.Time
@@ -194,6 +196,9 @@ func (l *Live) baseline(st *liveState) error {
 	if st.prevExtfrag, st.prevOver, err = l.Set.ExtfragCounts(); err != nil {
 		return err
 	}
+	if st.prevCgroups, st.prevCgOver, err = l.Set.CgroupAllocs(); err != nil {
+		return err
+	}
 	st.prevDrops, err = l.Set.Drops()
 	return err
 }
@@ -228,6 +233,14 @@ func (l *Live) tick(st *liveState, now time.Time, emit func(event.Event)) error 
 	t.Overflow = over - st.prevOver
 	st.prevOver = over
 
+	cgs, cgOver, err := l.Set.CgroupAllocs()
+	if err != nil {
+		return err
+	}
+	t.Cgroups = cgroupDeltas(cgs, st.prevCgroups)
+	t.CgroupOverflow = cgOver - st.prevCgOver
+	st.prevCgroups, st.prevCgOver = cgs, cgOver
+
 	drops, err := l.Set.Drops()
 	if err != nil {
 		return err
@@ -237,6 +250,24 @@ func (l *Live) tick(st *liveState, now time.Time, emit func(event.Event)) error 
 	st.prevDrops, st.prevGoDrops = drops, goDrops
 	emit(t)
 	return nil
+}
+
+// cgroupDeltas returns, sorted by id, what each cgroup did since prev.
+func cgroupDeltas(cur, prev map[uint64]event.CgroupAlloc) []event.CgroupAlloc {
+	var out []event.CgroupAlloc
+	for id, c := range cur {
+		p := prev[id]
+		d := event.CgroupAlloc{CgroupID: id, HighOrder: c.HighOrder - p.HighOrder, Failures: c.Failures - p.Failures}
+		for o := range c.Unmovable {
+			d.Unmovable[o] = c.Unmovable[o] - p.Unmovable[o]
+			d.Reclaimable[o] = c.Reclaimable[o] - p.Reclaimable[o]
+		}
+		if !d.Zero() {
+			out = append(out, d)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].CgroupID < out[j].CgroupID })
+	return out
 }
 
 func sortExtfrag(c []event.ExtfragCount) {
