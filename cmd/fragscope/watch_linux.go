@@ -28,6 +28,7 @@ func hookFlags() []cli.Flag {
 		&cli.StringFlag{Name: "ready-file", Usage: "write this file once every hook is attached"},
 		&cli.DurationFlag{Name: "duration", Usage: "stop after this long (default: until SIGINT/SIGTERM)"},
 		&cli.DurationFlag{Name: "interval", Value: time.Second, Usage: "refresh and counter-poll interval"},
+		&cli.StringFlag{Name: "cgroup-mode", Value: "auto", Usage: "attribute to the cgroup v2 id ('v2') or the v1 memory cgroup ('v1'); 'auto' picks v1 on v1 and hybrid hosts"},
 	}
 }
 
@@ -88,8 +89,16 @@ func runLive(c *cli.Context, v view.View, recordPath string) error {
 		return err
 	}
 
+	v1, err := cgroupV1Memory(c.String("cgroup-mode"))
+	if err != nil {
+		return err
+	}
 	start, pageblockOrder := sessionStart()
-	set, err := probes.Open(probes.Options{Hooks: hooks, Modes: modes, PageblockOrder: pageblockOrder})
+	set, err := probes.Open(probes.Options{
+		Hooks: hooks, Modes: modes, PageblockOrder: pageblockOrder,
+		CgroupV1Memory:     v1,
+		MigrateReclaimable: reclaimableValue(start.Migratetypes),
+	})
 	if err != nil {
 		return err
 	}
@@ -193,4 +202,15 @@ func isTerminal(f *os.File) bool {
 // list) only at start and on failures, not every interval.
 func takeSnapshot(reason string) (*snapshot.Snapshot, error) {
 	return snapshot.TakeWith("", snapshot.Options{SkipPagetypeinfo: reason == "interval"})
+}
+
+// reclaimableValue is MIGRATE_RECLAIMABLE on the running kernel (2 since
+// 4.4, 1 before), from its own migratetype table; 0 lets the loader default.
+func reclaimableValue(mts []string) uint32 {
+	for i, n := range mts {
+		if strings.EqualFold(n, "reclaimable") {
+			return uint32(i)
+		}
+	}
+	return 0
 }
