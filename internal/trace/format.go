@@ -7,9 +7,13 @@ import (
 )
 
 // Magic opens every trace file; Version is the format version after it.
+//
+// Version 2 packs mem_snapshot records in binary (JSON in version 1, where
+// they were 90% of a quiet recording); readers accept both.
 const (
-	Magic   = "FRAGSCOP"
-	Version = 1
+	Magic      = "FRAGSCOP"
+	Version    = 2
+	minVersion = 1
 )
 
 // preambleLen is magic + u16 version + u16 flags + u32 reserved.
@@ -29,7 +33,8 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// Kinds encoded as JSON: rare, nested, and free to grow fields.
-func jsonKind(k event.Kind) bool {
-	return k == event.KindStart || k == event.KindMemSnapshot || k == event.KindCgroupPath
+// Kinds encoded as JSON: rare, nested, and free to grow fields. Version 1
+// wrote snapshots as JSON too.
+func jsonKind(k event.Kind, version uint16) bool {
+	return k == event.KindStart || k == event.KindCgroupPath || (version == 1 && k == event.KindMemSnapshot)
 }

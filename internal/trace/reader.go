@@ -34,6 +34,7 @@ type Reader struct {
 	payload []byte
 	hdr     [frameHeaderLen + 1]byte // a field, not a local: io.ReadFull would move it to the heap per record
 	stacks  map[uint64][]string
+	version uint16
 	Tail    *TailError // set when reading stopped at a damaged tail
 
 	// one reusable value per kind: replay allocates nothing per event
@@ -69,8 +70,9 @@ func NewReader(rd io.Reader) (*Reader, error) {
 	if string(pre[:8]) != Magic {
 		return nil, fmt.Errorf("not a fragscope trace (bad magic %q): record one with `fragscope record -o FILE`", pre[:8])
 	}
-	if v := binary.LittleEndian.Uint16(pre[8:]); v != Version {
-		return nil, fmt.Errorf("trace format version %d, this fragscope reads version %d: use a fragscope of the same release", v, Version)
+	r.version = binary.LittleEndian.Uint16(pre[8:])
+	if r.version < minVersion || r.version > Version {
+		return nil, fmt.Errorf("trace format version %d, this fragscope reads versions %d to %d: use a newer fragscope", r.version, minVersion, Version)
 	}
 	r.off = preambleLen
 	return r, nil
@@ -135,7 +137,7 @@ func (r *Reader) frame() (byte, []byte, error) {
 // decode returns the event of a record, or nil for records that only feed
 // the reader (stack definitions).
 func (r *Reader) decode(kind byte, payload []byte) (event.Event, error) {
-	if jsonKind(event.Kind(kind)) {
+	if jsonKind(event.Kind(kind), r.version) {
 		var ev event.Event
 		switch event.Kind(kind) {
 		case event.KindStart:
@@ -196,6 +198,11 @@ func (r *Reader) decode(kind byte, payload []byte) (event.Event, error) {
 	case byte(event.KindTick):
 		ev = &r.tick
 		d.tick(&r.tick)
+	case byte(event.KindMemSnapshot):
+		ms := d.memSnapshot()
+		if d.err == nil {
+			ev = ms
+		}
 	default:
 		return nil, fmt.Errorf("unknown record kind %d", kind)
 	}

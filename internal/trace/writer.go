@@ -93,7 +93,7 @@ func (w *Writer) Write(ev event.Event) error {
 		return w.err
 	}
 	kind := ev.Kind()
-	if jsonKind(kind) {
+	if jsonKind(kind, Version) {
 		b, err := json.Marshal(ev)
 		if err != nil {
 			return fmt.Errorf("encode %s: %w", kind, err)
@@ -119,6 +119,11 @@ func (w *Writer) Write(ev event.Event) error {
 		w.enc.nsSyscall(e)
 	case *event.Tick:
 		w.enc.tick(e)
+	case *event.MemSnapshot:
+		if e.Snapshot == nil {
+			return fmt.Errorf("trace: mem_snapshot without a snapshot")
+		}
+		w.enc.memSnapshot(e)
 	default:
 		return fmt.Errorf("trace: cannot record event kind %s", kind)
 	}

@@ -1,0 +1,161 @@
+package trace
+
+import (
+	"slices"
+
+	"github.com/fragscope/fragscope/internal/event"
+	"github.com/fragscope/fragscope/internal/snapshot"
+)
+
+// Snapshots come every interval, so they are packed in binary: as JSON
+// they were 90% of a quiet recording. snapshotFields and zoneFields are
+// checked against the structs by a test, so a field added there cannot be
+// dropped here silently.
+const (
+	snapshotFields = 5
+	zoneFields     = 13
+)
+
+func (e *encoder) memSnapshot(ev *event.MemSnapshot) {
+	s := ev.Snapshot
+	e.time(s.Time)
+	e.string(ev.Reason)
+	e.uvarint(uint64(s.PageSize))
+	e.varint(int64(s.PageblockOrder))
+	if s.ExtfragThreshold != nil {
+		e.byte(1)
+		e.varint(int64(*s.ExtfragThreshold))
+	} else {
+		e.byte(0)
+	}
+	e.uvarint(uint64(len(s.Zones)))
+	for i := range s.Zones {
+		z := &s.Zones[i]
+		e.varint(int64(z.Node))
+		e.string(z.Name)
+		e.counts(z.FreeBlocks)
+		e.uvarint(z.Managed)
+		e.uvarint(z.Min)
+		e.uvarint(z.Low)
+		e.uvarint(z.High)
+		e.byte(boolByte(z.HaveWatermarks))
+		e.uvarint(z.NrFree)
+		e.uvarint(z.Present)
+		e.byte(boolByte(z.FreeByMigratetypeCapped))
+		// Maps in key order: the same snapshot always encodes the same.
+		if z.FreeByMigratetype == nil {
+			e.byte(0)
+		} else {
+			e.byte(1)
+			keys := sortedKeys(z.FreeByMigratetype)
+			e.uvarint(uint64(len(keys)))
+			for _, k := range keys {
+				e.string(k)
+				e.counts(z.FreeByMigratetype[k])
+			}
+		}
+		if z.PageblocksByMigratetype == nil {
+			e.byte(0)
+		} else {
+			e.byte(1)
+			keys := sortedKeys(z.PageblocksByMigratetype)
+			e.uvarint(uint64(len(keys)))
+			for _, k := range keys {
+				e.string(k)
+				e.uvarint(z.PageblocksByMigratetype[k])
+			}
+		}
+	}
+}
+
+func (e *encoder) counts(a []uint64) {
+	e.uvarint(uint64(len(a)))
+	for _, v := range a {
+		e.uvarint(v)
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// memSnapshot decodes into a fresh snapshot: consumers keep snapshots.
+func (d *decoder) memSnapshot() *event.MemSnapshot {
+	s := &snapshot.Snapshot{}
+	s.Time = d.time()
+	ev := &event.MemSnapshot{Snapshot: s}
+	ev.Reason = d.str()
+	s.PageSize = uint32(d.uvarint())
+	s.PageblockOrder = int(d.varint())
+	if d.byte() == 1 {
+		t := int(d.varint())
+		s.ExtfragThreshold = &t
+	}
+	n := d.uvarint()
+	if n > uint64(len(d.buf)) {
+		d.err = errCorrupt
+		return nil
+	}
+	s.Zones = make([]snapshot.Zone, 0, n)
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		var z snapshot.Zone
+		z.Node = int(d.varint())
+		z.Name = d.str()
+		z.FreeBlocks = d.counts()
+		z.Managed = d.uvarint()
+		z.Min = d.uvarint()
+		z.Low = d.uvarint()
+		z.High = d.uvarint()
+		z.HaveWatermarks = d.byte() != 0
+		z.NrFree = d.uvarint()
+		z.Present = d.uvarint()
+		z.FreeByMigratetypeCapped = d.byte() != 0
+		if d.byte() == 1 {
+			m := d.uvarint()
+			if m > uint64(len(d.buf)) {
+				d.err = errCorrupt
+				return nil
+			}
+			z.FreeByMigratetype = make(map[string][]uint64, m)
+			for j := uint64(0); j < m && d.err == nil; j++ {
+				k := d.str()
+				z.FreeByMigratetype[k] = d.counts()
+			}
+		}
+		if d.byte() == 1 {
+			m := d.uvarint()
+			if m > uint64(len(d.buf)) {
+				d.err = errCorrupt
+				return nil
+			}
+			z.PageblocksByMigratetype = make(map[string]uint64, m)
+			for j := uint64(0); j < m && d.err == nil; j++ {
+				k := d.str()
+				z.PageblocksByMigratetype[k] = d.uvarint()
+			}
+		}
+		s.Zones = append(s.Zones, z)
+	}
+	if d.err != nil {
+		return nil
+	}
+	return ev
+}
+
+func (d *decoder) counts() []uint64 {
+	n := d.uvarint()
+	if d.err != nil || n > uint64(len(d.buf)) {
+		d.err = errCorrupt
+		return nil
+	}
+	a := make([]uint64, n)
+	for i := range a {
+		a[i] = d.uvarint()
+	}
+	return a
+}
