@@ -2,21 +2,30 @@ package main
 
 import (
 	"fmt"
-	"os"
+
+	"github.com/fragscope/fragscope/internal/cgroup"
 )
 
-// cgroupV1Memory decides the attribution mode. On v1 and hybrid hosts
-// (CentOS 7; the development machine) the memory cgroup is the one the
-// kernel charges, and most tasks sit in the v2 root.
-func cgroupV1Memory(mode string) (bool, error) {
-	switch mode {
-	case "v1":
-		return true, nil
-	case "v2":
-		return false, nil
-	case "auto", "":
-		_, err := os.Stat("/sys/fs/cgroup/memory/memory.limit_in_bytes")
-		return err == nil, nil
+// cgroupSetup decides the attribution mode from --cgroup-mode and the
+// host's mounts, and returns a resolver for that hierarchy's ids. On v1 and
+// hybrid hosts (CentOS 7; the development machine) the v1 memory cgroup is
+// the one the kernel charges, and most tasks sit in the v2 root.
+func cgroupSetup(flag string) (v1 bool, res *cgroup.Resolver, err error) {
+	override, err := cgroup.ParseMode(flag)
+	if err != nil {
+		return false, nil, fmt.Errorf("--cgroup-mode: %w", err)
 	}
-	return false, fmt.Errorf("--cgroup-mode %q: use auto, v1 or v2", mode)
+	detected, mounts, err := cgroup.Detect()
+	if err != nil {
+		return false, nil, fmt.Errorf("detect cgroup mode: %w", err)
+	}
+	mode, err := cgroup.Select(override, detected, mounts)
+	if err != nil {
+		return false, nil, fmt.Errorf("--cgroup-mode %s: %w", flag, err)
+	}
+	mount, hierarchy, root, err := mounts.Hierarchy(mode)
+	if err != nil {
+		return false, nil, err
+	}
+	return mode.MemoryV1(), cgroup.NewResolver(mount, hierarchy, cgroup.WithMountRoot(root)), nil
 }

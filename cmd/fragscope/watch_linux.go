@@ -89,7 +89,7 @@ func runLive(c *cli.Context, v view.View, recordPath string) error {
 		return err
 	}
 
-	v1, err := cgroupV1Memory(c.String("cgroup-mode"))
+	v1, cgroups, err := cgroupSetup(c.String("cgroup-mode"))
 	if err != nil {
 		return err
 	}
@@ -117,6 +117,7 @@ func runLive(c *cli.Context, v view.View, recordPath string) error {
 		Start:        start,
 		Interval:     c.Duration("interval"),
 		TakeSnapshot: takeSnapshot,
+		Cgroups:      cgroups,
 	}
 	if syms != nil {
 		live.Symbolize = syms.FormatFrame

@@ -12,6 +12,7 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
 
+	"github.com/fragscope/fragscope/internal/cgroup"
 	"github.com/fragscope/fragscope/internal/event"
 	"github.com/fragscope/fragscope/internal/probes"
 	"github.com/fragscope/fragscope/internal/snapshot"
@@ -36,6 +37,9 @@ type Live struct {
 	MinSnapshotGap time.Duration
 	// QueueLen bounds the records waiting between reader and decoder.
 	QueueLen int
+	// Cgroups resolves cgroup ids to paths; each id's path is emitted once,
+	// before the first event that names it, and again when it is removed.
+	Cgroups *cgroup.Resolver
 }
 
 type liveState struct {
@@ -50,6 +54,7 @@ type liveState struct {
 	lastTick     time.Time
 	lastFailSnap time.Time // failure snapshots are rate-limited in a storm
 	stacks       map[int32][]string
+	removed      []uint64 // cgroups gone since the last tick
 }
 
 // Run emits events until ctx ends, then drains what the ringbuf still holds
@@ -154,6 +159,7 @@ func (l *Live) handle(st *liveState, dec *probes.Decoder, raw []byte, emit func(
 		fmt.Fprintf(os.Stderr, "fragscope: skipping undecodable record: %v\n", err)
 		return
 	}
+	l.announceCgroups(st, emit, ev)
 	emit(ev)
 	if now := time.Now().UTC(); isFailure(ev) && now.Sub(st.lastFailSnap) >= l.MinSnapshotGap {
 		st.lastFailSnap = now
@@ -248,8 +254,53 @@ func (l *Live) tick(st *liveState, now time.Time, emit func(event.Event)) error 
 	goDrops := st.goDrops.Load()
 	t.Drops = drops - st.prevDrops + goDrops - st.prevGoDrops
 	st.prevDrops, st.prevGoDrops = drops, goDrops
+	l.announceCgroups(st, emit, t)
 	emit(t)
+	l.forgetRemoved(st)
 	return nil
+}
+
+// announceCgroups resolves the cgroup ids ev names and emits what the
+// resolver learned (new paths, removals) before ev, so every consumer,
+// a recording included, knows a path before it needs it.
+func (l *Live) announceCgroups(st *liveState, emit func(event.Event), ev event.Event) {
+	if l.Cgroups == nil {
+		return
+	}
+	switch e := ev.(type) {
+	case *event.AllocFail:
+		l.Cgroups.Path(e.Task.CgroupID)
+	case *event.SlabCreate:
+		l.Cgroups.Path(e.Task.CgroupID)
+	case *event.NetnsCreate:
+		l.Cgroups.Path(e.Task.CgroupID)
+	case *event.NsSyscall:
+		l.Cgroups.Path(e.Task.CgroupID)
+	case *event.Tick:
+		for _, x := range e.Extfrag {
+			l.Cgroups.Path(x.CgroupID)
+		}
+		for _, c := range e.Cgroups {
+			l.Cgroups.Path(c.CgroupID)
+		}
+		l.Cgroups.Sweep() // once per interval: notice removed cgroups
+	}
+	for _, u := range l.Cgroups.Updates() {
+		emit(&event.CgroupPath{Time: ev.When(), ID: u.ID, Path: u.Path, Removed: u.Removed})
+		if u.Removed {
+			st.removed = append(st.removed, u.ID)
+		}
+	}
+}
+
+// forgetRemoved frees the kernel map entries of removed cgroups once their
+// last delta is out, so the bounded map has room for new ones.
+func (l *Live) forgetRemoved(st *liveState) {
+	for _, id := range st.removed {
+		l.Set.ForgetCgroup(id)
+		delete(st.prevCgroups, id)
+	}
+	st.removed = st.removed[:0]
 }
 
 // cgroupDeltas returns, sorted by id, what each cgroup did since prev.
