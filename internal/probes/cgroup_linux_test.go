@@ -105,3 +105,52 @@ func TestRingChild(t *testing.T) {
 	}
 	packetRing(t, 256<<10, 8)
 }
+
+// More cgroups than the map holds: the extra ones are counted as overflow,
+// not lost silently, and the ones that fit keep their counts.
+func TestCgroupMapFull(t *testing.T) {
+	if os.Getenv(ringChildEnv) != "" {
+		t.Skip("child mode runs in TestRingChild")
+	}
+	requireRoot(t)
+	root := cgroup2Root()
+	if root == "" {
+		t.Skip("no cgroup2 hierarchy mounted")
+	}
+	base, _ := cgroupDir(t, root)
+	// Room for one entry: the first cgroup to allocate takes it.
+	s := openSet(t, Options{Hooks: []Hook{HookPageAlloc}, CgroupMapEntries: 1})
+	var ids []uint64
+	for i := 0; i < 3; i++ {
+		dir := filepath.Join(base, fmt.Sprintf("c%d", i))
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Remove(dir) })
+		var st syscall.Stat_t
+		syscall.Stat(dir, &st)
+		ids = append(ids, st.Ino)
+		cmd := exec.Command(os.Args[0], "-test.run", "^TestRingChild$")
+		cmd.Env = append(os.Environ(), ringChildEnv+"="+dir)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("child: %v\n%s", err, out)
+		}
+	}
+	counts, overflow, err := s.CgroupAllocs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(counts) != 1 {
+		t.Errorf("map of 1 entry holds %d cgroups", len(counts))
+	}
+	if overflow == 0 {
+		t.Error("no overflow counted although cgroups outnumbered the map")
+	}
+	attributed := 0
+	for _, id := range ids {
+		if c, ok := counts[id]; ok && c.Unmovable[6] >= 8 {
+			attributed++
+		}
+	}
+	t.Logf("map entries %d, overflow %d, children attributed %d of %d", len(counts), overflow, attributed, len(ids))
+}

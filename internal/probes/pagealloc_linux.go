@@ -30,6 +30,9 @@ func (s *Set) attachPageAlloc(m Mechanism) (string, error) {
 	if s.tpFailed != nil {
 		extra["tp_failed"] = s.tpFailed
 	}
+	if n := s.opts.CgroupMapEntries; n > 0 {
+		spec.Maps["cgroup_allocs"].MaxEntries = n
+	}
 	const target = "kmem/mm_page_alloc"
 	var prog string
 	switch m {

@@ -31,6 +31,8 @@ type Options struct {
 	// MigrateReclaimable is the running kernel's MIGRATE_RECLAIMABLE value
 	// (2 since 4.4, 1 before); 0 means 2.
 	MigrateReclaimable uint32
+	// CgroupMapEntries bounds the per-cgroup counter map (default 4096).
+	CgroupMapEntries uint32
 }
 
 // Set is every loaded object and link, plus the maps they share.
