@@ -1,0 +1,209 @@
+package source
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/fragscope/fragscope/internal/cgroup"
+	"github.com/fragscope/fragscope/internal/container"
+	"github.com/fragscope/fragscope/internal/event"
+	"github.com/fragscope/fragscope/internal/probes"
+	"github.com/fragscope/fragscope/internal/snapshot"
+)
+
+const workChildEnv = "FRAGSCOPE_TEST_WORK_CHILD"
+
+const (
+	podUID      = "1f2e3d4c-5b6a-4978-8695-a4b3c2d1e0f9"
+	ctrUnmovID  = "aa11223344556677889900aabbccddeeff00112233445566778899aabbccddee"
+	ctrMovingID = "bb11223344556677889900aabbccddeeff00112233445566778899aabbccddee"
+)
+
+// kubeletTree creates, under root, the systemd-driver layout kubelet makes
+// for a burstable pod with two containerd containers, and returns the two
+// container cgroups.
+func kubeletTree(t *testing.T, root string) (unmov, moving string) {
+	t.Helper()
+	base := filepath.Join(root, fmt.Sprintf("fragscope-test-%d", os.Getpid()))
+	pod := filepath.Join(base, "kubepods.slice", "kubepods-burstable.slice",
+		"kubepods-burstable-pod"+underscores(podUID)+".slice")
+	unmov = filepath.Join(pod, "cri-containerd-"+ctrUnmovID+".scope")
+	moving = filepath.Join(pod, "cri-containerd-"+ctrMovingID+".scope")
+	for _, d := range []string{unmov, moving} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatalf("create cgroup: %v", err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, d := range []string{unmov, moving, pod, filepath.Dir(pod), filepath.Dir(filepath.Dir(pod)), base} {
+			os.Remove(d)
+		}
+	})
+	return unmov, moving
+}
+
+func underscores(s string) string {
+	b := []byte(s)
+	for i := range b {
+		if b[i] == '-' {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+func inode(t *testing.T, path string) uint64 {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Ino
+}
+
+// Kubelet-shaped cgroups, one container setting up AF_PACKET rings
+// (unmovable order-6) and one populating anonymous memory (movable
+// order-0): the counters land on the right container and pod, not the
+// other; and a cgroup removed during the run keeps its path.
+func TestAttributionToContainers(t *testing.T) {
+	if os.Getenv(workChildEnv) != "" {
+		t.Skip("child mode runs in TestWorkChild")
+	}
+	requireRoot(t)
+	_, mounts, err := cgroup.Detect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []struct {
+		name string
+		mode cgroup.Mode
+	}{{"v1-memory", cgroup.ModeV1}, {"v2", cgroup.ModeV2}} {
+		t.Run(h.name, func(t *testing.T) {
+			mount, hier, root, err := mounts.Hierarchy(h.mode)
+			if err != nil {
+				t.Skipf("hierarchy missing on this machine: %v", err)
+			}
+			unmov, moving := kubeletTree(t, mount)
+			set, err := probes.Open(probes.Options{Hooks: []probes.Hook{probes.HookPageAlloc}, CgroupV1Memory: h.mode == cgroup.ModeV1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer set.Close()
+			live := &Live{
+				Set: set, Interval: 100 * time.Millisecond,
+				TakeSnapshot: func(string) (*snapshot.Snapshot, error) { return snapshot.TakeWith("", snapshot.Options{SkipPagetypeinfo: true}) },
+				Cgroups:      cgroup.NewResolver(mount, hier, cgroup.WithMountRoot(root), cgroup.WithMinWalkInterval(10*time.Millisecond)),
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			var evs []event.Event
+			done := make(chan error, 1)
+			go func() { done <- live.Run(ctx, func(ev event.Event) { evs = append(evs, ev) }) }()
+			time.Sleep(150 * time.Millisecond)
+			for _, w := range []struct{ dir, kind string }{{unmov, "rings"}, {moving, "anon"}} {
+				cmd := exec.Command(os.Args[0], "-test.run", "^TestWorkChild$")
+				cmd.Env = append(os.Environ(), workChildEnv+"="+w.dir+","+w.kind)
+				if out, err := cmd.CombinedOutput(); err != nil {
+					t.Fatalf("child %s: %v\n%s", w.kind, err, out)
+				}
+			}
+			time.Sleep(250 * time.Millisecond)
+			// Remove the ring container's cgroup while tracing.
+			if err := os.Remove(unmov); err != nil {
+				t.Fatalf("remove cgroup: %v", err)
+			}
+			time.Sleep(250 * time.Millisecond)
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+
+			movingID := inode(t, moving)
+			var unmovID uint64 // its directory is gone: learn the id from the announcements
+			paths := map[uint64]event.CgroupPath{}
+			totals := map[uint64]event.CgroupAlloc{}
+			for _, ev := range evs {
+				switch e := ev.(type) {
+				case *event.CgroupPath:
+					if e.Removed && paths[e.ID].Path == "" {
+						t.Errorf("removal of cgroup %d announced without a path", e.ID)
+					}
+					paths[e.ID] = *e
+					if filepath.Base(e.Path) == filepath.Base(unmov) {
+						unmovID = e.ID
+					}
+				case *event.Tick:
+					for _, c := range e.Cgroups {
+						s := totals[c.CgroupID]
+						s.Unmovable[6] += c.Unmovable[6]
+						s.HighOrder += c.HighOrder
+						totals[c.CgroupID] = s
+					}
+				}
+			}
+			if unmovID == 0 {
+				t.Fatalf("the ring container's cgroup was never announced; paths: %v", paths)
+			}
+			p := paths[unmovID]
+			if !p.Removed {
+				t.Errorf("removed cgroup %d not marked removed: %+v", unmovID, p)
+			}
+			id := container.Parse(p.Path)
+			if id.ContainerID != ctrUnmovID || id.PodUID != podUID || id.Runtime != container.RuntimeContainerd {
+				t.Errorf("identity of %s = %+v", p.Path, id)
+			}
+			if got := totals[unmovID].Unmovable[6]; got < 16 {
+				t.Errorf("ring container: %d unmovable order-6 allocations, want >= 16", got)
+			}
+			if got := totals[movingID].Unmovable[6]; got != 0 {
+				t.Errorf("anon container got %d unmovable order-6 allocations it did not make", got)
+			}
+		})
+	}
+}
+
+// TestWorkChild joins a cgroup and runs one workload: "rings" (16 AF_PACKET
+// blocks of 256 KiB, unmovable order 6) or "anon" (64 MiB populated).
+func TestWorkChild(t *testing.T) {
+	spec := os.Getenv(workChildEnv)
+	if spec == "" {
+		t.Skip("runs only as the child of TestAttributionToContainers")
+	}
+	var dir, kind string
+	for i := len(spec) - 1; i >= 0; i-- {
+		if spec[i] == ',' {
+			dir, kind = spec[:i], spec[i+1:]
+			break
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
+		t.Fatal(err)
+	}
+	switch kind {
+	case "rings":
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(fd)
+		unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3)
+		req := unix.TpacketReq3{Block_size: 256 << 10, Block_nr: 16, Frame_size: 2048, Frame_nr: 128 * 16}
+		if _, _, e := unix.Syscall6(unix.SYS_SETSOCKOPT, uintptr(fd), unix.SOL_PACKET, unix.PACKET_RX_RING,
+			uintptr(unsafe.Pointer(&req)), unsafe.Sizeof(req), 0); e != 0 {
+			t.Fatal(e)
+		}
+	case "anon":
+		b, err := unix.Mmap(-1, 0, 64<<20, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_POPULATE)
+		if err != nil {
+			t.Fatal(err)
+		}
+		unix.Munmap(b)
+	}
+}
