@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/fragscope/fragscope/internal/cgroup"
+	"github.com/fragscope/fragscope/internal/container"
 )
 
 // cgroupSetup decides the attribution mode from --cgroup-mode and the
@@ -28,4 +30,14 @@ func cgroupSetup(flag string) (v1 bool, res *cgroup.Resolver, err error) {
 		return false, nil, err
 	}
 	return mode.MemoryV1(), cgroup.NewResolver(mount, hierarchy, cgroup.WithMountRoot(root)), nil
+}
+
+// podLookup asks the CRI (through crictl, when present) for pod names; it
+// stays silent when no runtime socket is reachable.
+func podLookup(ctx context.Context, endpoint string) func(uid string) (string, string, bool) {
+	cri := container.NewCRI(endpoint)
+	return func(uid string) (string, string, bool) {
+		pod, ok := cri.Pod(ctx, uid)
+		return pod.Name, pod.Namespace, ok
+	}
 }

@@ -28,6 +28,7 @@ func hookFlags() []cli.Flag {
 		&cli.StringFlag{Name: "ready-file", Usage: "write this file once every hook is attached"},
 		&cli.DurationFlag{Name: "duration", Usage: "stop after this long (default: until SIGINT/SIGTERM)"},
 		&cli.DurationFlag{Name: "interval", Value: time.Second, Usage: "refresh and counter-poll interval"},
+		&cli.StringFlag{Name: "cri-endpoint", Usage: "CRI socket for pod names and namespaces (default: the usual containerd and CRI-O sockets; skipped when unreachable)"},
 		&cli.StringFlag{Name: "cgroup-mode", Value: "auto", Usage: "attribute to the cgroup v2 id ('v2') or the v1 memory cgroup ('v1'); 'auto' picks v1 on v1 and hybrid hosts"},
 	}
 }
@@ -118,6 +119,7 @@ func runLive(c *cli.Context, v view.View, recordPath string) error {
 		Interval:     c.Duration("interval"),
 		TakeSnapshot: takeSnapshot,
 		Cgroups:      cgroups,
+		Pod:          podLookup(c.Context, c.String("cri-endpoint")),
 	}
 	if syms != nil {
 		live.Symbolize = syms.FormatFrame

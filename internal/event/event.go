@@ -236,6 +236,10 @@ type CgroupPath struct {
 	ID      uint64    `json:"id"`
 	Path    string    `json:"path"`
 	Removed bool      `json:"removed"`
+	// PodName and PodNamespace come from the CRI when it was reachable
+	// while recording; recordings carry them because replay cannot ask.
+	PodName      string `json:"pod_name,omitempty"`
+	PodNamespace string `json:"pod_namespace,omitempty"`
 }
 
 func (e *CgroupPath) Kind() Kind      { return KindCgroupPath }

@@ -99,8 +99,10 @@ func TestAttributionToContainers(t *testing.T) {
 			defer set.Close()
 			live := &Live{
 				Set: set, Interval: 100 * time.Millisecond,
-				TakeSnapshot: func(string) (*snapshot.Snapshot, error) { return snapshot.TakeWith("", snapshot.Options{SkipPagetypeinfo: true}) },
-				Cgroups:      cgroup.NewResolver(mount, hier, cgroup.WithMountRoot(root), cgroup.WithMinWalkInterval(10*time.Millisecond)),
+				TakeSnapshot: func(string) (*snapshot.Snapshot, error) {
+					return snapshot.TakeWith("", snapshot.Options{SkipPagetypeinfo: true})
+				},
+				Cgroups: cgroup.NewResolver(mount, hier, cgroup.WithMountRoot(root), cgroup.WithMinWalkInterval(10*time.Millisecond)),
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			var evs []event.Event
@@ -158,6 +160,9 @@ func TestAttributionToContainers(t *testing.T) {
 			id := container.Parse(p.Path)
 			if id.ContainerID != ctrUnmovID || id.PodUID != podUID || id.Runtime != container.RuntimeContainerd {
 				t.Errorf("identity of %s = %+v", p.Path, id)
+			}
+			if p.PodName != "web-"+podUID[:4] || p.PodNamespace != "shop" {
+				t.Errorf("pod name/namespace not carried: %+v", p)
 			}
 			if got := totals[unmovID].Unmovable[6]; got < 16 {
 				t.Errorf("ring container: %d unmovable order-6 allocations, want >= 16", got)

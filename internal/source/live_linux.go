@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fragscope/fragscope/internal/cgroup"
+	"github.com/fragscope/fragscope/internal/container"
 	"github.com/fragscope/fragscope/internal/event"
 	"github.com/fragscope/fragscope/internal/probes"
 	"github.com/fragscope/fragscope/internal/snapshot"
@@ -40,6 +41,8 @@ type Live struct {
 	// Cgroups resolves cgroup ids to paths; each id's path is emitted once,
 	// before the first event that names it, and again when it is removed.
 	Cgroups *cgroup.Resolver
+	// Pod names a pod by UID (from the CRI); nil or !ok when unknown.
+	Pod func(uid string) (name, namespace string, ok bool)
 }
 
 type liveState struct {
@@ -286,7 +289,11 @@ func (l *Live) announceCgroups(st *liveState, emit func(event.Event), ev event.E
 		l.Cgroups.Sweep() // once per interval: notice removed cgroups
 	}
 	for _, u := range l.Cgroups.Updates() {
-		emit(&event.CgroupPath{Time: ev.When(), ID: u.ID, Path: u.Path, Removed: u.Removed})
+		cp := &event.CgroupPath{Time: ev.When(), ID: u.ID, Path: u.Path, Removed: u.Removed}
+		if uid := container.Parse(u.Path).PodUID; uid != "" && l.Pod != nil {
+			cp.PodName, cp.PodNamespace, _ = l.Pod(uid)
+		}
+		emit(cp)
 		if u.Removed {
 			st.removed = append(st.removed, u.ID)
 		}
