@@ -103,6 +103,8 @@ func TestAttributionToContainers(t *testing.T) {
 					return snapshot.TakeWith("", snapshot.Options{SkipPagetypeinfo: true})
 				},
 				Cgroups: cgroup.NewResolver(mount, hier, cgroup.WithMountRoot(root), cgroup.WithMinWalkInterval(10*time.Millisecond)),
+				// Stands in for the CRI: the path gives the UID, the CRI the name.
+				Pod: func(uid string) (string, string, bool) { return "web-" + uid[:4], "shop", uid == podUID },
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			var evs []event.Event
