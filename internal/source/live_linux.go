@@ -291,7 +291,9 @@ func (l *Live) announceCgroups(st *liveState, emit func(event.Event), ev event.E
 	for _, u := range l.Cgroups.Updates() {
 		cp := &event.CgroupPath{Time: ev.When(), ID: u.ID, Path: u.Path, Removed: u.Removed}
 		if uid := container.Parse(u.Path).PodUID; uid != "" && l.Pod != nil {
-			cp.PodName, cp.PodNamespace, _ = l.Pod(uid)
+			if name, ns, ok := l.Pod(uid); ok {
+				cp.PodName, cp.PodNamespace = name, ns
+			}
 		}
 		emit(cp)
 		if u.Removed {
