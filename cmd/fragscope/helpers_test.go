@@ -25,6 +25,7 @@ func buildBinary(t *testing.T) string {
 			binErr = err
 			return
 		}
+		os.Chmod(dir, 0o755) // tests also run it as an unprivileged user
 		binPath = filepath.Join(dir, "fragscope")
 		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
 		if err != nil {
