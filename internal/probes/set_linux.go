@@ -229,6 +229,11 @@ func (s *Set) loadPrograms(spec *ebpf.CollectionSpec, progs []string, consts map
 			delete(spec.Programs, name)
 		}
 	}
+	// The shared ringbuf was sized from Options: the object's own spec must
+	// agree, or the replacement is refused as incompatible.
+	if ms, ok := spec.Maps["events"]; ok {
+		ms.MaxEntries = s.opts.RingBytes
+	}
 	common := map[string]any{"wakeup_bytes": s.opts.WakeupBytes, "cgroup_mode": uint32(0)}
 	if s.opts.CgroupV1Memory {
 		common["cgroup_mode"] = uint32(1)
