@@ -24,6 +24,7 @@ func main() {
 		Version: version,
 		Commands: []*cli.Command{
 			watchCommand(),
+			topCommand(),
 			recordCommand(),
 			replayCommand(),
 			exportCommand(),

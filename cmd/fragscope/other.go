@@ -4,6 +4,7 @@ package main
 
 import (
 	"errors"
+	"os"
 
 	"github.com/urfave/cli/v2"
 )
@@ -21,3 +22,9 @@ func doctorCommand() *cli.Command {
 func recordCommand() *cli.Command {
 	return &cli.Command{Name: "record", Action: func(*cli.Context) error { return errLinuxOnly }}
 }
+
+func topCommand() *cli.Command {
+	return &cli.Command{Name: "top", Action: func(*cli.Context) error { return errLinuxOnly }}
+}
+
+func isTerminal(*os.File) bool { return false }

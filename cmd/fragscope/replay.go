@@ -22,11 +22,12 @@ func replayCommand() *cli.Command {
 		Name:      "replay",
 		Usage:     "replay a recording into the same views and verdicts as watch",
 		ArgsUsage: "FILE",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "the NDJSON stream watch --json gives"},
 			&cli.BoolFlag{Name: "summary", Usage: "only the final summary"},
 			&cli.StringFlag{Name: "speed", Value: "max", Usage: "'max' (as fast as possible) or 'realtime' (recorded pace)"},
-		},
+			&cli.BoolFlag{Name: "top", Usage: "the cgroup rankings `fragscope top` gives (with --sort, --limit)"},
+		}, topFlags()...),
 		Action: func(c *cli.Context) error {
 			r, f, err := openTrace(c)
 			if err != nil {
@@ -39,8 +40,20 @@ func replayCommand() *cli.Command {
 			}
 			out := bufio.NewWriterSize(os.Stdout, 256<<10)
 			defer out.Flush()
+			if !c.Bool("top") && (c.IsSet("sort") || c.IsSet("limit")) {
+				return fmt.Errorf("--sort and --limit rank cgroups: use them with --top")
+			}
 			var v view.View
 			switch {
+			case c.Bool("top"):
+				top, err := newTopView(c, out, false)
+				if err != nil {
+					return err
+				}
+				v = top
+				if c.Bool("summary") {
+					v = summaryOnly{top}
+				}
 			case c.Bool("summary") && c.Bool("json"):
 				v = summaryOnly{view.NewJSON(out)}
 			case c.Bool("summary"):

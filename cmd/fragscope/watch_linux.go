@@ -196,11 +196,6 @@ func printAttachReport(w *os.File, st []event.HookStatus) {
 	}
 }
 
-func isTerminal(f *os.File) bool {
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
-}
-
 // takeSnapshot reads /proc/pagetypeinfo (5-7 ms: the kernel walks every free
 // list) only at start and on failures, not every interval.
 func takeSnapshot(reason string) (*snapshot.Snapshot, error) {

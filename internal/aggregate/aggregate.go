@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/fragscope/fragscope/internal/container"
 	"github.com/fragscope/fragscope/internal/event"
 	"github.com/fragscope/fragscope/internal/gfp"
 	"github.com/fragscope/fragscope/internal/slabname"
@@ -38,8 +39,11 @@ type Aggregator struct {
 }
 
 type cgroupEntry struct {
-	path    string
-	removed bool
+	path      string
+	removed   bool
+	container container.Identity // parsed from path
+	// podName and podNamespace are the CRI's, when it was reachable.
+	podName, podNamespace string
 }
 
 // New returns an empty Aggregator.
@@ -98,7 +102,17 @@ func (a *Aggregator) Add(ev event.Event) {
 			a.failureSnapshot = ms
 		}
 	case *event.CgroupPath:
-		a.cgroups[e.ID] = cgroupEntry{path: e.Path, removed: e.Removed}
+		c, ok := a.cgroups[e.ID]
+		if !ok || c.path != e.Path {
+			c.container = container.Parse(e.Path)
+		}
+		c.path, c.removed = e.Path, e.Removed
+		if e.PodName != "" {
+			// The removal of a cgroup may come without the names the
+			// CRI no longer has: keep the last ones known.
+			c.podName, c.podNamespace = e.PodName, e.PodNamespace
+		}
+		a.cgroups[e.ID] = c
 	case *event.Start:
 		s := *e
 		s.Hooks = slices.Clone(e.Hooks)

@@ -315,14 +315,18 @@ func TestDecodingNeedsStart(t *testing.T) {
 func TestAddDoesNotAllocate(t *testing.T) {
 	agg := aggregate.New()
 	feed(agg, aggtest.Session())
-	tick, fail := benchTick(), benchFail()
+	tick, cgTick, fail := benchTick(), benchCgroupTick(), benchFail()
 	// Warm up: the ring's stacks and the maps' keys.
 	for range aggregate.RecentLen {
 		agg.Add(tick)
+		agg.Add(cgTick)
 		agg.Add(fail)
 	}
 	if n := testing.AllocsPerRun(100, func() { agg.Add(tick) }); n != 0 {
 		t.Errorf("Add(Tick) allocates %v times", n)
+	}
+	if n := testing.AllocsPerRun(100, func() { agg.Add(cgTick) }); n != 0 {
+		t.Errorf("Add(Tick) with per-cgroup counters allocates %v times", n)
 	}
 	if n := testing.AllocsPerRun(100, func() { agg.Add(fail) }); n != 0 {
 		t.Errorf("Add(AllocFail) allocates %v times", n)

@@ -28,6 +28,21 @@ func benchTick() *event.Tick {
 	return t
 }
 
+// benchCgroupTick is benchTick with the per-cgroup allocation counters of
+// 64 cgroups, each active at several orders.
+func benchCgroupTick() *event.Tick {
+	t := benchTick()
+	for i := range 64 {
+		c := event.CgroupAlloc{CgroupID: uint64(1000 + i), HighOrder: uint64(i % 5), Failures: uint64(i % 7 / 6)}
+		for o := range 11 {
+			c.Unmovable[o] = uint64((i + o) % 9)
+			c.Reclaimable[o] = uint64((i * o) % 4)
+		}
+		t.Cgroups = append(t.Cgroups, c)
+	}
+	return t
+}
+
 func benchFail() *event.AllocFail {
 	return &event.AllocFail{
 		Time: aggtest.At(time.Hour), Task: aggtest.Runc, Order: 6, GFP: aggtest.SeedGFP,
@@ -64,6 +79,7 @@ func BenchmarkAdd(b *testing.B) {
 		{"mix", mix},
 		{"alloc_fail", []event.Event{benchFail()}},
 		{"tick", []event.Event{benchTick()}},
+		{"tick_cgroups", []event.Event{benchCgroupTick()}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			agg := aggregate.New()

@@ -33,12 +33,16 @@ type counters struct {
 	syscallFailures  map[syscallKey]uint64
 	drops            uint64
 	extfragOverflows uint64
+	// cgroups holds each cgroup's extfrag fallbacks and allocation
+	// counters (cgroups.go); cgroupOverflow the allocations the kernel
+	// could not attribute because its cgroup map was full.
+	cgroups        cgroupTable
+	cgroupOverflow uint64
 }
 
 type extfragCounters struct {
 	events, fragmenting uint64
 	byMT                [event.Migratetypes][event.Migratetypes]extfragPair // [alloc][fallback]
-	byCgroup            map[uint64]extfragPair
 }
 
 type extfragPair struct{ events, fragmenting uint64 }
@@ -65,30 +69,30 @@ type syscallKey struct {
 func newCounters() *counters {
 	return &counters{
 		failuresByClass: map[string]uint64{},
-		extfrag:         extfragCounters{byCgroup: map[uint64]extfragPair{}},
 		slabs:           map[string]*slabCounters{},
 		netnsByErrno:    map[int32]uint64{},
 		syscallFailures: map[syscallKey]uint64{},
+		cgroups:         newCgroupTable(),
 	}
 }
 
 // reset empties c for a new span starting at begin. clear keeps the maps'
 // buckets, so a steady stream of the same keys does not allocate.
 func (c *counters) reset(begin time.Time) {
-	byClass, byCgroup := c.failuresByClass, c.extfrag.byCgroup
+	byClass, cgroups := c.failuresByClass, c.cgroups
 	slabs, netns, syscalls := c.slabs, c.netnsByErrno, c.syscallFailures
 	clear(byClass)
-	clear(byCgroup)
+	cgroups.reset()
 	clear(slabs)
 	clear(netns)
 	clear(syscalls)
 	*c = counters{
 		begin:           begin,
 		failuresByClass: byClass,
-		extfrag:         extfragCounters{byCgroup: byCgroup},
 		slabs:           slabs,
 		netnsByErrno:    netns,
 		syscallFailures: syscalls,
+		cgroups:         cgroups,
 	}
 }
 
@@ -109,12 +113,14 @@ func (c *counters) addTick(t *event.Tick) {
 		if int(x.AllocMT) < event.Migratetypes && int(x.FallbackMT) < event.Migratetypes {
 			c.extfrag.byMT[x.AllocMT][x.FallbackMT].add(x)
 		}
-		p := c.extfrag.byCgroup[x.CgroupID]
-		p.add(x)
-		c.extfrag.byCgroup[x.CgroupID] = p
+		c.addCgroupExtfrag(x)
+	}
+	for i := range t.Cgroups {
+		c.addCgroupAlloc(&t.Cgroups[i])
 	}
 	c.drops += t.Drops
 	c.extfragOverflows += t.Overflow
+	c.cgroupOverflow += t.CgroupOverflow
 }
 
 func (c *counters) addAllocFail(e *event.AllocFail, class string) {
@@ -196,12 +202,7 @@ func (c *counters) merge(o *counters) {
 			q.fragmenting += p.fragmenting
 		}
 	}
-	for id, p := range o.extfrag.byCgroup {
-		q := c.extfrag.byCgroup[id]
-		q.events += p.events
-		q.fragmenting += p.fragmenting
-		c.extfrag.byCgroup[id] = q
-	}
+	c.mergeCgroups(o)
 	for group, s := range o.slabs {
 		t := c.slabs[group]
 		if t == nil {
@@ -227,4 +228,5 @@ func (c *counters) merge(o *counters) {
 	}
 	c.drops += o.drops
 	c.extfragOverflows += o.extfragOverflows
+	c.cgroupOverflow += o.cgroupOverflow
 }

@@ -2,7 +2,11 @@
 // the views render: allocations and failures per order, gfp class and
 // migratetype; extfrag fallbacks by migratetype pair and cgroup; slab cache
 // and netns creations; failed namespace syscalls; drops; the latest failure
-// events of each kind; the latest free-memory snapshot; cgroup paths.
+// events of each kind; the latest free-memory snapshot; cgroup paths; and per
+// cgroup (cgroups.go) the fragmenting fallbacks its tasks caused, their
+// unmovable, reclaimable and high-order allocations and the failures they
+// suffered, ranked by any of these (Top) with the container and pod the
+// cgroup path names.
 //
 // One Aggregator serves a live session and a replay alike, so it is built to
 // be deterministic: it never reads the clock (times come from the events),

@@ -39,6 +39,12 @@ type Counts struct {
 	// Drops is events lost because the ringbuf was full: when non-zero, the
 	// event-based counts (failures, slabs, netns, syscalls) are lower bounds.
 	Drops uint64
+
+	// Cgroups is every cgroup with counts in the span, ranked by fragmenting
+	// fallbacks (see SortKeys); CgroupOverflow the allocations the kernel
+	// could not attribute to a cgroup because its map was full.
+	Cgroups        []CgroupStat
+	CgroupOverflow uint64
 }
 
 // OrderStat is one order's allocations and failures.
@@ -192,6 +198,9 @@ func (a *Aggregator) counts(c *counters) Counts {
 		SlabCreates:  c.slabCreates,
 		SlabFailures: c.slabFailures,
 		Drops:        c.drops,
+
+		Cgroups:        a.cgroupStats(c),
+		CgroupOverflow: c.cgroupOverflow,
 	}
 	var byMT [event.Migratetypes]uint64
 	for o := range c.allocs {
@@ -279,10 +288,14 @@ func (a *Aggregator) extfrag(c *counters) Extfrag {
 		// Stable over the (alloc, fallback) order the loops produced.
 		return cmp.Or(cmp.Compare(q.Fragmenting, p.Fragmenting), cmp.Compare(q.Events, p.Events))
 	})
-	for id, p := range c.extfrag.byCgroup {
+	for i := range c.cgroups.rows {
+		id, p := c.cgroups.rows[i].id, &c.cgroups.rows[i].CgroupCounts
+		if p.Fallbacks == 0 {
+			continue
+		}
 		path, removed, _ := a.CgroupPath(id)
 		x.ByCgroup = append(x.ByCgroup, ExtfragCgroup{
-			ID: id, Path: path, Removed: removed, Events: p.events, Fragmenting: p.fragmenting,
+			ID: id, Path: path, Removed: removed, Events: p.Fallbacks, Fragmenting: p.Fragmenting,
 		})
 	}
 	slices.SortFunc(x.ByCgroup, func(p, q ExtfragCgroup) int {

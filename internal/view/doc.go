@@ -17,4 +17,7 @@
 //
 // The JSON view writes NDJSON: one object per event, one per interval, one
 // final summary, in the format documented in docs/json.md.
+//
+// The Top view (`fragscope top`, `replay --top`) renders only a ranking of
+// cgroups at each Tick and at the end, as a table or as "top" objects.
 package view

@@ -355,6 +355,8 @@ type jsonCounts struct {
 	SyscallFailures       uint64           `json:"syscall_failures"`
 	Syscalls              []jsonSyscall    `json:"syscalls"`
 	Drops                 uint64           `json:"drops"`
+	Cgroups               []jsonCgroup     `json:"cgroups"`
+	CgroupOverflow        uint64           `json:"cgroup_overflow"`
 }
 
 type jsonOrder struct {
@@ -469,6 +471,8 @@ func countsOf(c *aggregate.Counts) jsonCounts {
 		SyscallFailures: c.SyscallFailures,
 		Syscalls:        make([]jsonSyscall, 0, len(c.Syscalls)),
 		Drops:           c.Drops,
+		Cgroups:         cgroupsOf(c.Cgroups),
+		CgroupOverflow:  c.CgroupOverflow,
 	}
 	for _, o := range c.Orders {
 		out.Orders = append(out.Orders, jsonOrder{

@@ -103,6 +103,7 @@ func (t *Terminal) screen(agg *aggregate.Aggregator) {
 	writeSlabs(b, &iv.Counts, &s)
 	writeNetns(b, &iv.Counts, &s)
 	writeSyscalls(b, &iv.Counts, &s)
+	writeTopFragmenters(b, agg, true)
 	writeExtfrag(b, &iv.Counts, &s.Counts)
 }
 
@@ -119,6 +120,7 @@ func writeSummary(b *bytes.Buffer, agg *aggregate.Aggregator) {
 	writeSlabs(b, nil, &s)
 	writeNetns(b, nil, &s)
 	writeSyscalls(b, nil, &s)
+	writeTopFragmenters(b, agg, false)
 	writeExtfrag(b, nil, &s.Counts)
 }
 
@@ -237,9 +239,7 @@ func writeDrops(b *bytes.Buffer, iv, s *aggregate.Counts) {
 	case s.Drops > 0:
 		fmt.Fprintf(b, "!! %d EVENTS DROPPED in the session: failure, slab, netns and syscall counts are lower bounds\n", s.Drops)
 	}
-	if s.Extfrag.Overflow > 0 {
-		fmt.Fprintf(b, "!! %d extfrag fallbacks not attributed (kernel map full)\n", s.Extfrag.Overflow)
-	}
+	writeOverflows(b, s)
 }
 
 func orderStat(c *aggregate.Counts, order int) aggregate.OrderStat {
@@ -459,6 +459,7 @@ func writeExtfrag(b *bytes.Buffer, iv, s *aggregate.Counts) {
 	}
 	fmt.Fprintf(b, "  %10s %12s  session, by cgroup\n", "events", "fragmenting")
 	for _, c := range x.ByCgroup[:min(topN, len(x.ByCgroup))] {
-		fmt.Fprintf(b, "  %10d %12d  %s\n", c.Events, c.Fragmenting, cgroupLabel(c.ID, c.Path, c.Removed, c.Path != ""))
+		label := cgroupLabel(c.ID, shortenPath(c.Path, width-len("  1234567890 123456789012  ")-len(" (removed)")), c.Removed, c.Path != "")
+		fmt.Fprintf(b, "  %10d %12d  %s\n", c.Events, c.Fragmenting, label)
 	}
 }
