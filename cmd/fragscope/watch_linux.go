@@ -28,6 +28,7 @@ func hookFlags() []cli.Flag {
 		&cli.StringFlag{Name: "ready-file", Usage: "write this file once every hook is attached"},
 		&cli.DurationFlag{Name: "duration", Usage: "stop after this long (default: until SIGINT/SIGTERM)"},
 		&cli.DurationFlag{Name: "interval", Value: time.Second, Usage: "refresh and counter-poll interval"},
+		&cli.StringFlag{Name: "attribution", Value: "on", Hidden: true, Usage: "per-cgroup allocation counters: on (unmovable, reclaimable, high-order, failed), off, or all (every allocation: benchmarks)"},
 		&cli.StringFlag{Name: "cri-endpoint", Usage: "CRI socket for pod names and namespaces (default: the usual containerd and CRI-O sockets; skipped when unreachable)"},
 		&cli.StringFlag{Name: "cgroup-mode", Value: "auto", Usage: "attribute to the cgroup v2 id ('v2') or the v1 memory cgroup ('v1'); 'auto' picks v1 on v1 and hybrid hosts"},
 	}
@@ -90,6 +91,16 @@ func runLive(c *cli.Context, v view.View, recordPath string) error {
 		return err
 	}
 
+	var noAttr, attrAll bool
+	switch a := c.String("attribution"); a {
+	case "on":
+	case "off":
+		noAttr = true
+	case "all":
+		attrAll = true
+	default:
+		return fmt.Errorf("--attribution %q: use on, off or all", a)
+	}
 	v1, cgroups, err := cgroupSetup(c.String("cgroup-mode"))
 	if err != nil {
 		return err
@@ -98,6 +109,8 @@ func runLive(c *cli.Context, v view.View, recordPath string) error {
 	set, err := probes.Open(probes.Options{
 		Hooks: hooks, Modes: modes, PageblockOrder: pageblockOrder,
 		CgroupV1Memory:     v1,
+		NoAttribution:      noAttr,
+		AttributeAll:       attrAll,
 		MigrateReclaimable: reclaimableValue(start.Migratetypes),
 	})
 	if err != nil {

@@ -26,6 +26,9 @@ func (s *Set) attachPageAlloc(m Mechanism) (string, error) {
 		"high_order_min": s.opts.HighOrderMin,
 		"mt_reclaimable": s.opts.MigrateReclaimable,
 	}
+	if s.opts.AttributeAll {
+		consts["high_order_min"] = uint32(0) // every order is "high": every allocation attributed
+	}
 	extra := map[string]*ebpf.Map{}
 	if s.tpFailed != nil {
 		extra["tp_failed"] = s.tpFailed

@@ -31,6 +31,9 @@ type Options struct {
 	// MigrateReclaimable is the running kernel's MIGRATE_RECLAIMABLE value
 	// (2 since 4.4, 1 before); 0 means 2.
 	MigrateReclaimable uint32
+	// AttributeAll counts every allocation per cgroup, movable order-0
+	// included: the worst case, for benchmarks.
+	AttributeAll bool
 	// CgroupMapEntries bounds the per-cgroup counter map (default 4096).
 	CgroupMapEntries uint32
 }

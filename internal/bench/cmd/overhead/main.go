@@ -59,7 +59,7 @@ func main() {
 	flag.IntVar(&cfg.runs, "runs", 10, "workload runs (mmap+populate+munmap) per condition per round")
 	flag.IntVar(&cfg.rounds, "rounds", 5, "rounds; each times the baseline and every mechanism, in rotating order")
 	flag.IntVar(&cfg.sizeMiB, "size", 512, "MiB mapped and populated per workload run")
-	flag.StringVar(&mechs, "mechanisms", "raw_tp,tp_btf,tracepoint", "attach mechanisms to compare, forced on page_alloc and extfrag")
+	flag.StringVar(&mechs, "mechanisms", "raw_tp,tp_btf,tracepoint,raw_tp+noattr,raw_tp+attrall", "conditions to compare: attach mechanisms forced on page_alloc and extfrag, optionally +noattr (per-cgroup counters off) or +attrall (every allocation attributed)")
 	flag.DurationVar(&cfg.idle, "idle", 30*time.Second, "how long to measure an idle tracer's CPU and memory (0 skips it)")
 	flag.DurationVar(&cfg.settle, "settle", 1500*time.Millisecond, "wait after the ready file before measuring the idle tracer, so its first interval's start-up work is done")
 	flag.DurationVar(&cfg.readyTimeout, "ready-timeout", time.Minute, "give up on a tracer that has not written its ready file by then")
@@ -274,9 +274,23 @@ type traced struct {
 	round     int
 }
 
-func runTraced(cfg config, dir, mech string) (traced, error) {
+// runTraced measures one condition: a mechanism, optionally with an
+// attribution variant ("raw_tp+noattr": per-cgroup counters off;
+// "raw_tp+attrall": every allocation attributed, the worst case).
+func runTraced(cfg config, dir, cond string) (traced, error) {
 	var r traced
-	t, err := startTracer(cfg, dir, "--attach", "page_alloc="+mech+",extfrag="+mech)
+	mech, variant, _ := strings.Cut(cond, "+")
+	args := []string{"--attach", "page_alloc=" + mech + ",extfrag=" + mech}
+	switch variant {
+	case "":
+	case "noattr":
+		args = append(args, "--attribution", "off")
+	case "attrall":
+		args = append(args, "--attribution", "all")
+	default:
+		return r, fmt.Errorf("condition %q: unknown variant %q (noattr, attrall)", cond, variant)
+	}
+	t, err := startTracer(cfg, dir, args...)
 	if err != nil {
 		return r, err
 	}
