@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"github.com/fragscope/fragscope/internal/testutil"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,16 +13,7 @@ import (
 	"time"
 )
 
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("privileged test needs root (CI=true)")
-	}
-	t.Skip("needs root to load BPF")
-}
+func requireRoot(tb testing.TB) { testutil.RequireRoot(tb) }
 
 // Black box: the built binary, --ready-file and --json, a failing unshare
 // made after the ready file appears, and the NDJSON it prints.

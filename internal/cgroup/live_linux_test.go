@@ -3,6 +3,7 @@ package cgroup
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/fragscope/fragscope/internal/testutil"
 	"io/fs"
 	"maps"
 	"os"
@@ -15,18 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// requireRoot skips without root, except under CI=true: CI runs as root,
-// so a missing privilege there is a broken setup, not a reason to skip.
-func requireRoot(tb testing.TB) {
-	tb.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		tb.Fatal("creating cgroups needs root, and CI=true runs as root")
-	}
-	tb.Skip("creating cgroups needs root")
-}
+func requireRoot(tb testing.TB) { testutil.RequireRoot(tb) }
 
 type liveHierarchy struct {
 	name, mount, hierarchy string

@@ -1,28 +1,12 @@
 package probes
 
 import (
-	"os"
+	"github.com/fragscope/fragscope/internal/testutil"
 	"strings"
 	"testing"
-
-	"github.com/cilium/ebpf/rlimit"
 )
 
-// requireRoot skips only outside CI: under CI=true a missing privilege is a
-// failure, since CI runs as root and must exercise the BPF paths.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		if err := rlimit.RemoveMemlock(); err != nil {
-			t.Fatalf("remove memlock limit: %v", err)
-		}
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("privileged test needs root (CI=true)")
-	}
-	t.Skip("needs root to load BPF")
-}
+func requireRoot(tb testing.TB) { testutil.RequireRoot(tb) }
 
 func openSet(t *testing.T, opts Options) *Set {
 	t.Helper()

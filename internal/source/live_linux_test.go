@@ -2,12 +2,10 @@ package source
 
 import (
 	"context"
-	"os"
+	"github.com/fragscope/fragscope/internal/testutil"
 	"os/exec"
 	"testing"
 	"time"
-
-	"github.com/cilium/ebpf/rlimit"
 
 	"github.com/fragscope/fragscope/internal/event"
 	"github.com/fragscope/fragscope/internal/kallsyms"
@@ -15,19 +13,7 @@ import (
 	"github.com/fragscope/fragscope/internal/snapshot"
 )
 
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		if err := rlimit.RemoveMemlock(); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("privileged test needs root (CI=true)")
-	}
-	t.Skip("needs root to load BPF")
-}
+func requireRoot(tb testing.TB) { testutil.RequireRoot(tb) }
 
 // runLive runs a live session around work and returns every event.
 func runLive(t *testing.T, hooks []probes.Hook, work func()) []event.Event {
