@@ -112,6 +112,19 @@ static __always_inline __u64 kernfs_id(struct kernfs_node *kn)
 	return BPF_CORE_READ(kn, id);
 }
 
+/* The v1 memory cgroup's id through BTF-typed loads: no helper call per
+ * pointer, ~5x cheaper than the bpf_probe_read_kernel chain below. Needs
+ * bpf_get_current_task_btf (Linux 5.11) and the u64 kernfs id (5.5). */
+static __always_inline __u64 memcg_id_btf(int memcg)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct cgroup_subsys_state *css = task->cgroups->subsys[memcg];
+
+	if (!css)
+		return 0;
+	return css->cgroup->kn->id;
+}
+
 static __always_inline __u64 current_cgroup_id(void)
 {
 	struct task_struct *task;
@@ -123,6 +136,11 @@ static __always_inline __u64 current_cgroup_id(void)
 	if (!bpf_core_enum_value_exists(enum cgroup_subsys_id, memory_cgrp_id))
 		return 0; /* kernel without CONFIG_MEMCG */
 	memcg = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
+	if (memcg < 0 || memcg >= 16)
+		return 0;
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf) &&
+	    !bpf_core_type_exists(union kernfs_node_id___old))
+		return memcg_id_btf(memcg);
 	task = (struct task_struct *)bpf_get_current_task();
 	kn = BPF_CORE_READ(task, cgroups, subsys[memcg], cgroup, kn);
 	return kernfs_id(kn);

@@ -135,3 +135,21 @@ func (s *Set) ForgetCgroup(id uint64) error {
 	}
 	return s.cgroupAllocs.Delete(id)
 }
+
+// ProgramStats returns, per loaded program, its accumulated run time and
+// run count, which the kernel keeps while BPF stats are enabled
+// (ebpf.EnableStats, Linux 5.8+): what each hook costs per event, measured
+// by the kernel itself.
+func (s *Set) ProgramStats() (map[string]ebpf.ProgramStats, error) {
+	out := map[string]ebpf.ProgramStats{}
+	for _, c := range s.colls {
+		for name, p := range c.Programs {
+			st, err := p.Stats()
+			if err != nil {
+				return nil, fmt.Errorf("stats of %s: %w", name, err)
+			}
+			out[name] = *st
+		}
+	}
+	return out, nil
+}
