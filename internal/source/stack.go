@@ -12,12 +12,19 @@ var tracingPrefixes = []string{
 	"arch_rethook_", "rethook_", "ftrace_", "0x",
 }
 
-// trimTracing drops the leading tracing frames. A stack made only of them
-// is returned whole rather than emptied.
+// trimTracing drops the leading tracing frames, and the BPF trampolines
+// that other fentry/fexit hooks leave inside a stack (e.g. fragscope's own
+// on copy_net_ns). A stack made only of them is returned whole.
 func trimTracing(frames []string) []string {
 	for i, f := range frames {
 		if !isTracingFrame(f) {
-			return frames[i:]
+			out := frames[i:i]
+			for _, g := range frames[i:] {
+				if !strings.HasPrefix(g, "bpf_trampoline_") && !strings.HasPrefix(g, "bpf_prog_") {
+					out = append(out, g)
+				}
+			}
+			return out
 		}
 	}
 	return frames

@@ -1,0 +1,40 @@
+# Scenario 3: the failing clone, caught live (fault-injection kernel).
+# fail_page_alloc fails every page allocation of tasks marked make-it-fail
+# (task-filter); fsworkload moves into a cgroup, marks its own thread and
+# calls unshare(CLONE_NEWNET) with nothing else running on that thread: the
+# first allocation needing new pages fails (seen: setup_net ->
+# ip6_route_net_init -> kmemdup -> new_slab) and the unshare returns ENOMEM.
+# min-order is 0: with 1, SLUB absorbs the failures by falling back to
+# order-0 slabs (net_namespace's 3392-byte objects fit one page), and
+# whether some other order >= 1 allocation is needed depends on what the
+# slabs hold: not deterministic. alloc_fexit sees the injected failures (the
+# tracepoint does not: should_fail_alloc_page runs before it).
+. /vmtest/lib.sh
+set -u
+
+F=/sys/kernel/debug/fail_page_alloc
+echo Y >$F/task-filter
+echo 100 >$F/probability
+echo 1 >$F/interval
+echo -1 >$F/times
+echo 0 >$F/space
+echo 0 >$F/min-order
+echo N >$F/ignore-gfp-wait
+echo N >$F/ignore-gfp-highmem
+echo 0 >$F/verbose
+mkdir -p /sys/fs/cgroup/vmtest
+# Warm-up: one namespace created and destroyed leaves free objects in the
+# slabs unshare needs before copy_net_ns (nsproxy), so that the first
+# allocation needing new pages, the one that fails, is inside copy_net_ns.
+fsworkload netns
+fsworkload netns
+sleep 1
+
+watch_start inject all auto
+run inject-workload fsworkload inject /sys/fs/cgroup/vmtest/victim
+watch_stop inject
+if fragscope incidents --help >/dev/null 2>&1; then
+	fragscope incidents --json /tmp/inject.trace >/tmp/incidents.ndjson 2>&1 ||
+		fragscope incidents /tmp/inject.trace >/tmp/incidents.ndjson 2>&1
+	emit incidents.txt /tmp/incidents.ndjson
+fi
