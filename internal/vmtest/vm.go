@@ -67,9 +67,13 @@ type Boot struct {
 	Append   string        // extra kernel command line
 	Timeout  time.Duration // default 10 minutes
 	LogDir   string        // console.log, results.txt and qemu.log go here (kept)
-	// SingleThread runs the vCPUs round-robin in one host thread
-	// (-accel tcg,thread=single) instead of one thread each (MTTCG).
-	SingleThread bool
+	// MultiThread gives each vCPU its own host thread (MTTCG). Off by
+	// default: under MTTCG the kernel's int3-based text patching, done when
+	// tracepoints attach, raced and oopsed ("Oops: int3" in
+	// syscall_exit_to_user_mode_prepare) on Debian 6.12.117 and on the
+	// fault-injection kernel, so guests run their vCPUs round-robin in one
+	// thread (-accel tcg,thread=single).
+	MultiThread bool
 	// Reuse parses the results.txt a previous run left in LogDir instead
 	// of booting (to work on assertions without waiting for a guest).
 	Reuse bool
@@ -123,9 +127,9 @@ func (b Boot) Run(ctx context.Context) (*Result, error) {
 		os.Remove(f)
 	}
 	appendLine := strings.TrimSpace("console=ttyS0 panic=-1 quiet fragscope.scenario=" + b.Scenario + " " + b.Append)
-	accel := "tcg"
-	if b.SingleThread {
-		accel = "tcg,thread=single"
+	accel := "tcg,thread=single"
+	if b.MultiThread {
+		accel = "tcg"
 	}
 	args := []string{
 		"-accel", accel, "-cpu", "max",

