@@ -45,9 +45,20 @@ struct {
 	__type(value, struct syscall_ref);
 } inflight SEC(".maps");
 
-/* Wake the reader only once this many bytes are pending; below it the reader
- * finds records on its own flush deadline. Never one wakeup per record. */
+/* Wake the reader once this many bytes are pending. Below it, a record may
+ * wake the reader if none of this CPU's records did in the last
+ * wakeup_gap_ns, so an isolated failure reaches userspace (and its
+ * free-memory snapshot is taken) at once, while a storm costs at most one
+ * wakeup per gap per CPU. Never one wakeup per record. */
 const volatile __u64 wakeup_bytes = 64 * 1024;
+const volatile __u64 wakeup_gap_ns = 10 * 1000 * 1000;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} last_wakeup SEC(".maps");
 
 static __always_inline void count_drop(void)
 {
@@ -69,10 +80,20 @@ static __always_inline void *reserve_event(__u64 size)
 
 static __always_inline void submit_event(void *e)
 {
-	__u64 flags = BPF_RB_NO_WAKEUP;
+	__u64 flags = BPF_RB_NO_WAKEUP, now;
+	__u32 zero = 0;
+	__u64 *last;
 
-	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes) {
 		flags = BPF_RB_FORCE_WAKEUP;
+	} else {
+		last = bpf_map_lookup_elem(&last_wakeup, &zero);
+		now = bpf_ktime_get_ns();
+		if (last && now - *last >= wakeup_gap_ns) {
+			*last = now;
+			flags = 0; /* the kernel wakes the reader only if it waits */
+		}
+	}
 	bpf_ringbuf_submit(e, flags);
 }
 

@@ -40,6 +40,7 @@ const (
 	extfragMapExtfragCounts      = "extfrag_counts"
 	extfragMapExtfragOverflow    = "extfrag_overflow"
 	extfragMapInflight           = "inflight"
+	extfragMapLastWakeup         = "last_wakeup"
 	extfragMapStacks             = "stacks"
 	extfragProgExtfragBtf        = "extfrag_btf"
 	extfragProgExtfragRaw        = "extfrag_raw"
@@ -51,6 +52,7 @@ const (
 	extfragVarTpOffFallbackMt    = "tp_off_fallback_mt"
 	extfragVarTpOffFallbackOrder = "tp_off_fallback_order"
 	extfragVarWakeupBytes        = "wakeup_bytes"
+	extfragVarWakeupGapNs        = "wakeup_gap_ns"
 )
 
 // loadExtfrag returns the embedded CollectionSpec for extfrag.
@@ -109,6 +111,7 @@ type extfragMapSpecs struct {
 	ExtfragCounts   *ebpf.MapSpec `ebpf:"extfrag_counts"`
 	ExtfragOverflow *ebpf.MapSpec `ebpf:"extfrag_overflow"`
 	Inflight        *ebpf.MapSpec `ebpf:"inflight"`
+	LastWakeup      *ebpf.MapSpec `ebpf:"last_wakeup"`
 	Stacks          *ebpf.MapSpec `ebpf:"stacks"`
 }
 
@@ -123,6 +126,7 @@ type extfragVariableSpecs struct {
 	TpOffFallbackMt    *ebpf.VariableSpec `ebpf:"tp_off_fallback_mt"`
 	TpOffFallbackOrder *ebpf.VariableSpec `ebpf:"tp_off_fallback_order"`
 	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	WakeupGapNs        *ebpf.VariableSpec `ebpf:"wakeup_gap_ns"`
 }
 
 // extfragObjects contains all objects after they have been loaded into the kernel.
@@ -150,6 +154,7 @@ type extfragMaps struct {
 	ExtfragCounts   *ebpf.Map `ebpf:"extfrag_counts"`
 	ExtfragOverflow *ebpf.Map `ebpf:"extfrag_overflow"`
 	Inflight        *ebpf.Map `ebpf:"inflight"`
+	LastWakeup      *ebpf.Map `ebpf:"last_wakeup"`
 	Stacks          *ebpf.Map `ebpf:"stacks"`
 }
 
@@ -160,6 +165,7 @@ func (m *extfragMaps) Close() error {
 		m.ExtfragCounts,
 		m.ExtfragOverflow,
 		m.Inflight,
+		m.LastWakeup,
 		m.Stacks,
 	)
 }
@@ -175,6 +181,7 @@ type extfragVariables struct {
 	TpOffFallbackMt    *ebpf.Variable `ebpf:"tp_off_fallback_mt"`
 	TpOffFallbackOrder *ebpf.Variable `ebpf:"tp_off_fallback_order"`
 	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
+	WakeupGapNs        *ebpf.Variable `ebpf:"wakeup_gap_ns"`
 }
 
 // extfragPrograms contains all programs after they have been loaded into the kernel.

@@ -50,6 +50,7 @@ const (
 	netnsMapDrops                = "drops"
 	netnsMapEvents               = "events"
 	netnsMapInflight             = "inflight"
+	netnsMapLastWakeup           = "last_wakeup"
 	netnsMapNetnsCalls           = "netns_calls"
 	netnsMapStacks               = "stacks"
 	netnsProgNetnsFentry         = "netns_fentry"
@@ -59,6 +60,7 @@ const (
 	netnsVarCgroupMode           = "cgroup_mode"
 	netnsVarKeepNetnsCreateEvent = "keep_netns_create_event"
 	netnsVarWakeupBytes          = "wakeup_bytes"
+	netnsVarWakeupGapNs          = "wakeup_gap_ns"
 )
 
 // loadNetns returns the embedded CollectionSpec for netns.
@@ -116,6 +118,7 @@ type netnsMapSpecs struct {
 	Drops      *ebpf.MapSpec `ebpf:"drops"`
 	Events     *ebpf.MapSpec `ebpf:"events"`
 	Inflight   *ebpf.MapSpec `ebpf:"inflight"`
+	LastWakeup *ebpf.MapSpec `ebpf:"last_wakeup"`
 	NetnsCalls *ebpf.MapSpec `ebpf:"netns_calls"`
 	Stacks     *ebpf.MapSpec `ebpf:"stacks"`
 }
@@ -127,6 +130,7 @@ type netnsVariableSpecs struct {
 	CgroupMode           *ebpf.VariableSpec `ebpf:"cgroup_mode"`
 	KeepNetnsCreateEvent *ebpf.VariableSpec `ebpf:"keep_netns_create_event"`
 	WakeupBytes          *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	WakeupGapNs          *ebpf.VariableSpec `ebpf:"wakeup_gap_ns"`
 }
 
 // netnsObjects contains all objects after they have been loaded into the kernel.
@@ -152,6 +156,7 @@ type netnsMaps struct {
 	Drops      *ebpf.Map `ebpf:"drops"`
 	Events     *ebpf.Map `ebpf:"events"`
 	Inflight   *ebpf.Map `ebpf:"inflight"`
+	LastWakeup *ebpf.Map `ebpf:"last_wakeup"`
 	NetnsCalls *ebpf.Map `ebpf:"netns_calls"`
 	Stacks     *ebpf.Map `ebpf:"stacks"`
 }
@@ -161,6 +166,7 @@ func (m *netnsMaps) Close() error {
 		m.Drops,
 		m.Events,
 		m.Inflight,
+		m.LastWakeup,
 		m.NetnsCalls,
 		m.Stacks,
 	)
@@ -173,6 +179,7 @@ type netnsVariables struct {
 	CgroupMode           *ebpf.Variable `ebpf:"cgroup_mode"`
 	KeepNetnsCreateEvent *ebpf.Variable `ebpf:"keep_netns_create_event"`
 	WakeupBytes          *ebpf.Variable `ebpf:"wakeup_bytes"`
+	WakeupGapNs          *ebpf.Variable `ebpf:"wakeup_gap_ns"`
 }
 
 // netnsPrograms contains all programs after they have been loaded into the kernel.

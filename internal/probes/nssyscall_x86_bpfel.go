@@ -51,6 +51,7 @@ const (
 	nssyscallMapDrops              = "drops"
 	nssyscallMapEvents             = "events"
 	nssyscallMapInflight           = "inflight"
+	nssyscallMapLastWakeup         = "last_wakeup"
 	nssyscallMapNsFlags            = "ns_flags"
 	nssyscallMapStacks             = "stacks"
 	nssyscallProgNsEnterClone      = "ns_enter_clone"
@@ -64,6 +65,7 @@ const (
 	nssyscallVarCgroupMode         = "cgroup_mode"
 	nssyscallVarKeepNsSyscallEvent = "keep_ns_syscall_event"
 	nssyscallVarWakeupBytes        = "wakeup_bytes"
+	nssyscallVarWakeupGapNs        = "wakeup_gap_ns"
 )
 
 // loadNssyscall returns the embedded CollectionSpec for nssyscall.
@@ -122,11 +124,12 @@ type nssyscallProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type nssyscallMapSpecs struct {
-	Drops    *ebpf.MapSpec `ebpf:"drops"`
-	Events   *ebpf.MapSpec `ebpf:"events"`
-	Inflight *ebpf.MapSpec `ebpf:"inflight"`
-	NsFlags  *ebpf.MapSpec `ebpf:"ns_flags"`
-	Stacks   *ebpf.MapSpec `ebpf:"stacks"`
+	Drops      *ebpf.MapSpec `ebpf:"drops"`
+	Events     *ebpf.MapSpec `ebpf:"events"`
+	Inflight   *ebpf.MapSpec `ebpf:"inflight"`
+	LastWakeup *ebpf.MapSpec `ebpf:"last_wakeup"`
+	NsFlags    *ebpf.MapSpec `ebpf:"ns_flags"`
+	Stacks     *ebpf.MapSpec `ebpf:"stacks"`
 }
 
 // nssyscallVariableSpecs contains global variables before they are loaded into the kernel.
@@ -136,6 +139,7 @@ type nssyscallVariableSpecs struct {
 	CgroupMode         *ebpf.VariableSpec `ebpf:"cgroup_mode"`
 	KeepNsSyscallEvent *ebpf.VariableSpec `ebpf:"keep_ns_syscall_event"`
 	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	WakeupGapNs        *ebpf.VariableSpec `ebpf:"wakeup_gap_ns"`
 }
 
 // nssyscallObjects contains all objects after they have been loaded into the kernel.
@@ -158,11 +162,12 @@ func (o *nssyscallObjects) Close() error {
 //
 // It can be passed to loadNssyscallObjects or ebpf.CollectionSpec.LoadAndAssign.
 type nssyscallMaps struct {
-	Drops    *ebpf.Map `ebpf:"drops"`
-	Events   *ebpf.Map `ebpf:"events"`
-	Inflight *ebpf.Map `ebpf:"inflight"`
-	NsFlags  *ebpf.Map `ebpf:"ns_flags"`
-	Stacks   *ebpf.Map `ebpf:"stacks"`
+	Drops      *ebpf.Map `ebpf:"drops"`
+	Events     *ebpf.Map `ebpf:"events"`
+	Inflight   *ebpf.Map `ebpf:"inflight"`
+	LastWakeup *ebpf.Map `ebpf:"last_wakeup"`
+	NsFlags    *ebpf.Map `ebpf:"ns_flags"`
+	Stacks     *ebpf.Map `ebpf:"stacks"`
 }
 
 func (m *nssyscallMaps) Close() error {
@@ -170,6 +175,7 @@ func (m *nssyscallMaps) Close() error {
 		m.Drops,
 		m.Events,
 		m.Inflight,
+		m.LastWakeup,
 		m.NsFlags,
 		m.Stacks,
 	)
@@ -182,6 +188,7 @@ type nssyscallVariables struct {
 	CgroupMode         *ebpf.Variable `ebpf:"cgroup_mode"`
 	KeepNsSyscallEvent *ebpf.Variable `ebpf:"keep_ns_syscall_event"`
 	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
+	WakeupGapNs        *ebpf.Variable `ebpf:"wakeup_gap_ns"`
 }
 
 // nssyscallPrograms contains all programs after they have been loaded into the kernel.

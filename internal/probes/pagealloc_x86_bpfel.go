@@ -68,6 +68,7 @@ const (
 	pageallocMapDrops              = "drops"
 	pageallocMapEvents             = "events"
 	pageallocMapInflight           = "inflight"
+	pageallocMapLastWakeup         = "last_wakeup"
 	pageallocMapPageAllocCounts    = "page_alloc_counts"
 	pageallocMapStacks             = "stacks"
 	pageallocMapTpFailed           = "tp_failed"
@@ -88,6 +89,7 @@ const (
 	pageallocVarTpOffPage          = "tp_off_page"
 	pageallocVarTpPageIsPfn        = "tp_page_is_pfn"
 	pageallocVarWakeupBytes        = "wakeup_bytes"
+	pageallocVarWakeupGapNs        = "wakeup_gap_ns"
 )
 
 // loadPagealloc returns the embedded CollectionSpec for pagealloc.
@@ -147,6 +149,7 @@ type pageallocMapSpecs struct {
 	Drops           *ebpf.MapSpec `ebpf:"drops"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	Inflight        *ebpf.MapSpec `ebpf:"inflight"`
+	LastWakeup      *ebpf.MapSpec `ebpf:"last_wakeup"`
 	PageAllocCounts *ebpf.MapSpec `ebpf:"page_alloc_counts"`
 	Stacks          *ebpf.MapSpec `ebpf:"stacks"`
 	TpFailed        *ebpf.MapSpec `ebpf:"tp_failed"`
@@ -169,6 +172,7 @@ type pageallocVariableSpecs struct {
 	TpOffPage          *ebpf.VariableSpec `ebpf:"tp_off_page"`
 	TpPageIsPfn        *ebpf.VariableSpec `ebpf:"tp_page_is_pfn"`
 	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	WakeupGapNs        *ebpf.VariableSpec `ebpf:"wakeup_gap_ns"`
 }
 
 // pageallocObjects contains all objects after they have been loaded into the kernel.
@@ -196,6 +200,7 @@ type pageallocMaps struct {
 	Drops           *ebpf.Map `ebpf:"drops"`
 	Events          *ebpf.Map `ebpf:"events"`
 	Inflight        *ebpf.Map `ebpf:"inflight"`
+	LastWakeup      *ebpf.Map `ebpf:"last_wakeup"`
 	PageAllocCounts *ebpf.Map `ebpf:"page_alloc_counts"`
 	Stacks          *ebpf.Map `ebpf:"stacks"`
 	TpFailed        *ebpf.Map `ebpf:"tp_failed"`
@@ -208,6 +213,7 @@ func (m *pageallocMaps) Close() error {
 		m.Drops,
 		m.Events,
 		m.Inflight,
+		m.LastWakeup,
 		m.PageAllocCounts,
 		m.Stacks,
 		m.TpFailed,
@@ -231,6 +237,7 @@ type pageallocVariables struct {
 	TpOffPage          *ebpf.Variable `ebpf:"tp_off_page"`
 	TpPageIsPfn        *ebpf.Variable `ebpf:"tp_page_is_pfn"`
 	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
+	WakeupGapNs        *ebpf.Variable `ebpf:"wakeup_gap_ns"`
 }
 
 // pageallocPrograms contains all programs after they have been loaded into the kernel.

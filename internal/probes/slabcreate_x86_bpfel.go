@@ -61,6 +61,7 @@ const (
 	slabcreateMapDrops                = "drops"
 	slabcreateMapEvents               = "events"
 	slabcreateMapInflight             = "inflight"
+	slabcreateMapLastWakeup           = "last_wakeup"
 	slabcreateMapSlabCalls            = "slab_calls"
 	slabcreateMapStacks               = "stacks"
 	slabcreateProgSlabCreateFentry    = "slab_create_fentry"
@@ -71,6 +72,7 @@ const (
 	slabcreateVarKeepSlabCreateEvent  = "keep_slab_create_event"
 	slabcreateVarNameArg              = "name_arg"
 	slabcreateVarWakeupBytes          = "wakeup_bytes"
+	slabcreateVarWakeupGapNs          = "wakeup_gap_ns"
 )
 
 // loadSlabcreate returns the embedded CollectionSpec for slabcreate.
@@ -125,11 +127,12 @@ type slabcreateProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type slabcreateMapSpecs struct {
-	Drops     *ebpf.MapSpec `ebpf:"drops"`
-	Events    *ebpf.MapSpec `ebpf:"events"`
-	Inflight  *ebpf.MapSpec `ebpf:"inflight"`
-	SlabCalls *ebpf.MapSpec `ebpf:"slab_calls"`
-	Stacks    *ebpf.MapSpec `ebpf:"stacks"`
+	Drops      *ebpf.MapSpec `ebpf:"drops"`
+	Events     *ebpf.MapSpec `ebpf:"events"`
+	Inflight   *ebpf.MapSpec `ebpf:"inflight"`
+	LastWakeup *ebpf.MapSpec `ebpf:"last_wakeup"`
+	SlabCalls  *ebpf.MapSpec `ebpf:"slab_calls"`
+	Stacks     *ebpf.MapSpec `ebpf:"stacks"`
 }
 
 // slabcreateVariableSpecs contains global variables before they are loaded into the kernel.
@@ -140,6 +143,7 @@ type slabcreateVariableSpecs struct {
 	KeepSlabCreateEvent *ebpf.VariableSpec `ebpf:"keep_slab_create_event"`
 	NameArg             *ebpf.VariableSpec `ebpf:"name_arg"`
 	WakeupBytes         *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	WakeupGapNs         *ebpf.VariableSpec `ebpf:"wakeup_gap_ns"`
 }
 
 // slabcreateObjects contains all objects after they have been loaded into the kernel.
@@ -162,11 +166,12 @@ func (o *slabcreateObjects) Close() error {
 //
 // It can be passed to loadSlabcreateObjects or ebpf.CollectionSpec.LoadAndAssign.
 type slabcreateMaps struct {
-	Drops     *ebpf.Map `ebpf:"drops"`
-	Events    *ebpf.Map `ebpf:"events"`
-	Inflight  *ebpf.Map `ebpf:"inflight"`
-	SlabCalls *ebpf.Map `ebpf:"slab_calls"`
-	Stacks    *ebpf.Map `ebpf:"stacks"`
+	Drops      *ebpf.Map `ebpf:"drops"`
+	Events     *ebpf.Map `ebpf:"events"`
+	Inflight   *ebpf.Map `ebpf:"inflight"`
+	LastWakeup *ebpf.Map `ebpf:"last_wakeup"`
+	SlabCalls  *ebpf.Map `ebpf:"slab_calls"`
+	Stacks     *ebpf.Map `ebpf:"stacks"`
 }
 
 func (m *slabcreateMaps) Close() error {
@@ -174,6 +179,7 @@ func (m *slabcreateMaps) Close() error {
 		m.Drops,
 		m.Events,
 		m.Inflight,
+		m.LastWakeup,
 		m.SlabCalls,
 		m.Stacks,
 	)
@@ -187,6 +193,7 @@ type slabcreateVariables struct {
 	KeepSlabCreateEvent *ebpf.Variable `ebpf:"keep_slab_create_event"`
 	NameArg             *ebpf.Variable `ebpf:"name_arg"`
 	WakeupBytes         *ebpf.Variable `ebpf:"wakeup_bytes"`
+	WakeupGapNs         *ebpf.Variable `ebpf:"wakeup_gap_ns"`
 }
 
 // slabcreatePrograms contains all programs after they have been loaded into the kernel.
