@@ -30,9 +30,35 @@ fsworkload netns
 fsworkload netns
 sleep 1
 
-watch_start inject all auto
-run inject-workload fsworkload inject /sys/fs/cgroup/vmtest/victim
-watch_stop inject
+# An injected unshare can fail before copy_net_ns (SLUB needing a fresh page
+# for nsproxy) or, rarely, spin in the kernel: each attempt is bounded and
+# runs in its own session, and only the attempt whose incident reaches
+# copy_net_ns is reported (at most 3).
+attempt=1
+while :; do
+	watch_start inject all auto
+	rc=0
+	timeout 30 fsworkload inject /sys/fs/cgroup/vmtest/victim </dev/null >/tmp/inject-workload.out 2>&1 || rc=$?
+	echo "rc=$rc" >>/tmp/inject-workload.out
+	sleep 1.5
+	kill -INT "$WATCH_PID" 2>/dev/null
+	wrc=0
+	wait "$WATCH_PID" || wrc=$?
+	echo "$wrc" >/tmp/inject.rc
+	if [ $rc -eq 0 ] && fragscope incidents --json /tmp/inject.trace 2>/dev/null | grep -q copy_net_ns; then
+		break
+	fi
+	say "inject attempt $attempt: workload rc=$rc, no copy_net_ns failure in the incident"
+	attempt=$((attempt + 1))
+	[ $attempt -le 3 ] || break
+	fsworkload netns
+done
+say "inject-workload: $(tr '\n' ' ' </tmp/inject-workload.out) (attempt $attempt)"
+emit inject-workload.out /tmp/inject-workload.out
+emit inject.ndjson /tmp/inject.ndjson
+emit inject.stderr /tmp/inject.stderr
+emit inject.rc /tmp/inject.rc
+[ -f /tmp/inject.trace ] && emit inject.trace /tmp/inject.trace
 if fragscope incidents --help >/dev/null 2>&1; then
 	fragscope incidents --json /tmp/inject.trace >/tmp/incidents.ndjson 2>&1 ||
 		fragscope incidents /tmp/inject.trace >/tmp/incidents.ndjson 2>&1
