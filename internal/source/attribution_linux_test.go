@@ -98,7 +98,7 @@ func TestAttributionToContainers(t *testing.T) {
 			}
 			defer set.Close()
 			live := &Live{
-				Set: set, Interval: 100 * time.Millisecond,
+				Set: set, Interval: 100 * time.Millisecond, SweepEvery: 1,
 				TakeSnapshot: func(string) (*snapshot.Snapshot, error) {
 					return snapshot.TakeWith("", snapshot.Options{SkipPagetypeinfo: true})
 				},
