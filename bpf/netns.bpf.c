@@ -8,7 +8,7 @@ KEEP_TYPE(struct netns_create_event, netns_create_event);
 #define MAX_ERRNO 4095
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH); /* an entry whose exit was missed (kretprobe maxactive) must not fill it for good */
 	__uint(max_entries, 1024);
 	__type(key, __u32);
 	__type(value, __u64);

@@ -14,8 +14,22 @@ struct {
 	__type(value, __u64);
 } ns_flags SEC(".maps");
 
+/* CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET, and
+ * CLONE_NEWTIME (0x80, unshare and clone3 only: in clone's flags the low
+ * byte is the exit signal). Forks and threads without them are not
+ * namespace syscalls: skipping them keeps thread creation cheap and keeps
+ * their failures (EAGAIN from pids.max) out of the namespace view. */
+#define NS_FLAGS 0x7e020000ULL
+#define CLONE_NEWTIME_FLAG 0x80ULL
+
 static __always_inline int ns_enter(__u8 sc, __u64 flags)
 {
+	__u64 ns = NS_FLAGS;
+
+	if (sc != NS_SYSCALL_CLONE)
+		ns |= CLONE_NEWTIME_FLAG;
+	if (sc != NS_SYSCALL_SETNS && !(flags & ns))
+		return 0;
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct syscall_ref ref = {
 		.enter_ns = bpf_ktime_get_ns(),

@@ -23,7 +23,7 @@ struct slab_call {
 
 /* Calls in progress, by tid. Creation may sleep, so per-CPU state would not do. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH); /* an entry whose exit was missed (kretprobe maxactive) must not fill it for good */
 	__uint(max_entries, 1024);
 	__type(key, __u32);
 	__type(value, struct slab_call);

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/urfave/cli/v2"
 )
@@ -28,7 +29,10 @@ func TestTopLive(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		// Throughout the session, not only at its start: an idle machine
+		// makes no other unmovable allocations to rank.
 		for range 200 {
+			time.Sleep(10 * time.Millisecond)
 			r, w, err := os.Pipe()
 			if err != nil {
 				return

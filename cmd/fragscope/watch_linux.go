@@ -151,9 +151,15 @@ func runLive(c *cli.Context, v view.View, recordPath string) error {
 		p.prog = &progress{start: time.Now(), rec: rec}
 	}
 
+	var readyErr error
 	if f := c.String("ready-file"); f != "" {
-		if err := os.WriteFile(f, []byte("ready\n"), 0o644); err != nil {
-			return fmt.Errorf("write ready file: %w", err)
+		// Written once the counters' baseline is taken, not at attach:
+		// a workload started on it is counted in full.
+		live.Ready = func() {
+			if err := os.WriteFile(f, []byte("ready\n"), 0o644); err != nil {
+				readyErr = fmt.Errorf("write ready file: %w", err)
+				cancel()
+			}
 		}
 	}
 	if d := c.Duration("duration"); d > 0 {
@@ -161,7 +167,10 @@ func runLive(c *cli.Context, v view.View, recordPath string) error {
 		ctx, cancelT = context.WithTimeout(ctx, d)
 		defer cancelT()
 	}
-	return p.close(live.Run(ctx, p.emit))
+	if err := p.close(live.Run(ctx, p.emit)); err != nil {
+		return err
+	}
+	return readyErr
 }
 
 // sessionStart gathers the metadata every recording and view needs about

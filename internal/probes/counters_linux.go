@@ -127,13 +127,34 @@ func (s *Set) CgroupAllocs() (map[uint64]event.CgroupAlloc, uint64, error) {
 	return out, overflow, err
 }
 
-// ForgetCgroup deletes a cgroup's counters (after its last delta was
-// read), making room in the bounded map for new cgroups.
+// ForgetCgroup deletes a cgroup's counters and extfrag keys (after their
+// last delta was read), making room in the bounded maps for new cgroups.
 func (s *Set) ForgetCgroup(id uint64) error {
-	if s.cgroupAllocs == nil {
-		return nil
+	var errs []error
+	if s.cgroupAllocs != nil {
+		if err := s.cgroupAllocs.Delete(id); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			errs = append(errs, err)
+		}
 	}
-	return s.cgroupAllocs.Delete(id)
+	if s.extfragCounts != nil {
+		var (
+			key    extfragExtfragKey
+			perCPU []uint64
+			gone   []extfragExtfragKey
+		)
+		it := s.extfragCounts.Iterate()
+		for it.Next(&key, &perCPU) {
+			if key.CgroupId == id {
+				gone = append(gone, key)
+			}
+		}
+		for _, k := range gone {
+			if err := s.extfragCounts.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // ProgramStats returns, per loaded program, its accumulated run time and

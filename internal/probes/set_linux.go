@@ -169,14 +169,19 @@ func (s *Set) attachHook(h Hook) event.HookStatus {
 			reasons = append(reasons, fmt.Sprintf("%s: %v", m, err))
 			continue
 		}
-		n := len(s.links)
+		n, nc := len(s.links), len(s.colls)
 		target, err := s.attach(h, m)
 		if err != nil {
-			// Undo a partial attach (e.g. entry attached, exit not).
+			// Undo a partial attach (e.g. entry attached, exit not), and
+			// unload what a failed attempt loaded.
 			for _, l := range s.links[n:] {
 				l.Close()
 			}
 			s.links = s.links[:n]
+			for _, c := range s.colls[nc:] {
+				c.Close()
+			}
+			s.colls = s.colls[:nc]
 			reasons = append(reasons, fmt.Sprintf("%s: %v", m, err))
 			continue
 		}

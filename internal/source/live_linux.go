@@ -41,6 +41,9 @@ type Live struct {
 	// Cgroups resolves cgroup ids to paths; each id's path is emitted once,
 	// before the first event that names it, and again when it is removed.
 	Cgroups *cgroup.Resolver
+	// Ready, when set, is called once the counters' baseline and the start
+	// snapshot are taken: from then on nothing a workload does is missed.
+	Ready func()
 	// SweepEvery is how many ticks pass between checks for removed
 	// cgroups (default 10). A check costs a stat per known cgroup (~15 us
 	// each: 20 ms for 1500 on the development machine), too much for every
@@ -104,6 +107,9 @@ func (l *Live) Run(ctx context.Context, emit func(event.Event)) error {
 		return err
 	}
 	l.snapshot(st, "start", start.Time, emit)
+	if l.Ready != nil {
+		l.Ready()
+	}
 
 	records := make(chan []byte, l.QueueLen)
 	readerDone := make(chan error, 1)
@@ -123,8 +129,11 @@ func (l *Live) Run(ctx context.Context, emit func(event.Event)) error {
 		case err := <-readerDone:
 			return fmt.Errorf("ringbuf reader: %w", err)
 		case <-ctx.Done():
-			// Stop the reader, then hand on every record it queued.
-			rd.Close()
+			// Records below the wakeup threshold may still sit in the ring:
+			// Flush makes the reader return them, then ErrFlushed ends it.
+			if err := rd.Flush(); err != nil {
+				rd.Close()
+			}
 			<-readerDone
 			for {
 				select {
@@ -151,7 +160,7 @@ func (l *Live) read(rd *ringbuf.Reader, out chan<- []byte, drops *atomic.Uint64)
 		switch {
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			continue
-		case errors.Is(err, ringbuf.ErrClosed):
+		case errors.Is(err, ringbuf.ErrClosed), errors.Is(err, ringbuf.ErrFlushed):
 			return nil
 		case err != nil:
 			return err
@@ -320,6 +329,11 @@ func (l *Live) forgetRemoved(st *liveState) {
 	for _, id := range st.removed {
 		l.Set.ForgetCgroup(id)
 		delete(st.prevCgroups, id)
+		for k := range st.prevExtfrag {
+			if k.CgroupID == id {
+				delete(st.prevExtfrag, k)
+			}
+		}
 	}
 	st.removed = st.removed[:0]
 }

@@ -205,7 +205,7 @@ func TestDiskFull(t *testing.T) {
 	if werr == nil || !strings.Contains(werr.Error(), "no space left on device") {
 		t.Fatalf("write to a full disk: %v", werr)
 	}
-	if err := w.Close(); err == nil || !strings.Contains(err.Error(), "intact") {
+	if err := w.Close(); err == nil || !strings.Contains(err.Error(), "replay reads every record before it") {
 		t.Errorf("Close after disk full: %v", err)
 	}
 }

@@ -162,7 +162,7 @@ func (w *Writer) frame(kind byte, payload []byte) {
 	if err := errors.Join(err1, err2); err != nil && w.err == nil {
 		// bufio wrote part of its buffer before failing: the file ends in a
 		// torn record, which the reader reports and skips.
-		w.err = fmt.Errorf("write trace %s: %w (records before byte %d are intact)", w.path, err, w.file.n)
+		w.err = fmt.Errorf("write trace %s: %w (the file may end in a torn record after byte %d; replay reads every record before it)", w.path, err, w.file.n)
 		return
 	}
 	if kind != kindStack {
@@ -185,7 +185,7 @@ func (w *Writer) flushLocked() error {
 		return w.err
 	}
 	if err := w.bw.Flush(); err != nil {
-		w.err = fmt.Errorf("write trace %s: %w (records before byte %d are intact)", w.path, err, w.file.n)
+		w.err = fmt.Errorf("write trace %s: %w (the file may end in a torn record after byte %d; replay reads every record before it)", w.path, err, w.file.n)
 		return w.err
 	}
 	return nil
