@@ -31,7 +31,10 @@ func (s *Set) attachPageAlloc(m Mechanism) (string, error) {
 	}
 	extra := map[string]*ebpf.Map{}
 	if s.tpFailed != nil {
+		// alloc_fexit was requested: both objects count into the same maps.
 		extra["tp_failed"] = s.tpFailed
+		extra["cgroup_allocs"] = s.fexitCgroupAllocs
+		extra["cgroup_overflow"] = s.fexitCgroupOverflow
 	}
 	if n := s.opts.CgroupMapEntries; n > 0 {
 		spec.Maps["cgroup_allocs"].MaxEntries = n
@@ -123,19 +126,35 @@ func (s *Set) attachAllocFexit() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if n := s.opts.CgroupMapEntries; n > 0 {
+		spec.Maps["cgroup_allocs"].MaxEntries = n
+	}
+	// Maps the fexit twin shares with page_alloc, which attaches after it:
+	// the failures it marks, and the per-cgroup counters it adds to.
 	if s.tpFailed == nil {
-		if s.tpFailed, err = ebpf.NewMap(spec.Maps["tp_failed"]); err != nil {
-			return "", fmt.Errorf("create map tp_failed: %w", err)
+		for _, m := range []struct {
+			name string
+			dst  **ebpf.Map
+		}{{"tp_failed", &s.tpFailed}, {"cgroup_allocs", &s.fexitCgroupAllocs}, {"cgroup_overflow", &s.fexitCgroupOverflow}} {
+			if *m.dst, err = ebpf.NewMap(spec.Maps[m.name]); err != nil {
+				return "", fmt.Errorf("create map %s: %w", m.name, err)
+			}
 		}
 	}
 	spec.Programs["page_alloc_fexit"].AttachTo = target
 	consts := map[string]any{"attribute": !s.opts.NoAttribution}
-	coll, err := s.loadPrograms(spec, []string{"page_alloc_fexit"}, consts, map[string]*ebpf.Map{"tp_failed": s.tpFailed})
+	coll, err := s.loadPrograms(spec, []string{"page_alloc_fexit"}, consts, map[string]*ebpf.Map{
+		"tp_failed":       s.tpFailed,
+		"cgroup_allocs":   s.fexitCgroupAllocs,
+		"cgroup_overflow": s.fexitCgroupOverflow,
+	})
 	if err != nil {
 		return "", describeLoadError("load fexit "+target, err)
 	}
 	if err := s.attachProgram(coll.Programs["page_alloc_fexit"], "fexit", target); err != nil {
 		return "", err
 	}
+	// Readable even if page_alloc itself does not attach.
+	s.cgroupAllocs, s.cgroupOverflow = s.fexitCgroupAllocs, s.fexitCgroupOverflow
 	return target, nil
 }

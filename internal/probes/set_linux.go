@@ -44,6 +44,8 @@ type Set struct {
 
 	events, drops, stacks, inflight *ebpf.Map
 	tpFailed                        *ebpf.Map // shared by page_alloc and alloc_fexit
+	fexitCgroupAllocs               *ebpf.Map // likewise, when alloc_fexit is requested
+	fexitCgroupOverflow             *ebpf.Map
 
 	allocCounts                    *ebpf.Map
 	cgroupAllocs, cgroupOverflow   *ebpf.Map
@@ -329,7 +331,7 @@ func (s *Set) Close() error {
 	for _, c := range s.colls {
 		c.Close()
 	}
-	for _, m := range []*ebpf.Map{s.events, s.drops, s.stacks, s.inflight, s.tpFailed} {
+	for _, m := range []*ebpf.Map{s.events, s.drops, s.stacks, s.inflight, s.tpFailed, s.fexitCgroupAllocs, s.fexitCgroupOverflow} {
 		if m != nil {
 			errs = append(errs, m.Close())
 		}
