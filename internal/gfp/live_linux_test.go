@@ -7,7 +7,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"unsafe"
+
+	"github.com/fragscope/fragscope/internal/workload"
 )
 
 // TestLiveKernelRendering asks the kernel to print a mask through its own
@@ -75,28 +76,13 @@ func TestLiveKernelRendering(t *testing.T) {
 	t.Logf("%d events, kernel and Format agree: %s", seen, want)
 }
 
-// packetRing sets up an AF_PACKET TPACKET_V2 receive ring with 64 KiB blocks:
+// packetRing sets up an AF_PACKET receive ring with 64 KiB blocks:
 // alloc_pg_vec gets each block with one order-4 page allocation.
 func packetRing(t *testing.T) {
 	t.Helper()
-	const (
-		ethPAll       = 0x0003
-		packetRxRing  = 5
-		packetVersion = 10
-		tpacketV2     = 1
-	)
-	fd, err := syscall.Socket(syscall.AF_PACKET, syscall.SOCK_RAW, int(ethPAll<<8&0xff00|ethPAll>>8))
+	fd, err := workload.PacketRing(1<<16, 4)
 	if err != nil {
-		t.Fatalf("packet socket: %v", err)
+		t.Fatal(err)
 	}
-	defer syscall.Close(fd)
-	if err := syscall.SetsockoptInt(fd, syscall.SOL_PACKET, packetVersion, tpacketV2); err != nil {
-		t.Fatalf("PACKET_VERSION: %v", err)
-	}
-	req := struct{ blockSize, blockNr, frameSize, frameNr uint32 }{1 << 16, 4, 2048, 4 * (1 << 16) / 2048}
-	_, _, e := syscall.Syscall6(syscall.SYS_SETSOCKOPT, uintptr(fd), syscall.SOL_PACKET, packetRxRing,
-		uintptr(unsafe.Pointer(&req)), unsafe.Sizeof(req), 0)
-	if e != 0 {
-		t.Fatalf("PACKET_RX_RING: %v", e)
-	}
+	syscall.Close(fd)
 }

@@ -2,36 +2,21 @@ package probes
 
 import (
 	"testing"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/fragscope/fragscope/internal/workload"
 )
 
-// packetRing sets up an AF_PACKET TPACKET_V3 RX ring of n blocks of
-// blockSize bytes. The kernel allocates each block with __get_free_pages at
-// order log2(blockSize/4096) (alloc_one_pg_vec_page), so 256 KiB blocks are
-// order-6 allocations: a workload with a known allocation pattern.
-// The ring lives until the test ends.
+// packetRing sets up a ring (workload.PacketRing) that lives until the
+// test ends.
 func packetRing(t *testing.T, blockSize, n uint32) {
 	t.Helper()
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
+	fd, err := workload.PacketRing(blockSize, n)
 	if err != nil {
-		t.Fatalf("AF_PACKET socket: %v", err)
+		t.Fatal(err)
 	}
 	t.Cleanup(func() { unix.Close(fd) })
-	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3); err != nil {
-		t.Fatalf("PACKET_VERSION: %v", err)
-	}
-	req := unix.TpacketReq3{
-		Block_size: blockSize,
-		Block_nr:   n,
-		Frame_size: 2048,
-		Frame_nr:   blockSize / 2048 * n,
-	}
-	if _, _, e := unix.Syscall6(unix.SYS_SETSOCKOPT, uintptr(fd), unix.SOL_PACKET, unix.PACKET_RX_RING,
-		uintptr(unsafe.Pointer(&req)), unsafe.Sizeof(req), 0); e != 0 {
-		t.Fatalf("PACKET_RX_RING: %v", e)
-	}
 }
 
 func TestOrder6FromPacketRings(t *testing.T) {

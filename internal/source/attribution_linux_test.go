@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"testing"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/fragscope/fragscope/internal/event"
 	"github.com/fragscope/fragscope/internal/probes"
 	"github.com/fragscope/fragscope/internal/snapshot"
+	"github.com/fragscope/fragscope/internal/workload"
 )
 
 const workChildEnv = "FRAGSCOPE_TEST_WORK_CHILD"
@@ -195,17 +195,11 @@ func TestWorkChild(t *testing.T) {
 	}
 	switch kind {
 	case "rings":
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
+		fd, err := workload.PacketRing(256<<10, 16)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer unix.Close(fd)
-		unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3)
-		req := unix.TpacketReq3{Block_size: 256 << 10, Block_nr: 16, Frame_size: 2048, Frame_nr: 128 * 16}
-		if _, _, e := unix.Syscall6(unix.SYS_SETSOCKOPT, uintptr(fd), unix.SOL_PACKET, unix.PACKET_RX_RING,
-			uintptr(unsafe.Pointer(&req)), unsafe.Sizeof(req), 0); e != 0 {
-			t.Fatal(e)
-		}
 	case "anon":
 		b, err := unix.Mmap(-1, 0, 64<<20, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_POPULATE)
 		if err != nil {

@@ -39,6 +39,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/fragscope/fragscope/internal/workload"
 )
 
 func main() {
@@ -151,30 +153,11 @@ func nsfailChild() {
 	}
 }
 
-// packetRing sets up an AF_PACKET TPACKET_V3 RX ring of n blocks of
-// blockSize bytes. The kernel allocates each block with __get_free_pages
-// at order log2(blockSize/4096) (alloc_one_pg_vec_page, GFP_KERNEL|
-// __GFP_COMP|__GFP_ZERO|__GFP_NOWARN|__GFP_NORETRY) and falls back to
-// vzalloc when that fails. The socket stays open until the process exits.
+// packetRing sets up a ring (workload.PacketRing); the socket stays open
+// until the process exits.
 func packetRing(blockSize, n uint32) error {
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
-	if err != nil {
-		return fmt.Errorf("AF_PACKET socket: %w", err)
-	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3); err != nil {
-		return fmt.Errorf("PACKET_VERSION: %w", err)
-	}
-	req := unix.TpacketReq3{
-		Block_size: blockSize,
-		Block_nr:   n,
-		Frame_size: 2048,
-		Frame_nr:   blockSize / 2048 * n,
-	}
-	if _, _, e := unix.Syscall6(unix.SYS_SETSOCKOPT, uintptr(fd), unix.SOL_PACKET, unix.PACKET_RX_RING,
-		uintptr(unsafe.Pointer(&req)), unsafe.Sizeof(req), 0); e != 0 {
-		return fmt.Errorf("PACKET_RX_RING (%d x %d KiB): %w", n, blockSize>>10, e)
-	}
-	return nil
+	_, err := workload.PacketRing(blockSize, n)
+	return err
 }
 
 // rings sets up mib MiB of ring blocks of blockKiB each, 16 blocks per

@@ -1,0 +1,3 @@
+// Package workload holds allocation workloads with a known pattern, shared
+// by the privileged tests and the QEMU guest workload (fsworkload).
+package workload
