@@ -2,6 +2,7 @@ package container
 
 import (
 	"fmt"
+	"github.com/fragscope/fragscope/internal/testutil"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,12 +17,7 @@ import (
 // the identity Parse gives the resolved paths: the path fragscope attributes
 // to is the one Parse must understand.
 func TestLiveIdentity(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("creating cgroups needs root, and CI=true runs as root")
-		}
-		t.Skip("creating cgroups needs root")
-	}
+	testutil.RequireRoot(t) // creating cgroups needs root
 	_, m, err := cgroup.Detect()
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package kallsyms
 
 import (
 	"bufio"
+	"github.com/fragscope/fragscope/internal/testutil"
 	"os"
 	"strconv"
 	"strings"
@@ -9,12 +10,7 @@ import (
 )
 
 func TestLiveLoad(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("live test needs root and CI=true runs as root")
-		}
-		t.Skip("reading kallsyms addresses needs root")
-	}
+	testutil.RequireRoot(t) // kallsyms addresses read as 0 without root
 	tab, err := Load()
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package snapshot
 import (
 	"bytes"
 	"errors"
+	"github.com/fragscope/fragscope/internal/testutil"
 	"os"
 	"strings"
 	"syscall"
@@ -24,12 +25,7 @@ const debugfs = "/sys/kernel/debug"
 // root, except under CI=true, where the machines run as root and a skip would
 // hide a broken setup.
 func TestIndicesMatchLiveKernel(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true but not running as root: this test must run privileged in CI")
-		}
-		t.Skip("needs root to read debugfs")
-	}
+	testutil.RequireRoot(t) // debugfs is root-only
 	ensureDebugfs(t)
 
 	const attempts, tol = 5, 3
