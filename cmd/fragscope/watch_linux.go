@@ -23,7 +23,7 @@ import (
 
 func hookFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "hooks", Value: "default", Usage: "hooks to attach: comma-separated names, 'default' or 'all' (" + strings.Join(hookNames(), ", ") + ")"},
+		&cli.StringFlag{Name: "hooks", Value: "default", Usage: "hooks to attach: comma-separated names, 'default' or 'all' (" + probes.HookNames() + ")"},
 		&cli.StringFlag{Name: "attach", Value: "auto", Usage: "attach mechanism: 'auto', a mechanism for every hook that has it (kprobe, fentry, tracepoint, raw_tp, tp_btf), or hook=mechanism,..."},
 		&cli.StringFlag{Name: "ready-file", Usage: "write this file once every hook is attached"},
 		&cli.DurationFlag{Name: "duration", Usage: "stop after this long (default: until SIGINT/SIGTERM)"},
@@ -32,14 +32,6 @@ func hookFlags() []cli.Flag {
 		&cli.StringFlag{Name: "cri-endpoint", Usage: "CRI socket for pod names and namespaces (default: the usual containerd and CRI-O sockets; skipped when unreachable)"},
 		&cli.StringFlag{Name: "cgroup-mode", Value: "auto", Usage: "attribute to the cgroup v2 id ('v2') or the v1 memory cgroup ('v1'); 'auto' picks v1 on v1 and hybrid hosts"},
 	}
-}
-
-func hookNames() []string {
-	var n []string
-	for _, h := range probes.AllHooks {
-		n = append(n, string(h))
-	}
-	return n
 }
 
 func watchCommand() *cli.Command {

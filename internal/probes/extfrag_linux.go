@@ -2,7 +2,6 @@ package probes
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/fragscope/fragscope/internal/tracefs"
 )
@@ -14,33 +13,14 @@ func (s *Set) attachExtfrag(m Mechanism) (string, error) {
 	}
 	const target = "kmem/mm_page_alloc_extfrag"
 	consts := map[string]any{"pageblock_order": s.opts.PageblockOrder}
-	var prog string
-	switch m {
-	case TpBTF:
-		prog = "extfrag_btf"
-	case RawTp:
-		prog = "extfrag_raw"
-	case Tracepoint:
-		prog = "extfrag_tp"
+	coll, err := s.attachTracepointTwin(spec, "extfrag", target, m, consts, nil, func() (map[string]any, error) {
 		f, err := tracefs.ReadFormat("kmem", "mm_page_alloc_extfrag")
 		if err != nil {
-			return "", err
+			return nil, err
 		}
-		layout, err := extfragConsts(f)
-		if err != nil {
-			return "", err
-		}
-		for k, v := range layout {
-			consts[k] = v
-		}
-	default:
-		return "", fmt.Errorf("mechanism %s not supported", m)
-	}
-	coll, err := s.loadPrograms(spec, []string{prog}, consts, nil)
+		return extfragConsts(f)
+	})
 	if err != nil {
-		return "", describeLoadError("load "+prog, err)
-	}
-	if err := s.attachProgram(coll.Programs[prog], string(m), target); err != nil {
 		return "", err
 	}
 	s.extfragCounts = coll.Maps["extfrag_counts"]

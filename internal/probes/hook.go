@@ -68,7 +68,7 @@ func ParseHooks(s string) ([]Hook, error) {
 		default:
 			h := Hook(name)
 			if _, ok := Mechanisms[h]; !ok {
-				return nil, fmt.Errorf("unknown hook %q (known: %s)", name, hookNames())
+				return nil, fmt.Errorf("unknown hook %q (known: %s)", name, HookNames())
 			}
 			hs = []Hook{h}
 		}
@@ -82,7 +82,8 @@ func ParseHooks(s string) ([]Hook, error) {
 	return out, nil
 }
 
-func hookNames() string {
+// HookNames lists every hook's name, comma-separated, for help and errors.
+func HookNames() string {
 	var n []string
 	for _, h := range AllHooks {
 		n = append(n, string(h))
@@ -117,7 +118,7 @@ func ParseModes(s string) (map[Hook]Mechanism, error) {
 		h, m := Hook(hook), Mechanism(mech)
 		ms, known := Mechanisms[h]
 		if !known {
-			return nil, fmt.Errorf("attach mode %q: unknown hook %q (known: %s)", item, hook, hookNames())
+			return nil, fmt.Errorf("attach mode %q: unknown hook %q (known: %s)", item, hook, HookNames())
 		}
 		if m != Auto && !contains(ms, m) {
 			return nil, fmt.Errorf("attach mode %q: hook %s supports %v", item, hook, ms)

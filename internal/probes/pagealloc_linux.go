@@ -40,29 +40,8 @@ func (s *Set) attachPageAlloc(m Mechanism) (string, error) {
 		spec.Maps["cgroup_allocs"].MaxEntries = n
 	}
 	const target = "kmem/mm_page_alloc"
-	var prog string
-	switch m {
-	case TpBTF:
-		prog = "page_alloc_btf"
-	case RawTp:
-		prog = "page_alloc_raw"
-	case Tracepoint:
-		prog = "page_alloc_tp"
-		layout, err := pageAllocLayout()
-		if err != nil {
-			return "", err
-		}
-		for k, v := range layout {
-			consts[k] = v
-		}
-	default:
-		return "", fmt.Errorf("mechanism %s not supported", m)
-	}
-	coll, err := s.loadPrograms(spec, []string{prog}, consts, extra)
+	coll, err := s.attachTracepointTwin(spec, "page_alloc", target, m, consts, extra, pageAllocLayout)
 	if err != nil {
-		return "", describeLoadError("load "+prog, err)
-	}
-	if err := s.attachProgram(coll.Programs[prog], string(m), target); err != nil {
 		return "", err
 	}
 	s.allocCounts = coll.Maps["page_alloc_counts"]

@@ -279,6 +279,39 @@ func (s *Set) loadPrograms(spec *ebpf.CollectionSpec, progs []string, consts map
 	return coll, nil
 }
 
+// attachTracepointTwin loads and attaches the twin of a kmem tracepoint
+// program for mechanism m: <base>_btf, <base>_raw or <base>_tp. layout
+// gives the classic tracepoint's record offsets, read only for that twin.
+func (s *Set) attachTracepointTwin(spec *ebpf.CollectionSpec, base, target string, m Mechanism,
+	consts map[string]any, extra map[string]*ebpf.Map, layout func() (map[string]any, error)) (*ebpf.Collection, error) {
+	var prog string
+	switch m {
+	case TpBTF:
+		prog = base + "_btf"
+	case RawTp:
+		prog = base + "_raw"
+	case Tracepoint:
+		prog = base + "_tp"
+		l, err := layout()
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range l {
+			consts[k] = v
+		}
+	default:
+		return nil, fmt.Errorf("mechanism %s not supported", m)
+	}
+	coll, err := s.loadPrograms(spec, []string{prog}, consts, extra)
+	if err != nil {
+		return nil, describeLoadError("load "+prog, err)
+	}
+	if err := s.attachProgram(coll.Programs[prog], string(m), target); err != nil {
+		return nil, err
+	}
+	return coll, nil
+}
+
 // attachProgram attaches one loaded program by mechanism. target is the
 // tracepoint "group/name" or the kernel symbol.
 func (s *Set) attachProgram(prog *ebpf.Program, how string, target string) error {
