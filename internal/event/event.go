@@ -111,6 +111,11 @@ type Start struct {
 	Hooks          []HookStatus `json:"hooks"`
 	GFPFlags       []Flag       `json:"gfp_flags"`    // the running kernel's gfp table
 	Migratetypes   []string     `json:"migratetypes"` // index = kernel value
+	// Preamble is set on the Start that opens a flight-recorder segment:
+	// the number of records after it that restate the session's state
+	// (cgroup paths, the latest snapshot), which a reader joining segments
+	// skips when it has seen them already. Zero everywhere else.
+	Preamble int `json:"preamble,omitempty"`
 }
 
 func (e *Start) Kind() Kind      { return KindStart }
