@@ -4,15 +4,13 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/fragscope/fragscope/internal/event"
-	"github.com/fragscope/fragscope/internal/incident"
+	"github.com/fragscope/fragscope/internal/pipeline"
 	"github.com/fragscope/fragscope/internal/trace"
 	"github.com/fragscope/fragscope/internal/view"
 )
@@ -29,20 +27,15 @@ func replayCommand() *cli.Command {
 			&cli.BoolFlag{Name: "top", Usage: "the cgroup rankings `fragscope top` gives (with --sort, --limit)"},
 		}, topFlags()...),
 		Action: func(c *cli.Context) error {
-			r, f, err := openTrace(c)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
 			speed := c.String("speed")
 			if speed != "max" && speed != "realtime" {
 				return fmt.Errorf("--speed %q: use 'max' or 'realtime'", speed)
 			}
-			out := bufio.NewWriterSize(os.Stdout, 256<<10)
-			defer out.Flush()
 			if !c.Bool("top") && (c.IsSet("sort") || c.IsSet("limit")) {
 				return fmt.Errorf("--sort and --limit rank cgroups: use them with --top")
 			}
+			out := bufio.NewWriterSize(os.Stdout, 256<<10)
+			defer out.Flush()
 			var v view.View
 			switch {
 			case c.Bool("top"):
@@ -52,43 +45,44 @@ func replayCommand() *cli.Command {
 				}
 				v = top
 				if c.Bool("summary") {
-					v = summaryOnly{top}
+					v = view.SummaryOnly(top)
 				}
 			case c.Bool("summary") && c.Bool("json"):
-				v = summaryOnly{view.NewJSON(out)}
+				v = view.SummaryOnly(view.NewJSON(out))
 			case c.Bool("summary"):
-				// tty mode keeps incidents for the summary instead of printing them as they come.
-				v = summaryOnly{view.NewTerminal(out, true)}
+				v = view.SummaryOnly(view.NewTerminal(out, true))
 			case c.Bool("json"):
 				v = view.NewJSON(out)
 			default:
 				v = view.NewTerminal(out, false)
 			}
-			p := newPipeline(v, nil, nil)
-			if isTerminal(os.Stderr) {
-				if st, err := f.Stat(); err == nil && st.Size() > 8<<20 {
-					p.prog = &progress{start: time.Now(), total: st.Size(), read: func() int64 { return r.Offset() }}
-				}
-			}
-			src := &trace.Source{Reader: r, Pace: speed == "realtime"}
-			err = p.close(src.Run(c.Context, p.emit))
-			warnTail(r)
-			return err
+			return replayInto(c, v, speed == "realtime")
 		},
 	}
 }
 
-// summaryOnly forwards only Close (the final summary) to a view.
-type summaryOnly struct{ v view.View }
-
-func (s summaryOnly) Event(event.Event, *aggregateT) error { return nil }
-func (s summaryOnly) Incident(inc *incident.Incident, agg *aggregateT) error {
-	if _, ok := s.v.(*view.Terminal); ok {
-		return s.v.Incident(inc, agg) // kept for the summary, not printed
+// replayInto runs the command's recording through the pipeline into v.
+func replayInto(c *cli.Context, v view.View, pace bool) error {
+	r, f, err := openTrace(c)
+	if err != nil {
+		return err
 	}
-	return nil
+	defer f.Close()
+	opt := pipeline.Options{View: v}
+	var prog *pipeline.Progress
+	if isTerminal(os.Stderr) {
+		if st, err := f.Stat(); err == nil && st.Size() > 8<<20 {
+			prog = &pipeline.Progress{W: os.Stderr, Start: time.Now(), Total: st.Size(), Read: r.Offset}
+			opt.OnEvent = prog.Event
+		}
+	}
+	err = pipeline.New(opt).Run(c.Context, &trace.Source{Reader: r, Pace: pace})
+	if prog != nil {
+		prog.Done()
+	}
+	warnTail(r)
+	return err
 }
-func (s summaryOnly) Close(agg *aggregateT) error { return s.v.Close(agg) }
 
 func incidentsCommand() *cli.Command {
 	return &cli.Command{
@@ -99,55 +93,22 @@ func incidentsCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "one JSON incident object per line"},
 		},
 		Action: func(c *cli.Context) error {
-			r, f, err := openTrace(c)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
 			out := bufio.NewWriter(os.Stdout)
 			defer out.Flush()
-			text := &textIncidents{w: out}
-			var v view.View = incidentsOnly{text}
+			text := &view.IncidentReports{W: out}
+			v := view.IncidentsOnly(text)
 			if c.Bool("json") {
-				v = incidentsOnly{view.NewJSON(out)}
+				v = view.IncidentsOnly(view.NewJSON(out))
 			}
-			p := newPipeline(v, nil, nil)
-			err = p.close((&trace.Source{Reader: r}).Run(c.Context, p.emit))
-			warnTail(r)
-			if err != nil {
+			if err := replayInto(c, v, false); err != nil {
 				return err
 			}
-			if !c.Bool("json") && text.n == 0 {
+			if !c.Bool("json") && text.Count == 0 {
 				fmt.Fprintln(out, "no incidents: no failed namespace syscall in this recording")
 			}
 			return nil
 		},
 	}
-}
-
-// incidentsOnly forwards only incidents to a view.
-type incidentsOnly struct{ v view.View }
-
-func (s incidentsOnly) Event(event.Event, *aggregateT) error { return nil }
-func (s incidentsOnly) Incident(inc *incident.Incident, agg *aggregateT) error {
-	return s.v.Incident(inc, agg)
-}
-func (s incidentsOnly) Close(*aggregateT) error { return nil }
-
-// textIncidents prints each incident's full report, separated by rules.
-type textIncidents struct {
-	w io.Writer
-	n int
-}
-
-func (t *textIncidents) Event(event.Event, *aggregateT) error { return nil }
-func (t *textIncidents) Close(*aggregateT) error              { return nil }
-func (t *textIncidents) Incident(inc *incident.Incident, _ *aggregateT) error {
-	if t.n > 0 {
-		fmt.Fprintln(t.w, strings.Repeat("-", 100))
-	}
-	t.n++
-	return incident.WriteText(t.w, inc)
 }
 
 func exportCommand() *cli.Command {

@@ -4,19 +4,14 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/sys/unix"
 
 	"github.com/fragscope/fragscope/internal/event"
-	"github.com/fragscope/fragscope/internal/gfp"
-	"github.com/fragscope/fragscope/internal/kallsyms"
-	"github.com/fragscope/fragscope/internal/privs"
+	"github.com/fragscope/fragscope/internal/live"
+	"github.com/fragscope/fragscope/internal/pipeline"
 	"github.com/fragscope/fragscope/internal/probes"
-	"github.com/fragscope/fragscope/internal/snapshot"
-	"github.com/fragscope/fragscope/internal/source"
 	"github.com/fragscope/fragscope/internal/trace"
 	"github.com/fragscope/fragscope/internal/view"
 )
@@ -31,6 +26,7 @@ func hookFlags() []cli.Flag {
 		&cli.StringFlag{Name: "attribution", Value: "on", Hidden: true, Usage: "per-cgroup allocation counters: on (unmovable, reclaimable, high-order, failed), off, or all (every allocation: benchmarks)"},
 		&cli.StringFlag{Name: "cri-endpoint", Usage: "CRI socket for pod names and namespaces (default: the usual containerd and CRI-O sockets; skipped when unreachable)"},
 		&cli.StringFlag{Name: "cgroup-mode", Value: "auto", Usage: "attribute to the cgroup v2 id ('v2') or the v1 memory cgroup ('v1'); 'auto' picks v1 on v1 and hybrid hosts"},
+		&cli.StringFlag{Name: "node-name", Usage: "the node's name in every record (default: $NODE_NAME, else the host name)"},
 	}
 }
 
@@ -65,89 +61,61 @@ func recordCommand() *cli.Command {
 	}
 }
 
+// liveOptions maps the hook flags to a live session's options.
+func liveOptions(c *cli.Context) live.Options {
+	return live.Options{
+		Hooks: c.String("hooks"), Attach: c.String("attach"), Interval: c.Duration("interval"),
+		Attribution: c.String("attribution"), CRIEndpoint: c.String("cri-endpoint"),
+		CgroupMode: c.String("cgroup-mode"), NodeName: c.String("node-name"), Version: version,
+		Warn: func(msg string) { fmt.Fprintf(os.Stderr, "fragscope: %s\n", msg) },
+	}
+}
+
 // runLive attaches the hooks and drives the live source into the pipeline
 // (view and/or recorder) until the context ends or --duration passes.
-func runLive(c *cli.Context, v view.View, recordPath string) error {
-	if c.Duration("interval") <= 0 {
-		return fmt.Errorf("--interval must be positive")
-	}
-	hooks, err := probes.ParseHooks(c.String("hooks"))
-	if err != nil {
-		return err
-	}
-	modes, err := probes.ParseModes(c.String("attach"))
-	if err != nil {
-		return err
-	}
-	if err := privs.Check(); err != nil {
-		return err
-	}
-
-	var noAttr, attrAll bool
-	switch a := c.String("attribution"); a {
-	case "on":
-	case "off":
-		noAttr = true
-	case "all":
-		attrAll = true
-	default:
-		return fmt.Errorf("--attribution %q: use on, off or all", a)
-	}
-	v1, cgroups, err := cgroupSetup(c.String("cgroup-mode"))
-	if err != nil {
-		return err
-	}
-	start, pageblockOrder := sessionStart()
-	set, err := probes.Open(probes.Options{
-		Hooks: hooks, Modes: modes, PageblockOrder: pageblockOrder,
-		CgroupV1Memory:     v1,
-		NoAttribution:      noAttr,
-		AttributeAll:       attrAll,
-		MigrateReclaimable: reclaimableValue(start.Migratetypes),
-	})
-	if err != nil {
-		return err
-	}
-	defer set.Close()
-	printAttachReport(os.Stderr, set.Status)
-	if !anyAttached(set.Status) {
-		return fmt.Errorf("no hook attached; see the reasons above, or run `fragscope doctor`")
-	}
-
-	syms, err := kallsyms.Load()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "fragscope: stacks will show raw addresses: %v\n", err)
-	}
-	live := &source.Live{
-		Set:          set,
-		Start:        start,
-		Interval:     c.Duration("interval"),
-		TakeSnapshot: takeSnapshot,
-		Cgroups:      cgroups,
-		Pod:          podLookup(c.Context, c.String("cri-endpoint")),
-	}
-	if syms != nil {
-		live.Symbolize = syms.FormatFrame
-	}
-
-	ctx, cancel := context.WithCancel(c.Context)
-	defer cancel()
+func runLive(c *cli.Context, v view.View, recordPath string) (err error) {
+	// The output first: a path that cannot be written fails in one line
+	// before anything is attached.
 	var rec *trace.Writer
 	if recordPath != "" {
 		if rec, err = trace.Create(recordPath); err != nil {
 			return err
 		}
+		defer func() {
+			events, bytes := rec.Stats()
+			if cerr := rec.Close(); cerr != nil && err == nil {
+				err = cerr
+			}
+			fmt.Fprintf(os.Stderr, "fragscope: recorded %d events, %d bytes\n", events, bytes)
+		}()
 	}
-	p := newPipeline(v, rec, cancel)
+	ls, err := live.Open(c.Context, liveOptions(c))
+	if ls != nil {
+		printAttachReport(os.Stderr, ls.Status)
+	}
+	if err != nil {
+		return err
+	}
+	defer ls.Close()
+
+	ctx, cancel := context.WithCancel(c.Context)
+	defer cancel()
+	opt := pipeline.Options{View: v, Cancel: cancel}
+	if rec != nil {
+		opt.Tap = rec
+	}
+	var prog *pipeline.Progress
 	if rec != nil && v == nil && isTerminal(os.Stderr) {
-		p.prog = &progress{start: time.Now(), rec: rec}
+		prog = &pipeline.Progress{W: os.Stderr, Start: time.Now(), Bytes: func() int64 { _, b := rec.Stats(); return b }}
+		opt.OnEvent = prog.Event
 	}
+	p := pipeline.New(opt)
 
 	var readyErr error
 	if f := c.String("ready-file"); f != "" {
 		// Written once the counters' baseline is taken, not at attach:
 		// a workload started on it is counted in full.
-		live.Ready = func() {
+		ls.Source.Ready = func() {
 			if err := os.WriteFile(f, []byte("ready\n"), 0o644); err != nil {
 				readyErr = fmt.Errorf("write ready file: %w", err)
 				cancel()
@@ -159,45 +127,14 @@ func runLive(c *cli.Context, v view.View, recordPath string) error {
 		ctx, cancelT = context.WithTimeout(ctx, d)
 		defer cancelT()
 	}
-	if err := p.close(live.Run(ctx, p.emit)); err != nil {
+	err = p.Run(ctx, ls.Source)
+	if prog != nil {
+		prog.Done()
+	}
+	if err != nil {
 		return err
 	}
 	return readyErr
-}
-
-// sessionStart gathers the metadata every recording and view needs about
-// this kernel, including its own gfp and migratetype tables.
-func sessionStart() (event.Start, uint32) {
-	s := event.Start{Version: version, PageSize: uint32(os.Getpagesize())}
-	s.Hostname, _ = os.Hostname()
-	var uts unix.Utsname
-	if unix.Uname(&uts) == nil {
-		s.KernelRelease = unix.ByteSliceToString(uts.Release[:])
-	}
-	if b, err := os.ReadFile("/proc/sys/kernel/random/boot_id"); err == nil {
-		s.BootID = strings.TrimSpace(string(b))
-	}
-	flags, mts, err := gfp.LoadRunning()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "fragscope: gfp flags will show as numbers: %v\n", err)
-	}
-	s.GFPFlags, s.Migratetypes = flags, mts
-	// x86_64's HPAGE_PMD_ORDER; /proc/pagetypeinfo gives the real value.
-	order := uint32(9)
-	if snap, err := snapshot.Take(""); err == nil && snap.PageblockOrder > 0 {
-		order = uint32(snap.PageblockOrder)
-	}
-	s.PageblockOrder = uint8(order)
-	return s, order
-}
-
-func anyAttached(st []event.HookStatus) bool {
-	for _, s := range st {
-		if s.Attached {
-			return true
-		}
-	}
-	return false
 }
 
 func printAttachReport(w *os.File, st []event.HookStatus) {
@@ -208,21 +145,4 @@ func printAttachReport(w *os.File, st []event.HookStatus) {
 			fmt.Fprintf(w, "fragscope: %-12s NOT attached: %s\n", s.Hook, s.Reason)
 		}
 	}
-}
-
-// takeSnapshot reads /proc/pagetypeinfo (5-7 ms: the kernel walks every free
-// list) only at start and on failures, not every interval.
-func takeSnapshot(reason string) (*snapshot.Snapshot, error) {
-	return snapshot.TakeWith("", snapshot.Options{SkipPagetypeinfo: reason == "interval"})
-}
-
-// reclaimableValue is MIGRATE_RECLAIMABLE on the running kernel (2 since
-// 4.4, 1 before), from its own migratetype table; 0 lets the loader default.
-func reclaimableValue(mts []string) uint32 {
-	for i, n := range mts {
-		if strings.EqualFold(n, "reclaimable") {
-			return uint32(i)
-		}
-	}
-	return 0
 }

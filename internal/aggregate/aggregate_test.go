@@ -1,7 +1,6 @@
 package aggregate_test
 
 import (
-	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -35,7 +34,7 @@ func order(c aggregate.Counts, o int) aggregate.OrderStat {
 }
 
 func TestTickCountsPerOrderAndMigratetype(t *testing.T) {
-	agg := aggregate.New()
+	agg := aggregate.New(nil)
 	ivs := feed(agg, aggtest.Session())
 	if len(ivs) != 3 {
 		t.Fatalf("intervals = %d, want 3", len(ivs))
@@ -71,7 +70,7 @@ func TestTickCountsPerOrderAndMigratetype(t *testing.T) {
 }
 
 func TestIntervalResets(t *testing.T) {
-	agg := aggregate.New()
+	agg := aggregate.New(nil)
 	ivs := feed(agg, aggtest.Session())
 
 	// Interval 2 has the failure and only its own allocations.
@@ -114,7 +113,7 @@ func TestIntervalResets(t *testing.T) {
 }
 
 func TestIntervalBeforeFirstTick(t *testing.T) {
-	agg := aggregate.New()
+	agg := aggregate.New(nil)
 	agg.Add(aggtest.Start())
 	if iv := agg.Interval(); iv.Seq != 0 || !iv.End.IsZero() {
 		t.Errorf("Interval before any Tick = %+v, want zero", iv)
@@ -122,7 +121,7 @@ func TestIntervalBeforeFirstTick(t *testing.T) {
 }
 
 func TestSlabGrouping(t *testing.T) {
-	agg := aggregate.New()
+	agg := aggregate.New(nil)
 	agg.Add(aggtest.Start())
 	for i := range 8 {
 		agg.Add(&event.SlabCreate{Time: aggtest.At(time.Duration(i) * time.Second), Name: aggtest.ConntrackCache(i), Size: 320,
@@ -147,7 +146,7 @@ func TestSlabGrouping(t *testing.T) {
 }
 
 func TestFailedSyscallDecoding(t *testing.T) {
-	agg := aggregate.New()
+	agg := aggregate.New(nil)
 	feed(agg, aggtest.Session())
 	s := agg.Summary()
 	want := []aggregate.SyscallFailures{
@@ -200,7 +199,7 @@ func TestErrnoName(t *testing.T) {
 }
 
 func TestDrops(t *testing.T) {
-	agg := aggregate.New()
+	agg := aggregate.New(nil)
 	ivs := feed(agg, aggtest.Session())
 	if ivs[0].Drops != 0 || ivs[1].Drops != 3 || ivs[2].Drops != 0 {
 		t.Errorf("interval drops = %d %d %d, want 0 3 0", ivs[0].Drops, ivs[1].Drops, ivs[2].Drops)
@@ -212,7 +211,7 @@ func TestDrops(t *testing.T) {
 }
 
 func TestExtfrag(t *testing.T) {
-	agg := aggregate.New()
+	agg := aggregate.New(nil)
 	ivs := feed(agg, aggtest.Session())
 	x := agg.Summary().Extfrag
 	if x.Events != 44 || x.Fragmenting != 40 {
@@ -238,7 +237,7 @@ func TestExtfrag(t *testing.T) {
 }
 
 func TestRecentFailures(t *testing.T) {
-	agg := aggregate.New()
+	agg := aggregate.New(nil)
 	agg.Add(aggtest.Start())
 	stack := []string{"a", "b"}
 	for i := range aggregate.RecentLen + 3 {
@@ -265,7 +264,7 @@ func TestRecentFailures(t *testing.T) {
 }
 
 func TestSnapshotsAndCgroups(t *testing.T) {
-	agg := aggregate.New()
+	agg := aggregate.New(nil)
 	feed(agg, aggtest.Session())
 	if s := agg.Snapshot(); s == nil || s.Reason != "interval" {
 		t.Errorf("latest snapshot = %+v, want the interval one", s)
@@ -274,10 +273,10 @@ func TestSnapshotsAndCgroups(t *testing.T) {
 		t.Errorf("failure snapshot = %+v", s)
 	}
 	agg.Add(&event.CgroupPath{Time: aggtest.At(20 * time.Second), ID: aggtest.PodCgroup, Path: "/kubepods/besteffort/pod5f7e/3c1d", Removed: true})
-	if path, removed, ok := agg.CgroupPath(aggtest.PodCgroup); !ok || !removed || path == "" {
-		t.Errorf("removed cgroup = %q %v %v, want its last path kept", path, removed, ok)
+	if c, ok := agg.Session().Cgroup(aggtest.PodCgroup); !ok || !c.Removed || c.Path == "" {
+		t.Errorf("removed cgroup = %+v %v, want its last path kept", c, ok)
 	}
-	if _, _, ok := agg.CgroupPath(42); ok {
+	if _, ok := agg.Session().Cgroup(42); ok {
 		t.Error("unknown cgroup resolved")
 	}
 	// A nil snapshot is ignored rather than dereferenced.
@@ -285,7 +284,7 @@ func TestSnapshotsAndCgroups(t *testing.T) {
 }
 
 func TestSnapshotIsCopied(t *testing.T) {
-	agg := aggregate.New()
+	agg := aggregate.New(nil)
 	ms := aggtest.Snapshot(aggtest.T0, "start")
 	agg.Add(ms)
 	ms.Snapshot.Zones[2].FreeBlocks[6] = 99
@@ -295,7 +294,7 @@ func TestSnapshotIsCopied(t *testing.T) {
 }
 
 func TestDecodingNeedsStart(t *testing.T) {
-	agg := aggregate.New()
+	agg := aggregate.New(nil)
 	agg.Add(&event.AllocFail{Time: aggtest.T0, Order: 6, GFP: aggtest.SeedGFP})
 	if got := agg.FormatGFP(aggtest.SeedGFP); got != "0x10c0d0" {
 		t.Errorf("FormatGFP without a table = %q", got)
@@ -313,7 +312,7 @@ func TestDecodingNeedsStart(t *testing.T) {
 }
 
 func TestAddDoesNotAllocate(t *testing.T) {
-	agg := aggregate.New()
+	agg := aggregate.New(nil)
 	feed(agg, aggtest.Session())
 	tick, cgTick, fail := benchTick(), benchCgroupTick(), benchFail()
 	// Warm up: the ring's stacks and the maps' keys.
@@ -330,25 +329,5 @@ func TestAddDoesNotAllocate(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { agg.Add(fail) }); n != 0 {
 		t.Errorf("Add(AllocFail) allocates %v times", n)
-	}
-}
-
-// TestCloneSnapshotCoversFields fails when snapshot.Zone or Snapshot gain a
-// field that shares memory: cloneSnapshot must then copy it too.
-func TestCloneSnapshotCoversFields(t *testing.T) {
-	known := map[string]bool{
-		"Snapshot.Zones": true, "Snapshot.ExtfragThreshold": true,
-		"Zone.FreeBlocks": true, "Zone.FreeByMigratetype": true, "Zone.PageblocksByMigratetype": true,
-	}
-	ms := aggtest.Snapshot(aggtest.T0, "start")
-	for _, typ := range []reflect.Type{reflect.TypeOf(*ms.Snapshot), reflect.TypeOf(ms.Snapshot.Zones[0])} {
-		for f := range typ.Fields() {
-			switch f.Type.Kind() {
-			case reflect.Slice, reflect.Map, reflect.Pointer:
-				if !known[typ.Name()+"."+f.Name] {
-					t.Errorf("%s.%s shares memory and cloneSnapshot does not copy it", typ.Name(), f.Name)
-				}
-			}
-		}
 	}
 }

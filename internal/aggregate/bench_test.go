@@ -82,7 +82,7 @@ func BenchmarkAdd(b *testing.B) {
 		{"tick_cgroups", []event.Event{benchCgroupTick()}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			agg := aggregate.New()
+			agg := aggregate.New(nil)
 			for _, ev := range aggtest.Session() {
 				agg.Add(ev)
 			}

@@ -217,10 +217,10 @@ func (c *counters) mergeCgroups(o *counters) {
 
 // cgroupStat names the cgroup id with what the aggregator knows now.
 func (a *Aggregator) cgroupStat(id uint64, counts CgroupCounts) CgroupStat {
-	e := a.cgroups[id]
+	e, _ := a.sess.Cgroup(id)
 	return CgroupStat{
-		ID: id, Path: e.path, Removed: e.removed, Container: e.container,
-		PodName: e.podName, PodNamespace: e.podNamespace, CgroupCounts: counts,
+		ID: id, Path: e.Path, Removed: e.Removed, Container: e.Container,
+		PodName: e.PodName, PodNamespace: e.PodNamespace, CgroupCounts: counts,
 	}
 }
 

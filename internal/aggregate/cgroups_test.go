@@ -31,7 +31,7 @@ func row(t *testing.T, rows []aggregate.CgroupRank, id uint64) aggregate.CgroupR
 }
 
 func TestCgroupSums(t *testing.T) {
-	agg := aggregate.New()
+	agg := aggregate.New(nil)
 	feed(agg, aggtest.Kubelet()[:6]) // up to and including the first Tick
 	iv := agg.Interval()
 	rows := agg.Top(aggregate.SortFragmenting, 0)
@@ -78,7 +78,7 @@ func TestCgroupSums(t *testing.T) {
 }
 
 func TestCgroupIdentity(t *testing.T) {
-	agg := aggregate.New()
+	agg := aggregate.New(nil)
 	feed(agg, aggtest.Kubelet())
 	rows := agg.Top(aggregate.SortFragmenting, 0)
 	for _, tc := range []struct {
@@ -119,7 +119,7 @@ func TestCgroupIdentity(t *testing.T) {
 
 func TestCgroupRankings(t *testing.T) {
 	evs := aggtest.Kubelet()
-	agg := aggregate.New()
+	agg := aggregate.New(nil)
 	feed(agg, evs[:len(evs)-1]) // through the second Tick
 	// 2001 and 2003 tie at 60 fragmenting: 2001 did 10 of them in the
 	// latest interval. Among the rest, unmovable high-order decides, then
@@ -161,7 +161,7 @@ func TestCgroupRankings(t *testing.T) {
 // and whatever the map iteration order is.
 func TestCgroupTiesByID(t *testing.T) {
 	for range 20 {
-		agg := aggregate.New()
+		agg := aggregate.New(nil)
 		tick := &event.Tick{Time: aggtest.At(time.Second), Interval: time.Second}
 		for _, id := range []uint64{907, 12, 450, 3, 77, 8000, 41} {
 			tick.Extfrag = append(tick.Extfrag, event.ExtfragCount{
@@ -190,7 +190,7 @@ func TestCgroupTiesByID(t *testing.T) {
 func TestCgroupOpenInterval(t *testing.T) {
 	// Counts before the first Tick are in the session ranking; the
 	// interval column is empty until a Tick closes one.
-	agg := aggregate.New()
+	agg := aggregate.New(nil)
 	if rows := agg.Top(aggregate.SortFragmenting, 0); len(rows) != 0 {
 		t.Errorf("empty aggregator ranks %v", rows)
 	}
@@ -217,7 +217,7 @@ func TestParseSortKey(t *testing.T) {
 // Pod names from the CRI survive the cgroup's removal, which the resolver
 // reports without them.
 func TestCgroupPodNames(t *testing.T) {
-	agg := aggregate.New()
+	agg := aggregate.New(nil)
 	agg.Add(&event.CgroupPath{Time: aggtest.T0, ID: aggtest.CRIOCgroup, Path: aggtest.CRIOPath, PodName: "db-0", PodNamespace: "shop"})
 	tick := &event.Tick{Time: aggtest.At(time.Second), Interval: time.Second, Cgroups: []event.CgroupAlloc{{CgroupID: aggtest.CRIOCgroup, Failures: 1}}}
 	agg.Add(tick)

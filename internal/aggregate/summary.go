@@ -165,13 +165,13 @@ func (a *Aggregator) Summary() Summary {
 	session.merge(a.total)
 	session.merge(a.open)
 	c := a.counts(session)
-	c.Begin, c.End = a.first, a.last
+	c.Begin, c.End = a.sess.First(), a.sess.Last()
 	return Summary{
 		Counts:          c,
-		Events:          a.events,
+		Events:          a.sess.Seq(),
 		Recent:          a.Recent(),
-		Snapshot:        a.snapshot,
-		FailureSnapshot: a.failureSnapshot,
+		Snapshot:        a.Snapshot(),
+		FailureSnapshot: a.FailureSnapshot(),
 	}
 }
 
@@ -293,7 +293,8 @@ func (a *Aggregator) extfrag(c *counters) Extfrag {
 		if p.Fallbacks == 0 {
 			continue
 		}
-		path, removed, _ := a.CgroupPath(id)
+		cg, _ := a.sess.Cgroup(id)
+		path, removed := cg.Path, cg.Removed
 		x.ByCgroup = append(x.ByCgroup, ExtfragCgroup{
 			ID: id, Path: path, Removed: removed, Events: p.Fallbacks, Fragmenting: p.Fragmenting,
 		})

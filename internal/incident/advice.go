@@ -35,7 +35,7 @@ func (c *Correlator) nextSteps(inc *Incident) []string {
 			"far as the pages in the way are movable (slab and other kernel pages stay put)")
 		if c.kernelBefore(5, 9) {
 			add("vm.compaction_proactiveness does not exist before 5.9 (this kernel: %s): schedule "+
-				"vm.compact_memory instead, or upgrade", c.start.KernelRelease)
+				"vm.compact_memory instead, or upgrade", c.sess.Start().KernelRelease)
 		} else {
 			add("vm.compaction_proactiveness (5.9+, default 20): background compaction towards a " +
 				"target; higher keeps large blocks available at a steady CPU cost")
@@ -103,10 +103,10 @@ func snapshotThreshold(inc *Incident) int {
 // than major.minor. Unknown releases are not "before": the advice then
 // names the knob with its version.
 func (c *Correlator) kernelBefore(major, minor int) bool {
-	if c.start == nil {
+	if c.sess.Start() == nil {
 		return false
 	}
-	maj, min, ok := parseRelease(c.start.KernelRelease)
+	maj, min, ok := parseRelease(c.sess.Start().KernelRelease)
 	if !ok {
 		return false
 	}

@@ -12,7 +12,7 @@ import (
 // (the common case of a fragmented machine), with a Tick and an interval
 // snapshot every 1000 events.
 func BenchmarkAddNonIncident(b *testing.B) {
-	c := New()
+	c := New(nil)
 	c.Add(start310(b, allHooks()))
 	fail := &event.AllocFail{Task: runc, Order: 3, GFP: seedGFP, Stack: seedStack, Hook: "page_alloc"}
 	tk := tick(t0, map[uint64]uint64{podCgroup: 30, dockerCgroup: 4, buildCgroup: 7})
@@ -35,7 +35,7 @@ func BenchmarkAddNonIncident(b *testing.B) {
 
 // BenchmarkAddAllocFailOutside is the hot path alone.
 func BenchmarkAddAllocFailOutside(b *testing.B) {
-	c := New()
+	c := New(nil)
 	c.Add(start310(b, allHooks()))
 	fail := &event.AllocFail{Time: t0, Task: runc, Order: 3, GFP: seedGFP, Stack: seedStack, Hook: "page_alloc"}
 	b.ReportAllocs()

@@ -1,13 +1,13 @@
 package incident
 
 import (
-	"cmp"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/fragscope/fragscope/internal/aggregate"
 	"github.com/fragscope/fragscope/internal/event"
+	"github.com/fragscope/fragscope/internal/session"
 	"github.com/fragscope/fragscope/internal/slabname"
 	"github.com/fragscope/fragscope/internal/snapshot"
 )
@@ -18,7 +18,7 @@ func (c *Correlator) build(p *pending, task event.Task, at time.Time, closedBy s
 		Time:     at,
 		ClosedBy: closedBy,
 		Task: Task{PID: task.PID, TID: task.TID, Comm: task.Comm, CgroupID: task.CgroupID,
-			CgroupPath: c.cgroups[task.CgroupID]},
+			CgroupPath: c.sess.CgroupPath(task.CgroupID)},
 	}
 	if sys != nil {
 		ns := aggregate.Namespaces(sys.Syscall, sys.Flags)
@@ -37,8 +37,8 @@ func (c *Correlator) build(p *pending, task event.Task, at time.Time, closedBy s
 	for i := range allocs {
 		a := &allocs[i]
 		inc.Allocs = append(inc.Allocs, Alloc{
-			Time: a.Time, Order: a.Order, GFP: a.GFP, GFPText: c.table.Format(a.GFP),
-			Migratetype: a.Migratetype, MigratetypeName: c.migratetypeName(a.Migratetype),
+			Time: a.Time, Order: a.Order, GFP: a.GFP, GFPText: c.sess.FormatGFP(a.GFP),
+			Migratetype: a.Migratetype, MigratetypeName: c.sess.MigratetypeName(int(a.Migratetype)),
 			Stack: a.Stack, Hook: a.Hook, Primary: i == primary,
 		})
 	}
@@ -79,28 +79,18 @@ func (c *Correlator) primary(allocs []event.AllocFail) int {
 }
 
 func (c *Correlator) opportunistic(g uint64) bool {
-	return c.table.Has(g, "__GFP_NORETRY") || c.table.Has(g, "__GFP_NOWARN")
+	return c.sess.GFP().Has(g, "__GFP_NORETRY") || c.sess.GFP().Has(g, "__GFP_NOWARN")
 }
 
 // accounted reports whether an allocation is charged to a memory cgroup:
 // __GFP_ACCOUNT since 4.5, __GFP_KMEMCG in 3.8 .. 4.4 (the seed's 3.10).
 func (c *Correlator) accounted(g uint64) (string, bool) {
 	for _, n := range []string{"__GFP_ACCOUNT", "__GFP_KMEMCG"} {
-		if c.table.Has(g, n) {
+		if c.sess.GFP().Has(g, n) {
 			return n, true
 		}
 	}
 	return "", false
-}
-
-func (c *Correlator) migratetypeName(mt int8) string {
-	if mt < 0 {
-		return "unknown (not seen by the hook)"
-	}
-	if c.start != nil && int(mt) < len(c.start.Migratetypes) {
-		return c.start.Migratetypes[mt]
-	}
-	return fmt.Sprintf("migratetype %d", mt)
 }
 
 // Zone ranks in enum zone_type order. Only the order matters: the
@@ -128,7 +118,7 @@ const (
 )
 
 func (c *Correlator) bit(g uint64, name string, fallback uint64) bool {
-	if m, ok := c.table.Lookup(name); ok {
+	if m, ok := c.sess.GFP().Lookup(name); ok {
 		return g&m == m
 	}
 	return g&fallback != 0
@@ -155,15 +145,15 @@ func (c *Correlator) targetRank(g uint64) int {
 
 // picture converts a kept snapshot into the incident's Memory and, with a
 // primary allocation, decides for each eligible zone.
-func (c *Correlator) picture(slot *snapSlot, prim *event.AllocFail) *Memory {
-	s := &slot.snap
+func (c *Correlator) picture(slot *session.Snapshot, prim *event.AllocFail) *Memory {
+	s := slot.Snapshot
 	ps := uint64(s.PageSize)
 	if ps == 0 {
 		ps = 4096
 	}
 	kb := func(pages uint64) uint64 { return pages * ps / 1024 }
 	th := s.Threshold()
-	m := &Memory{Time: s.Time, Reason: slot.reason, PageSize: uint32(ps), ExtfragThreshold: th, Order: -1}
+	m := &Memory{Time: s.Time, Reason: slot.Reason, PageSize: uint32(ps), ExtfragThreshold: th, Order: -1}
 	target := -1
 	if prim != nil {
 		m.Order = int(prim.Order)
@@ -276,11 +266,4 @@ func chain(inc *Incident, prim *event.AllocFail) []string {
 }
 
 // sortedHooks lists the Start's hooks sorted by name, for stable output.
-func (c *Correlator) sortedHooks() []event.HookStatus {
-	if c.start == nil {
-		return nil
-	}
-	hs := slices.Clone(c.start.Hooks)
-	slices.SortFunc(hs, func(a, b event.HookStatus) int { return cmp.Compare(a.Hook, b.Hook) })
-	return hs
-}
+func (c *Correlator) sortedHooks() []event.HookStatus { return c.sess.Hooks() }

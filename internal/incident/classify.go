@@ -206,8 +206,8 @@ func (c *Correlator) flagReasons(v *Verdict, a *event.AllocFail) {
 			"its caller usually retries smaller (SLUB, AF_PACKET rings)")
 	}
 	for _, n := range []string{"__GFP_DIRECT_RECLAIM", "__GFP_WAIT"} {
-		if _, known := c.table.Lookup(n); known {
-			if !c.table.Has(a.GFP, n) {
+		if _, known := c.sess.GFP().Lookup(n); known {
+			if !c.sess.GFP().Has(a.GFP, n) {
 				add("gfp lacks " + n + ": the allocator could neither reclaim nor compact for it")
 			}
 			break
@@ -220,7 +220,7 @@ func (c *Correlator) flagReasons(v *Verdict, a *event.AllocFail) {
 
 // missingHooks says which hooks could not see this failure.
 func (c *Correlator) missingHooks() []string {
-	if c.hooks == nil {
+	if c.sess.Start() == nil {
 		return []string{"no session start event: which hooks were attached is unknown"}
 	}
 	what := map[string]string{
@@ -232,7 +232,7 @@ func (c *Correlator) missingHooks() []string {
 	}
 	var out []string
 	for _, h := range []string{hookPageAlloc, hookAllocFexit, hookSlabCreate, hookNetns} {
-		st, ok := c.hooks[h]
+		st, ok := c.sess.Hook(h)
 		if ok && st.Attached {
 			continue
 		}

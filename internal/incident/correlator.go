@@ -6,8 +6,7 @@ import (
 	"time"
 
 	"github.com/fragscope/fragscope/internal/event"
-	"github.com/fragscope/fragscope/internal/gfp"
-	"github.com/fragscope/fragscope/internal/snapshot"
+	"github.com/fragscope/fragscope/internal/session"
 )
 
 // Hook names as probes.Hook spells them in Start.Hooks. They are repeated
@@ -61,19 +60,16 @@ type Options struct {
 type Correlator struct {
 	opt Options
 
-	start   *event.Start
-	table   *gfp.Table
-	hooks   map[string]event.HookStatus // from Start; nil before it
-	seq     uint64                      // events added: stream order
-	now     time.Time                   // newest event time seen
+	// sess is the session model: tables, hooks, cgroup paths and the
+	// snapshots with their stream positions.
+	sess    *session.Session
+	own     bool      // sess was made here and is fed by Add
+	now     time.Time // newest event time seen
 	sweptAt time.Time
 
 	pending map[uint32]*pending // by TID: a thread is in one syscall at a time
 
-	latest, failure snapSlot // the latest snapshot, and the latest of Reason "failure"
-
-	ticks   []tickRec // oldest first
-	cgroups map[uint64]string
+	ticks []tickRec // oldest first
 }
 
 // pending is the evidence of one task inside one syscall.
@@ -88,16 +84,6 @@ type pending struct {
 	netns    []event.NetnsCreate
 }
 
-// snapSlot keeps a private copy of a snapshot: a source may reuse the one it
-// emitted. The copy reuses its buffers, so steady-state interval snapshots
-// cost no allocation.
-type snapSlot struct {
-	valid  bool
-	seq    uint64
-	reason string
-	snap   snapshot.Snapshot
-}
-
 type tickRec struct {
 	t      time.Time
 	counts []cgCount // sorted by id, fragmenting fallbacks only
@@ -108,11 +94,13 @@ type cgCount struct {
 	n  uint64
 }
 
-// New returns a Correlator with the default options.
-func New() *Correlator { return NewWithOptions(Options{}) }
+// New returns a Correlator with the default options reading s, which the
+// caller feeds every event before Add; with s nil the Correlator makes its
+// own session and feeds it.
+func New(s *session.Session) *Correlator { return NewWithOptions(s, Options{}) }
 
 // NewWithOptions returns a Correlator with o (zero fields: defaults).
-func NewWithOptions(o Options) *Correlator {
+func NewWithOptions(s *session.Session, o Options) *Correlator {
 	if o.Window <= 0 {
 		o.Window = DefaultWindow
 	}
@@ -125,12 +113,11 @@ func NewWithOptions(o Options) *Correlator {
 	if o.Top <= 0 {
 		o.Top = DefaultTop
 	}
-	return &Correlator{
-		opt:     o,
-		table:   gfp.NewTable(nil),
-		pending: map[uint32]*pending{},
-		cgroups: map[uint64]string{},
+	c := &Correlator{opt: o, sess: s, pending: map[uint32]*pending{}}
+	if s == nil {
+		c.sess, c.own = session.New(), true
 	}
+	return c
 }
 
 // Pending is the number of tasks with evidence waiting for a syscall exit.
@@ -141,10 +128,12 @@ func (c *Correlator) Pending() int { return len(c.pending) }
 // slab creation), else nil. ev may be reused by the caller after Add
 // returns: whatever is kept is copied.
 func (c *Correlator) Add(ev event.Event) *Incident {
+	if c.own {
+		c.sess.Add(ev)
+	}
 	if ms, ok := ev.(*event.MemSnapshot); ok && ms.Snapshot == nil {
 		return nil // When would dereference it
 	}
-	c.seq++
 	if t := ev.When(); t.After(c.now) {
 		c.now = t
 		if c.now.Sub(c.sweptAt) >= sweepEvery {
@@ -190,45 +179,16 @@ func (c *Correlator) Add(ev event.Event) *Incident {
 			return nil
 		}
 		return c.close(e.Task.TID, e.Time, ClosedBySyscall, e)
-	case *event.MemSnapshot:
-		if e.Reason == "failure" {
-			c.failure.store(e, c.seq)
-		}
-		c.latest.store(e, c.seq)
 	case *event.Tick:
 		c.addTick(e)
-	case *event.CgroupPath:
-		// Removed cgroups keep their last path: the fragmenting cgroup of
-		// the last minute may be a pod that is gone by the failure.
-		c.cgroups[e.ID] = e.Path
-	case *event.Start:
-		c.setStart(e)
 	}
 	return nil
-}
-
-func (c *Correlator) setStart(e *event.Start) {
-	s := *e
-	s.Hooks = slices.Clone(e.Hooks)
-	s.GFPFlags = slices.Clone(e.GFPFlags)
-	s.Migratetypes = slices.Clone(e.Migratetypes)
-	c.start = &s
-	c.table = gfp.NewTable(s.GFPFlags)
-	c.hooks = make(map[string]event.HookStatus, len(s.Hooks))
-	for _, h := range s.Hooks {
-		c.hooks[h.Hook] = h
-	}
 }
 
 // attached reports whether a hook attached. Without a Start event (a
 // truncated recording) nothing is known and every hook is assumed
 // attached, which keeps the normal, syscall-driven mode.
-func (c *Correlator) attached(hook string) bool {
-	if c.hooks == nil {
-		return true
-	}
-	return c.hooks[hook].Attached
-}
+func (c *Correlator) attached(hook string) bool { return c.sess.Attached(hook) }
 
 // keepOutside decides whether evidence from outside any watched syscall is
 // kept. Only when the ns_syscall hook is not attached: then no event can
@@ -253,7 +213,7 @@ func (c *Correlator) evidence(task event.Task, in event.SyscallRef, t time.Time)
 		if len(c.pending) >= c.opt.MaxPending {
 			c.evictOldest()
 		}
-		p = &pending{enter: in.Enter, syscall: in.Syscall, firstSeq: c.seq}
+		p = &pending{enter: in.Enter, syscall: in.Syscall, firstSeq: c.sess.Seq()}
 		c.pending[task.TID] = p
 	}
 	p.task = task
@@ -287,28 +247,6 @@ func (c *Correlator) sweep() {
 		if p.last.Before(limit) {
 			delete(c.pending, tid)
 		}
-	}
-}
-
-func (s *snapSlot) store(e *event.MemSnapshot, seq uint64) {
-	s.valid, s.seq, s.reason = true, seq, e.Reason
-	src := e.Snapshot
-	zones := s.snap.Zones[:0]
-	s.snap = *src
-	for i := range src.Zones {
-		zones = slices.Grow(zones, 1)[:len(zones)+1]
-		dst := &zones[len(zones)-1]
-		blocks := dst.FreeBlocks[:0]
-		*dst = src.Zones[i]
-		dst.FreeBlocks = append(blocks, src.Zones[i].FreeBlocks...)
-		// The migratetype breakdowns are not used here; dropping them
-		// avoids copying maps on every interval.
-		dst.FreeByMigratetype, dst.PageblocksByMigratetype = nil, nil
-	}
-	s.snap.Zones = zones
-	if src.ExtfragThreshold != nil {
-		th := *src.ExtfragThreshold
-		s.snap.ExtfragThreshold = &th
 	}
 }
 
@@ -365,7 +303,7 @@ func (c *Correlator) topCgroups(at time.Time) TopCgroup {
 		}
 	}
 	for id, n := range sum {
-		top.Cgroups = append(top.Cgroups, CgroupFrag{ID: id, Path: c.cgroups[id], Fragmenting: n})
+		top.Cgroups = append(top.Cgroups, CgroupFrag{ID: id, Path: c.sess.CgroupPath(id), Fragmenting: n})
 	}
 	slices.SortFunc(top.Cgroups, func(a, b CgroupFrag) int {
 		if a.Fragmenting != b.Fragmenting {
@@ -388,7 +326,7 @@ func (c *Correlator) close(tid uint32, at time.Time, closedBy string, sys *event
 	}
 	delete(c.pending, tid)
 	if p == nil {
-		p = &pending{firstSeq: c.seq}
+		p = &pending{firstSeq: c.sess.Seq()}
 	}
 	task := p.task
 	if sys != nil {
@@ -405,12 +343,12 @@ func (c *Correlator) close(tid uint32, at time.Time, closedBy string, sys *event
 // /proc, which can trail the kernel's timestamp of the syscall exit by the
 // ringbuf's delivery latency: "at or before the exit" means "arrived before
 // the exit event did".
-func (c *Correlator) snapshotFor(first uint64) *snapSlot {
-	if c.failure.valid && c.failure.seq >= first {
-		return &c.failure
+func (c *Correlator) snapshotFor(first uint64) *session.Snapshot {
+	if f := c.sess.FailureSnapshot(); f.MemSnapshot != nil && f.Seq >= first {
+		return &f
 	}
-	if c.latest.valid {
-		return &c.latest
+	if l := c.sess.Snapshot(); l.MemSnapshot != nil {
+		return &l
 	}
 	return nil
 }

@@ -61,7 +61,7 @@ func render(t *testing.T, inc *Incident) string {
 }
 
 func TestSeedIncident(t *testing.T) {
-	inc := one(t, run(New(), seedStream(t)))
+	inc := one(t, run(New(nil), seedStream(t)))
 
 	if inc.Verdict.Cause != CauseFragmentation {
 		t.Fatalf("cause %s, want fragmentation; reasons %q", inc.Verdict.Cause, inc.Verdict.Reasons)
@@ -185,7 +185,7 @@ func golden(t *testing.T, name, got string) {
 }
 
 func TestSeedJSON(t *testing.T) {
-	inc := one(t, run(New(), seedStream(t)))
+	inc := one(t, run(New(nil), seedStream(t)))
 	b, err := json.Marshal(inc)
 	if err != nil {
 		t.Fatal(err)
@@ -207,7 +207,7 @@ func TestSeedJSON(t *testing.T) {
 func TestDeterministic(t *testing.T) {
 	var first string
 	for i := range 5 {
-		got := render(t, one(t, run(New(), seedStream(t))))
+		got := render(t, one(t, run(New(nil), seedStream(t))))
 		if i == 0 {
 			first = got
 		} else if got != first {
@@ -217,7 +217,7 @@ func TestDeterministic(t *testing.T) {
 }
 
 func TestNamespaceLimit(t *testing.T) {
-	c := New()
+	c := New(nil)
 	c.Add(start310(t, allHooks()))
 	c.Add(memSnap(t0, "start", seedZones()))
 	task := event.Task{PID: 3001, TID: 3001, Comm: "unshare", CgroupID: dockerCgroup}
@@ -261,7 +261,7 @@ func start618(t testing.TB, hooks []event.HookStatus) *event.Start {
 
 func failing(t *testing.T, st *event.Start, zones []snapshot.Zone, order uint8, g uint64) *Incident {
 	t.Helper()
-	c := New()
+	c := New(nil)
 	c.Add(st)
 	enter := at(time.Second)
 	in := event.SyscallRef{Syscall: "clone3", Enter: enter}
@@ -337,7 +337,7 @@ func TestOrderZeroAndOpportunistic(t *testing.T) {
 }
 
 func TestUnknownMissingHook(t *testing.T) {
-	c := New()
+	c := New(nil)
 	c.Add(start618(t, allHooks()))
 	c.Add(memSnap(t0, "start", seedZones()))
 	enter := at(time.Second)
@@ -359,7 +359,7 @@ func TestUnknownMissingHook(t *testing.T) {
 	hooks := allHooks()
 	hooks[3].Attached, hooks[3].Reason = false, "kprobes unavailable"
 	hooks[4].Attached = false
-	c = New()
+	c = New(nil)
 	c.Add(start618(t, hooks))
 	inc = c.Add(&event.NsSyscall{Time: enter, Task: runc, Syscall: "unshare", Flags: cloneNewNet, Errno: 12, Enter: enter})
 	if !hasLine(inc.Verdict.Reasons, "the slab_create hook was not attached (kprobes unavailable)") ||
@@ -386,7 +386,7 @@ func TestSeedWithoutSlabAndNetnsHooks(t *testing.T) {
 		}
 		evs = append(evs, ev)
 	}
-	inc := one(t, run(New(), evs))
+	inc := one(t, run(New(nil), evs))
 	if inc.Verdict.Cause != CauseFragmentation {
 		t.Errorf("cause %s", inc.Verdict.Cause)
 	}
@@ -398,7 +398,7 @@ func TestSeedWithoutSlabAndNetnsHooks(t *testing.T) {
 }
 
 func TestInterleavedTasks(t *testing.T) {
-	c := New()
+	c := New(nil)
 	c.Add(start310(t, allHooks()))
 	c.Add(memSnap(t0, "start", seedZones()))
 	a := event.Task{PID: 100, TID: 100, Comm: "exe", CgroupID: podCgroup}
@@ -437,7 +437,7 @@ func TestInterleavedTasks(t *testing.T) {
 }
 
 func TestEviction(t *testing.T) {
-	c := New()
+	c := New(nil)
 	c.Add(start310(t, allHooks()))
 	enter := at(time.Second)
 	in := event.SyscallRef{Syscall: "clone", Enter: enter}
@@ -468,7 +468,7 @@ func TestEviction(t *testing.T) {
 	}
 
 	// The cap on pending tasks drops the oldest evidence first.
-	c = NewWithOptions(Options{MaxPending: 3})
+	c = NewWithOptions(nil, Options{MaxPending: 3})
 	for i := range 5 {
 		tid := uint32(10 + i)
 		c.Add(&event.AllocFail{Time: at(time.Duration(i) * time.Millisecond), Task: event.Task{TID: tid, PID: tid},
@@ -489,7 +489,7 @@ func TestEviction(t *testing.T) {
 func TestDegradedNoSyscallHook(t *testing.T) {
 	hooks := allHooks()
 	hooks[5].Attached, hooks[5].Reason = false, "no CONFIG_FTRACE_SYSCALLS"
-	c := New()
+	c := New(nil)
 	c.Add(start310(t, hooks))
 	t1 := at(time.Second)
 	if c.Add(&event.AllocFail{Time: t1, Task: runc, Order: 6, GFP: seedGFP, Stack: seedStack, Hook: "page_alloc"}) != nil {
@@ -510,7 +510,7 @@ func TestDegradedNoSyscallHook(t *testing.T) {
 
 	// Without the netns hook too, the failed slab creation closes it.
 	hooks[4].Attached = false
-	c = New()
+	c = New(nil)
 	c.Add(start310(t, hooks))
 	c.Add(&event.AllocFail{Time: t1, Task: runc, Order: 6, GFP: seedGFP, Hook: "page_alloc"})
 	inc = c.Add(&event.SlabCreate{Time: t1.Add(2), Task: runc, Name: seedSlab, Failed: true})
@@ -522,7 +522,7 @@ func TestDegradedNoSyscallHook(t *testing.T) {
 // The aggregator's synthetic session has one clone failing on the order-6
 // allocation and one unshare hitting ENOSPC.
 func TestAggtestSession(t *testing.T) {
-	incs := run(New(), aggtest.Session())
+	incs := run(New(nil), aggtest.Session())
 	if len(incs) != 2 {
 		t.Fatalf("%d incidents", len(incs))
 	}
@@ -536,7 +536,7 @@ func TestAggtestSession(t *testing.T) {
 }
 
 func TestAllocOutsideSyscallDoesNotAllocate(t *testing.T) {
-	c := New()
+	c := New(nil)
 	c.Add(start310(t, allHooks()))
 	ev := &event.AllocFail{Time: at(time.Second), Task: runc, Order: 3, GFP: seedGFP, Stack: seedStack, Hook: "page_alloc"}
 	n := testing.AllocsPerRun(1000, func() {

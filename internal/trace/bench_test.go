@@ -47,7 +47,7 @@ func BenchmarkReplay(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		agg := aggregate.New()
+		agg := aggregate.New(nil)
 		for {
 			ev, err := r.Next()
 			if err == io.EOF {

@@ -42,7 +42,7 @@ func (j *JSON) Event(ev event.Event, agg *aggregate.Aggregator) error {
 			Order:           e.Order,
 			GFP:             e.GFP,
 			GFPFlags:        agg.FormatGFP(e.GFP),
-			GFPClass:        agg.GFPClass(e.GFP),
+			GFPClass:        agg.Session().GFPClass(e.GFP),
 			Migratetype:     e.Migratetype,
 			MigratetypeName: agg.MigratetypeName(int(e.Migratetype)),
 			Hook:            e.Hook,
@@ -194,7 +194,7 @@ type jsonTask struct {
 // taskOf resolves the cgroup with what the aggregator knows at this point
 // of the stream, which is the same live and in replay.
 func taskOf(t event.Task, agg *aggregate.Aggregator) jsonTask {
-	path, _, _ := agg.CgroupPath(t.CgroupID)
+	path := agg.Session().CgroupPath(t.CgroupID)
 	return jsonTask{PID: t.PID, TID: t.TID, Comm: t.Comm, CgroupID: t.CgroupID, CgroupPath: path, NetnsIno: t.NetnsIno}
 }
 

@@ -213,8 +213,8 @@ func syscallFailLine(e *event.NsSyscall) string {
 }
 
 func cgroup(agg *aggregate.Aggregator, id uint64) string {
-	path, removed, ok := agg.CgroupPath(id)
-	return cgroupLabel(id, path, removed, ok)
+	c, ok := agg.Session().Cgroup(id)
+	return cgroupLabel(id, c.Path, c.Removed, ok)
 }
 
 // cgroupLabel names a cgroup by its last known path, or by id when it was

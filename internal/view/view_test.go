@@ -21,7 +21,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/go
 // run drives v the way the command does.
 func run(t *testing.T, v view.View, evs []event.Event) {
 	t.Helper()
-	agg := aggregate.New()
+	agg := aggregate.New(nil)
 	for _, ev := range evs {
 		agg.Add(ev)
 		if err := v.Event(ev, agg); err != nil {
@@ -226,7 +226,7 @@ func TestTerminalFinalSummary(t *testing.T) {
 		t.Errorf("summary lacks the per-order rows:\n%s", sum)
 	}
 	var direct bytes.Buffer
-	agg := aggregate.New()
+	agg := aggregate.New(nil)
 	for _, ev := range aggtest.Session() {
 		agg.Add(ev)
 	}

@@ -1,0 +1,229 @@
+// Package live opens a live session: it checks privileges, reads what the
+// running kernel is (its gfp and migratetype tables, pageblock order, node
+// name), attaches the hooks with their mechanism fallbacks and builds the
+// live event source with fragscope's snapshot policy. watch, record, top and
+// agent all start here, so they attach and snapshot the same way.
+package live
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/fragscope/fragscope/internal/cgroup"
+	"github.com/fragscope/fragscope/internal/container"
+	"github.com/fragscope/fragscope/internal/event"
+	"github.com/fragscope/fragscope/internal/gfp"
+	"github.com/fragscope/fragscope/internal/kallsyms"
+	"github.com/fragscope/fragscope/internal/privs"
+	"github.com/fragscope/fragscope/internal/probes"
+	"github.com/fragscope/fragscope/internal/snapshot"
+	"github.com/fragscope/fragscope/internal/source"
+)
+
+// Options are the user's choices for a live session (the hook flags).
+type Options struct {
+	Hooks       string // "default", "all" or names
+	Attach      string // "auto", a mechanism, or hook=mechanism,...
+	Interval    time.Duration
+	Attribution string // on, off, all
+	CRIEndpoint string
+	CgroupMode  string // auto, v1, v2
+	// NodeName names the node in the Start record; empty: $NODE_NAME, else
+	// the host name.
+	NodeName string
+	Version  string
+	// Warn receives one-line warnings (degraded stacks, gfp names).
+	Warn func(msg string)
+}
+
+// Session is an attached live session. Close detaches everything.
+type Session struct {
+	Source *source.Live
+	Status []event.HookStatus
+	set    *probes.Set
+}
+
+// ErrNoHook is returned when the kernel refused every hook.
+var ErrNoHook = errors.New("no hook attached; see the reasons above, or run `fragscope doctor`")
+
+// Open attaches the hooks. On success at least one hook is attached; the
+// Status says how each did or why not.
+func Open(ctx context.Context, o Options) (*Session, error) {
+	if o.Interval <= 0 {
+		return nil, fmt.Errorf("--interval must be positive")
+	}
+	warn := o.Warn
+	if warn == nil {
+		warn = func(string) {}
+	}
+	hooks, err := probes.ParseHooks(o.Hooks)
+	if err != nil {
+		return nil, err
+	}
+	modes, err := probes.ParseModes(o.Attach)
+	if err != nil {
+		return nil, err
+	}
+	if err := privs.Check(); err != nil {
+		return nil, err
+	}
+	var noAttr, attrAll bool
+	switch o.Attribution {
+	case "on", "":
+	case "off":
+		noAttr = true
+	case "all":
+		attrAll = true
+	default:
+		return nil, fmt.Errorf("--attribution %q: use on, off or all", o.Attribution)
+	}
+	v1, cgroups, err := cgroupSetup(o.CgroupMode)
+	if err != nil {
+		return nil, err
+	}
+	start, pageblockOrder := sessionStart(o, warn)
+	set, err := probes.Open(probes.Options{
+		Hooks: hooks, Modes: modes, PageblockOrder: pageblockOrder,
+		CgroupV1Memory:     v1,
+		NoAttribution:      noAttr,
+		AttributeAll:       attrAll,
+		MigrateReclaimable: reclaimableValue(start.Migratetypes),
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := &Session{set: set, Status: set.Status}
+	if !AnyAttached(set.Status) {
+		set.Close()
+		return s, ErrNoHook
+	}
+	syms, err := kallsyms.Load()
+	if err != nil {
+		warn(fmt.Sprintf("stacks will show raw addresses: %v", err))
+	}
+	s.Source = &source.Live{
+		Set:          set,
+		Start:        start,
+		Interval:     o.Interval,
+		TakeSnapshot: TakeSnapshot,
+		Cgroups:      cgroups,
+		Pod:          podLookup(ctx, o.CRIEndpoint),
+	}
+	if syms != nil {
+		s.Source.Symbolize = syms.FormatFrame
+	}
+	return s, nil
+}
+
+// Close detaches the hooks and frees their maps.
+func (s *Session) Close() {
+	if s.set != nil {
+		s.set.Close()
+	}
+}
+
+// NodeName is the node's name for records: the flag, else $NODE_NAME (the
+// Kubernetes downward API), else the host name. Inside a container the host
+// name is the container's UTS name, which is why the first two come first.
+func NodeName(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	if n := os.Getenv("NODE_NAME"); n != "" {
+		return n
+	}
+	n, _ := os.Hostname()
+	return n
+}
+
+// sessionStart gathers the metadata every recording and view needs about
+// this kernel, including its own gfp and migratetype tables.
+func sessionStart(o Options, warn func(string)) (event.Start, uint32) {
+	s := event.Start{Version: o.Version, PageSize: uint32(os.Getpagesize()), Hostname: NodeName(o.NodeName)}
+	var uts unix.Utsname
+	if unix.Uname(&uts) == nil {
+		s.KernelRelease = unix.ByteSliceToString(uts.Release[:])
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/random/boot_id"); err == nil {
+		s.BootID = strings.TrimSpace(string(b))
+	}
+	flags, mts, err := gfp.LoadRunning()
+	if err != nil {
+		warn(fmt.Sprintf("gfp flags will show as numbers: %v", err))
+	}
+	s.GFPFlags, s.Migratetypes = flags, mts
+	// x86_64's HPAGE_PMD_ORDER; /proc/pagetypeinfo gives the real value.
+	order := uint32(9)
+	if snap, err := snapshot.Take(""); err == nil && snap.PageblockOrder > 0 {
+		order = uint32(snap.PageblockOrder)
+	}
+	s.PageblockOrder = uint8(order)
+	return s, order
+}
+
+// AnyAttached reports whether at least one hook attached.
+func AnyAttached(st []event.HookStatus) bool {
+	for _, s := range st {
+		if s.Attached {
+			return true
+		}
+	}
+	return false
+}
+
+// TakeSnapshot reads /proc/pagetypeinfo (5-7 ms: the kernel walks every free
+// list) only at start and on failures, not every interval.
+func TakeSnapshot(reason string) (*snapshot.Snapshot, error) {
+	return snapshot.TakeWith("", snapshot.Options{SkipPagetypeinfo: reason == "interval"})
+}
+
+// reclaimableValue is MIGRATE_RECLAIMABLE on the running kernel (2 since
+// 4.4, 1 before), from its own migratetype table; 0 lets the loader default.
+func reclaimableValue(mts []string) uint32 {
+	for i, n := range mts {
+		if strings.EqualFold(n, "reclaimable") {
+			return uint32(i)
+		}
+	}
+	return 0
+}
+
+// cgroupSetup decides the attribution mode from --cgroup-mode and the
+// host's mounts, and returns a resolver for that hierarchy's ids. On v1 and
+// hybrid hosts (CentOS 7; the development machine) the v1 memory cgroup is
+// the one the kernel charges, and most tasks sit in the v2 root.
+func cgroupSetup(flag string) (v1 bool, res *cgroup.Resolver, err error) {
+	override, err := cgroup.ParseMode(flag)
+	if err != nil {
+		return false, nil, fmt.Errorf("--cgroup-mode: %w", err)
+	}
+	detected, mounts, err := cgroup.Detect()
+	if err != nil {
+		return false, nil, fmt.Errorf("detect cgroup mode: %w", err)
+	}
+	mode, err := cgroup.Select(override, detected, mounts)
+	if err != nil {
+		return false, nil, fmt.Errorf("--cgroup-mode %s: %w", flag, err)
+	}
+	mount, hierarchy, root, err := mounts.Hierarchy(mode)
+	if err != nil {
+		return false, nil, err
+	}
+	return mode.MemoryV1(), cgroup.NewResolver(mount, hierarchy, cgroup.WithMountRoot(root)), nil
+}
+
+// podLookup asks the CRI (through crictl, when present) for pod names; it
+// stays silent when no runtime socket is reachable.
+func podLookup(ctx context.Context, endpoint string) func(uid string) (string, string, bool) {
+	cri := container.NewCRI(endpoint)
+	return func(uid string) (string, string, bool) {
+		pod, ok := cri.Pod(ctx, uid)
+		return pod.Name, pod.Namespace, ok
+	}
+}

@@ -1,0 +1,83 @@
+package session_test
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/fragscope/fragscope/internal/aggregate/aggtest"
+	"github.com/fragscope/fragscope/internal/event"
+	"github.com/fragscope/fragscope/internal/session"
+)
+
+// TestCloneSnapshotCoversFields fails when snapshot.Zone or Snapshot gain a
+// field that shares memory: cloneSnapshot must then copy it too.
+func TestCloneSnapshotCoversFields(t *testing.T) {
+	known := map[string]bool{
+		"Snapshot.Zones": true, "Snapshot.ExtfragThreshold": true,
+		"Zone.FreeBlocks": true, "Zone.FreeByMigratetype": true, "Zone.PageblocksByMigratetype": true,
+	}
+	ms := aggtest.Snapshot(aggtest.T0, "start")
+	for _, typ := range []reflect.Type{reflect.TypeOf(*ms.Snapshot), reflect.TypeOf(ms.Snapshot.Zones[0])} {
+		for f := range typ.Fields() {
+			switch f.Type.Kind() {
+			case reflect.Slice, reflect.Map, reflect.Pointer:
+				if !known[typ.Name()+"."+f.Name] {
+					t.Errorf("%s.%s shares memory and cloneSnapshot does not copy it", typ.Name(), f.Name)
+				}
+			}
+		}
+	}
+}
+
+// A kept snapshot must not change when the source reuses the one it emitted.
+func TestSnapshotIsPrivateCopy(t *testing.T) {
+	s := session.New()
+	ms := aggtest.Snapshot(aggtest.T0, "failure")
+	s.Add(ms)
+	ms.Snapshot.Zones[0].FreeBlocks[0] = 12345
+	got := s.FailureSnapshot()
+	if got.MemSnapshot == nil || got.Seq != 1 {
+		t.Fatalf("failure snapshot = %+v, want the first event", got)
+	}
+	if got.Snapshot.Zones[0].FreeBlocks[0] == 12345 {
+		t.Error("the kept snapshot shares the source's buffers")
+	}
+	if s.Snapshot().MemSnapshot != got.MemSnapshot {
+		t.Error("the latest snapshot is not the failure one just added")
+	}
+}
+
+// One naming of migratetypes and cgroups for every consumer.
+func TestNamesAndCgroups(t *testing.T) {
+	s := session.New()
+	if got := s.FormatGFP(0xcc0); got != "0xcc0" {
+		t.Errorf("FormatGFP before Start = %q, want the number", got)
+	}
+	if !s.Attached("page_alloc") {
+		t.Error("before Start every hook must count as attached")
+	}
+	s.Add(&event.Start{Time: aggtest.T0, Migratetypes: []string{"Unmovable", "Movable", ""},
+		Hooks: []event.HookStatus{{Hook: "ns_syscall", Attached: true}, {Hook: "netns", Reason: "no kprobes"}}})
+	for mt, want := range map[int]string{-1: "unknown", 0: "Unmovable", 2: "mt2", 9: "mt9"} {
+		if got := s.MigratetypeName(mt); got != want {
+			t.Errorf("MigratetypeName(%d) = %q, want %q", mt, got, want)
+		}
+	}
+	if s.Attached("netns") || !s.Attached("ns_syscall") || s.Attached("page_alloc") {
+		t.Error("Attached does not follow Start.Hooks")
+	}
+	if hs := s.Hooks(); len(hs) != 2 || hs[0].Hook != "netns" {
+		t.Errorf("Hooks() = %+v, want sorted by name", hs)
+	}
+	s.Add(&event.CgroupPath{Time: aggtest.T0, ID: 7, Path: "/kubepods.slice/kubepods-pod1234.slice/cri-containerd-abcd.scope", PodName: "web", PodNamespace: "prod"})
+	s.Add(&event.CgroupPath{Time: aggtest.T0, ID: 8, Path: "/system.slice"})
+	s.Add(&event.CgroupPath{Time: aggtest.T0, ID: 7, Path: "/kubepods.slice/kubepods-pod1234.slice/cri-containerd-abcd.scope", Removed: true})
+	c, ok := s.Cgroup(7)
+	if !ok || !c.Removed || c.PodName != "web" {
+		t.Errorf("removed cgroup = %+v, want its pod kept", c)
+	}
+	live := s.LiveCgroups(aggtest.T0)
+	if len(live) != 1 || live[0].ID != 8 {
+		t.Errorf("LiveCgroups = %+v, want only the one not removed", live)
+	}
+}
