@@ -18,7 +18,16 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	app := &cli.App{
+	app := newApp()
+	if err := app.RunContext(ctx, reorderArgs(app, os.Args)); err != nil {
+		fmt.Fprintf(os.Stderr, "fragscope: %v\n", err)
+		os.Exit(exitCode(err))
+	}
+}
+
+// newApp is the command line: main runs it, tests walk its commands.
+func newApp() *cli.App {
+	return withCompletion(&cli.App{
 		Name:    "fragscope",
 		Usage:   "trace memory fragmentation and high-order allocation failures",
 		Version: version,
@@ -33,11 +42,7 @@ func main() {
 			doctorCommand(),
 		},
 		HideHelpCommand: true,
-	}
-	if err := app.RunContext(ctx, os.Args); err != nil {
-		fmt.Fprintf(os.Stderr, "fragscope: %v\n", err)
-		os.Exit(exitCode(err))
-	}
+	})
 }
 
 // exitCoder lets a command choose its exit status (doctor's verdict).
