@@ -47,7 +47,7 @@ func TestReorderArgs(t *testing.T) {
 		{"replay FILE --help", "replay --help FILE"},
 		{"replay FILE -h", "replay -h FILE"},
 		// unknown flags move without a value, for urfave to report
-		{"replay FILE --since 10m --json", "replay --since --json FILE 10m"},
+		{"replay FILE --no-such-flag 10m --json", "replay --no-such-flag --json FILE 10m"},
 		{"replay FILE --bogus=1", "replay --bogus=1 FILE"},
 		// after -- nothing is a flag, and -- must come before the arguments
 		{"replay FILE --json -- --odd", "replay --json -- FILE --odd"},

@@ -60,6 +60,13 @@ func completionCommand() *cli.Command {
 			script("bash", bashCompletion),
 			script("zsh", zshCompletion),
 		},
+		// urfave runs this when no subcommand matched.
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return fmt.Errorf("completion needs a shell: fragscope completion bash, or zsh")
+			}
+			return fmt.Errorf("no completion script for %q: use bash or zsh", c.Args().First())
+		},
 	}
 }
 

@@ -58,6 +58,15 @@ func TestGenerateBashCompletion(t *testing.T) {
 	}
 }
 
+func TestCompletionNeedsKnownShell(t *testing.T) {
+	for _, args := range [][]string{{"completion"}, {"completion", "fish"}} {
+		out, err := exec.Command(buildBinary(t), args...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "bash") || !strings.Contains(string(out), "zsh") || bytes.Count(out, []byte("\n")) != 1 {
+			t.Errorf("%q: %v, want one line naming bash and zsh:\n%s", args, err, out)
+		}
+	}
+}
+
 func TestBashCompletion(t *testing.T) {
 	bash := requireTool(t, "bash", "bash")
 	out := shell(t, bash, "-c", "source <(fragscope completion bash); complete -p fragscope")
