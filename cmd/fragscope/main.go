@@ -33,6 +33,7 @@ func newApp() *cli.App {
 		Version: version,
 		Commands: []*cli.Command{
 			watchCommand(),
+			agentCommand(),
 			topCommand(),
 			recordCommand(),
 			replayCommand(),

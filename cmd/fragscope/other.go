@@ -15,6 +15,10 @@ func watchCommand() *cli.Command {
 	return &cli.Command{Name: "watch", Action: func(*cli.Context) error { return errLinuxOnly }}
 }
 
+func agentCommand() *cli.Command {
+	return &cli.Command{Name: "agent", Action: func(*cli.Context) error { return errLinuxOnly }}
+}
+
 func doctorCommand() *cli.Command {
 	return &cli.Command{Name: "doctor", Action: func(*cli.Context) error { return errLinuxOnly }}
 }

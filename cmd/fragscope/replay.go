@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/fragscope/fragscope/internal/event"
+	"github.com/fragscope/fragscope/internal/flight"
 	"github.com/fragscope/fragscope/internal/pipeline"
 	"github.com/fragscope/fragscope/internal/trace"
 	"github.com/fragscope/fragscope/internal/view"
@@ -19,13 +21,13 @@ func replayCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "replay",
 		Usage:     "replay a recording into the same views and verdicts as watch",
-		ArgsUsage: "FILE",
+		ArgsUsage: "FILE|DATA_DIR",
 		Flags: append([]cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "the NDJSON stream watch --json gives"},
 			&cli.BoolFlag{Name: "summary", Usage: "only the final summary"},
 			&cli.StringFlag{Name: "speed", Value: "max", Usage: "'max' (as fast as possible) or 'realtime' (recorded pace)"},
 			&cli.BoolFlag{Name: "top", Usage: "the cgroup rankings `fragscope top` gives (with --sort, --limit)"},
-		}, topFlags()...),
+		}, append(topFlags(), windowFlags()...)...),
 		Action: func(c *cli.Context) error {
 			speed := c.String("speed")
 			if speed != "max" && speed != "realtime" {
@@ -61,26 +63,108 @@ func replayCommand() *cli.Command {
 	}
 }
 
+// windowFlags cut a recording to a time window; with a data dir only the
+// segments that overlap it are read.
+func windowFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "since", Usage: "only events at or after this time: RFC 3339 (2026-12-02T10:00:00Z) or a duration before now (30m)"},
+		&cli.StringFlag{Name: "until", Usage: "only events at or before this time: RFC 3339 or a duration before now"},
+	}
+}
+
+// parseWhen reads a --since/--until value: RFC 3339, or a duration that
+// far before now (as journalctl --since reads "-30m").
+func parseWhen(flag, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(strings.TrimPrefix(v, "-")); err == nil && d >= 0 {
+		return time.Now().Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("--%s %q: use an RFC 3339 time (2026-12-02T10:00:00Z) or a duration before now (30m)", flag, v)
+}
+
+// recording is what a command reads: a trace file or a data dir, cut to
+// --since/--until.
+type recording struct {
+	src      event.Source
+	size     int64        // bytes to read, for progress
+	read     func() int64 // bytes read so far
+	close    func()
+	warnings func() // prints what was damaged, after the run
+}
+
+func openRecording(c *cli.Context) (*recording, error) {
+	if c.NArg() != 1 {
+		return nil, fmt.Errorf("%s needs exactly one trace FILE or agent data DIR (made by `fragscope record -o FILE` or `fragscope agent --data-dir DIR`)", c.Command.Name)
+	}
+	path := c.Args().First()
+	since, err := parseWhen("since", c.String("since"))
+	if err != nil {
+		return nil, err
+	}
+	until, err := parseWhen("until", c.String("until"))
+	if err != nil {
+		return nil, err
+	}
+	if !since.IsZero() && !until.IsZero() && until.Before(since) {
+		return nil, fmt.Errorf("--until is before --since: nothing to read")
+	}
+	if flight.IsDataDir(path) {
+		d, err := flight.OpenDir(path, since, until)
+		if err != nil {
+			return nil, err
+		}
+		_, total := d.Progress()
+		return &recording{src: d, size: total, read: func() int64 { r, _ := d.Progress(); return r },
+			close: func() {},
+			warnings: func() {
+				for _, w := range d.Warnings() {
+					fmt.Fprintf(os.Stderr, "fragscope: warning: %s\n", w)
+				}
+			}}, nil
+	}
+	r, f, err := trace.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	rec := &recording{src: &trace.Source{Reader: r}, read: r.Offset, close: func() { f.Close() },
+		warnings: func() { warnTail(r) }}
+	if st, err := f.Stat(); err == nil {
+		rec.size = st.Size()
+	}
+	if !since.IsZero() || !until.IsZero() {
+		rec.src = flight.Window(rec.src, since, until)
+	}
+	return rec, nil
+}
+
 // replayInto runs the command's recording through the pipeline into v.
 func replayInto(c *cli.Context, v view.View, pace bool) error {
-	r, f, err := openTrace(c)
+	rec, err := openRecording(c)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer rec.close()
+	if ts, ok := rec.src.(*trace.Source); ok {
+		ts.Pace = pace
+	} else if pace {
+		return fmt.Errorf("--speed realtime replays a single trace file, not a data dir or a window")
+	}
 	opt := pipeline.Options{View: v}
 	var prog *pipeline.Progress
-	if isTerminal(os.Stderr) {
-		if st, err := f.Stat(); err == nil && st.Size() > 8<<20 {
-			prog = &pipeline.Progress{W: os.Stderr, Start: time.Now(), Total: st.Size(), Read: r.Offset}
-			opt.OnEvent = prog.Event
-		}
+	if isTerminal(os.Stderr) && rec.size > 8<<20 {
+		prog = &pipeline.Progress{W: os.Stderr, Start: time.Now(), Total: rec.size, Read: rec.read}
+		opt.OnEvent = prog.Event
 	}
-	err = pipeline.New(opt).Run(c.Context, &trace.Source{Reader: r, Pace: pace})
+	err = pipeline.New(opt).Run(c.Context, rec.src)
 	if prog != nil {
 		prog.Done()
 	}
-	warnTail(r)
+	rec.warnings()
 	return err
 }
 
@@ -88,10 +172,10 @@ func incidentsCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "incidents",
 		Usage:     "list the incidents in a recording: failed namespace syscalls tied to their cause",
-		ArgsUsage: "FILE",
-		Flags: []cli.Flag{
+		ArgsUsage: "FILE|DATA_DIR",
+		Flags: append([]cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "one JSON incident object per line"},
-		},
+		}, windowFlags()...),
 		Action: func(c *cli.Context) error {
 			out := bufio.NewWriter(os.Stdout)
 			defer out.Flush()
@@ -115,30 +199,29 @@ func exportCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "export",
 		Usage:     "write a recording's raw events for other tools (jq, pandas)",
-		ArgsUsage: "FILE",
-		Flags: []cli.Flag{
+		ArgsUsage: "FILE|DATA_DIR",
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "format", Value: "jsonl", Usage: "output format: jsonl (one event object per line)"},
-		},
+		}, windowFlags()...),
 		Action: func(c *cli.Context) error {
 			if f := c.String("format"); f != "jsonl" {
 				return fmt.Errorf("--format %q: only jsonl is supported", f)
 			}
-			r, f, err := openTrace(c)
+			rec, err := openRecording(c)
 			if err != nil {
 				return err
 			}
-			defer f.Close()
+			defer rec.close()
 			out := bufio.NewWriterSize(os.Stdout, 256<<10)
 			defer out.Flush()
 			enc := json.NewEncoder(out)
-			src := &trace.Source{Reader: r}
 			var werr error
-			err = src.Run(c.Context, func(ev event.Event) {
+			err = rec.src.Run(c.Context, func(ev event.Event) {
 				if werr == nil {
 					werr = enc.Encode(exported{Type: ev.Kind().String(), Event: ev})
 				}
 			})
-			warnTail(r)
+			rec.warnings()
 			if err != nil {
 				return err
 			}
@@ -152,13 +235,6 @@ func exportCommand() *cli.Command {
 type exported struct {
 	Type  string      `json:"type"`
 	Event event.Event `json:"event"`
-}
-
-func openTrace(c *cli.Context) (*trace.Reader, *os.File, error) {
-	if c.NArg() != 1 {
-		return nil, nil, fmt.Errorf("%s needs exactly one trace FILE (made by `fragscope record -o FILE`)", c.Command.Name)
-	}
-	return trace.Open(c.Args().First())
 }
 
 // warnTail tells the user when a recording ended in a torn or corrupt

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/fragscope/fragscope/internal/agent"
+	"github.com/fragscope/fragscope/internal/flight"
+	"github.com/fragscope/fragscope/internal/metrics"
+)
+
+func agentCommand() *cli.Command {
+	return &cli.Command{
+		Name: "agent",
+		Usage: "run on a node: every hook the kernel allows, a flight recorder in --data-dir, incidents kept " +
+			"with the recording around them, Prometheus metrics on --listen (docs/agent.md)",
+		Flags: append(hookFlags(),
+			&cli.StringFlag{Name: "data-dir", Value: "/var/lib/fragscope", Usage: "flight recorder segments and kept incidents"},
+			&cli.StringFlag{Name: "listen", Value: agent.DefaultListen, Usage: "address for /metrics, /healthz and /readyz (loopback by default)"},
+			&cli.Int64Flag{Name: "retain-size", Value: flight.DefaultRetainBytes, Usage: "bytes of segments kept (the oldest go first)"},
+			&cli.DurationFlag{Name: "retain-age", Value: flight.DefaultRetainAge, Usage: "age of the oldest segment kept"},
+			&cli.Int64Flag{Name: "segment-size", Value: flight.DefaultSegmentBytes, Usage: "rotate a segment at this size"},
+			&cli.DurationFlag{Name: "segment-age", Value: flight.DefaultSegmentAge, Usage: "rotate a segment at this age"},
+			&cli.DurationFlag{Name: "incident-before", Value: 10 * time.Minute, Usage: "recording kept before each incident"},
+			&cli.DurationFlag{Name: "incident-after", Value: time.Minute, Usage: "recording kept after each incident"},
+			&cli.IntFlag{Name: "incident-max-count", Value: 100, Usage: "kept incidents (the oldest go first)"},
+			&cli.Int64Flag{Name: "incident-max-size", Value: 256 << 20, Usage: "bytes of kept incidents (the oldest go first)"},
+			&cli.IntFlag{Name: "metrics-top-cgroups", Value: metrics.DefaultTopCgroups, Usage: "cgroups with series of their own per family; the rest sum into cgroup=\"other\""},
+			&cli.StringFlag{Name: "log-format", Value: "auto", Usage: "'json', 'text', or 'auto' (JSON unless stderr is a terminal)"},
+		),
+		Action: func(c *cli.Context) error {
+			log, err := newLogger(c.String("log-format"))
+			if err != nil {
+				return err
+			}
+			return agent.Run(c.Context, agent.Options{
+				Live:    liveOptions(c),
+				DataDir: c.String("data-dir"), Listen: c.String("listen"),
+				RetainBytes: c.Int64("retain-size"), RetainAge: c.Duration("retain-age"),
+				SegmentBytes: c.Int64("segment-size"), SegmentAge: c.Duration("segment-age"),
+				IncidentBefore: c.Duration("incident-before"), IncidentAfter: c.Duration("incident-after"),
+				IncidentMaxCount: c.Int("incident-max-count"), IncidentMaxBytes: c.Int64("incident-max-size"),
+				Metrics:          metrics.Options{TopCgroups: c.Int("metrics-top-cgroups"), Version: version},
+				Log:              log,
+				Ready: func() {
+					if f := c.String("ready-file"); f != "" {
+						if err := os.WriteFile(f, []byte("ready\n"), 0o644); err != nil {
+							log.Error("write ready file", "err", err.Error())
+						}
+					}
+				},
+			})
+		},
+	}
+}
+
+func newLogger(format string) (*slog.Logger, error) {
+	switch format {
+	case "json":
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, nil)), nil
+	case "auto":
+		if isTerminal(os.Stderr) {
+			return slog.New(slog.NewTextHandler(os.Stderr, nil)), nil
+		}
+	default:
+		return nil, fmt.Errorf("--log-format %q: use json, text or auto", format)
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, nil)), nil
+}
