@@ -210,7 +210,7 @@ func (c *Collector) collect(s State) []prometheus.Metric {
 	}
 
 	if a != nil {
-		c.cgroups.update(a, sum.Cgroups)
+		c.cgroups.update(sum.Cgroups)
 	} else {
 		c.cgroups.rows = c.cgroups.rows[:0]
 	}
