@@ -62,7 +62,10 @@ type cgroupRow struct {
 type cgroupLabelValues [4]string // cgroupLabels
 
 func labelsOf(s *aggregate.CgroupStat) cgroupLabelValues {
-	return cgroupLabelValues{s.Label(), s.Container.ContainerID, s.PodName, s.PodNamespace}
+	// Made valid here, before the set compares labels, so that two paths
+	// that differ only in invalid bytes cannot become one series twice.
+	return cgroupLabelValues{validLabel(s.Label()), validLabel(s.Container.ContainerID),
+		validLabel(s.PodName), validLabel(s.PodNamespace)}
 }
 
 func newCgroupSet(top, max int) *cgroupSet {

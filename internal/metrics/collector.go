@@ -3,7 +3,9 @@ package metrics
 import (
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -160,11 +162,34 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 type samples []prometheus.Metric
 
 func (m *samples) counter(d *prometheus.Desc, v uint64, labels ...string) {
-	*m = append(*m, prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...))
+	m.add(d, prometheus.CounterValue, float64(v), labels)
 }
 
 func (m *samples) gauge(d *prometheus.Desc, v float64, labels ...string) {
-	*m = append(*m, prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...))
+	m.add(d, prometheus.GaugeValue, v, labels)
+}
+
+// add never panics: a sample that cannot be made becomes an error the
+// handler reports while serving the rest, instead of a panic on an HTTP
+// goroutine taking the agent down.
+func (m *samples) add(d *prometheus.Desc, t prometheus.ValueType, v float64, labels []string) {
+	for i, l := range labels {
+		labels[i] = validLabel(l)
+	}
+	s, err := prometheus.NewConstMetric(d, t, v, labels...)
+	if err != nil {
+		s = prometheus.NewInvalidMetric(d, err)
+	}
+	*m = append(*m, s)
+}
+
+// validLabel makes a label value valid UTF-8, which the exposition requires
+// and kernel strings (cgroup paths, hostnames) need not be.
+func validLabel(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
 func (c *Collector) collect(s State) []prometheus.Metric {

@@ -311,3 +311,22 @@ func TestConcurrentScrapes(t *testing.T) {
 	wg.Wait()
 	<-done
 }
+
+// TestInvalidUTF8: cgroup paths are the kernel's bytes; the scrape must
+// neither panic nor repeat a series when two paths differ only there.
+func TestInvalidUTF8(t *testing.T) {
+	tk := &event.Tick{Time: aggtest.At(time.Second), Interval: time.Second}
+	for _, id := range []uint64{1, 2} {
+		tk.Extfrag = append(tk.Extfrag, event.ExtfragCount{ExtfragKey: event.ExtfragKey{CgroupID: id, Fragmenting: true}, Count: id})
+	}
+	a := newAgg(aggtest.Start(),
+		&event.CgroupPath{Time: aggtest.T0, ID: 1, Path: "/x\xff"},
+		&event.CgroupPath{Time: aggtest.T0, ID: 2, Path: "/x\xfe"}, tk)
+	reg := NewRegistry(&lockedState{s: State{Agg: a}}, Options{})
+	if _, err := reg.Gather(); err != nil {
+		t.Fatal(err)
+	}
+	f := scrape(t, reg)
+	f.want(t, 2, famFrag, "cgroup", "/x\uFFFD") // id 2 leads; 1 waits for the labels
+	f.want(t, 1, famFrag, "cgroup", "other")
+}
