@@ -235,16 +235,13 @@ func (j *joiner) add(ev event.Event) {
 		if old, ok := j.cgroups[e.ID]; ok && inPreamble && samePath(old, *e) {
 			return
 		}
+		if j.start != nil && !j.begun && j.inRange(e.Time) {
+			j.begin()
+		}
 		j.cgroups[e.ID] = *e
-		switch {
-		case j.start == nil:
-		case j.begun:
-			// A path is needed by whatever follows, whatever its time.
-			if j.until.IsZero() || !e.Time.After(j.until) {
-				j.out(e)
-			}
-		case j.inRange(e.Time):
-			j.begin() // the state it emits holds e
+		// Once begun, a path is needed by whatever follows, whatever its time.
+		if j.begun && (j.until.IsZero() || !e.Time.After(j.until)) {
+			j.out(e)
 		}
 		return
 	case *event.MemSnapshot:

@@ -101,7 +101,7 @@ func TestOpenDirWindow(t *testing.T) {
 		add(tick(at, uint64(i)))
 	}
 	g.close()
-	for _, w := range [][2]time.Duration{{0, 30 * time.Second}, {301 * time.Second, 355 * time.Second}, {500 * time.Second, time.Hour}} {
+	for _, w := range [][2]time.Duration{{0, 30 * time.Second}, {301 * time.Second, 355 * time.Second}, {280 * time.Second, 400 * time.Second}, {320 * time.Second, 400 * time.Second}, {500 * time.Second, time.Hour}} {
 		since, until := aggtest.At(w[0]), aggtest.At(w[1])
 		got, warns := readDir(t, g.dir, since, until)
 		if len(warns) != 0 {
