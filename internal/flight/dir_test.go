@@ -12,6 +12,7 @@ import (
 
 	"github.com/fragscope/fragscope/internal/aggregate/aggtest"
 	"github.com/fragscope/fragscope/internal/event"
+	"github.com/fragscope/fragscope/internal/trace"
 )
 
 // A data dir reads as the stream that was written: across rotations (the
@@ -101,6 +102,11 @@ func TestOpenDirWindow(t *testing.T) {
 		add(tick(at, uint64(i)))
 	}
 	g.close()
+	// The whole directory as one file, for Window.
+	whole := filepath.Join(t.TempDir(), "whole.fst")
+	if err := Pin(g.dir, whole, time.Time{}, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
 	for _, w := range [][2]time.Duration{{0, 30 * time.Second}, {301 * time.Second, 355 * time.Second}, {280 * time.Second, 400 * time.Second}, {320 * time.Second, 400 * time.Second}, {500 * time.Second, time.Hour}} {
 		since, until := aggtest.At(w[0]), aggtest.At(w[1])
 		got, warns := readDir(t, g.dir, since, until)
@@ -112,6 +118,15 @@ func TestOpenDirWindow(t *testing.T) {
 			want = append(want, render(t, ev))
 		}
 		same(t, "window "+w[0].String()+"-"+w[1].String(), got, want)
+
+		r, f, err := trace.Open(whole)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = nil
+		Window(&trace.Source{Reader: r}, since, until).Run(t.Context(), func(ev event.Event) { got = append(got, render(t, ev)) })
+		f.Close()
+		same(t, "file window "+w[0].String()+"-"+w[1].String(), got, want)
 	}
 
 	// Segments wholly before the window are not read: their successors'
