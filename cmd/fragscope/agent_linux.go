@@ -44,8 +44,8 @@ func agentCommand() *cli.Command {
 				SegmentBytes: c.Int64("segment-size"), SegmentAge: c.Duration("segment-age"),
 				IncidentBefore: c.Duration("incident-before"), IncidentAfter: c.Duration("incident-after"),
 				IncidentMaxCount: c.Int("incident-max-count"), IncidentMaxBytes: c.Int64("incident-max-size"),
-				Metrics:          metrics.Options{TopCgroups: c.Int("metrics-top-cgroups"), Version: version},
-				Log:              log,
+				Metrics: metrics.Options{TopCgroups: c.Int("metrics-top-cgroups"), Version: version},
+				Log:     log,
 				Ready: func() {
 					if f := c.String("ready-file"); f != "" {
 						if err := os.WriteFile(f, []byte("ready\n"), 0o644); err != nil {

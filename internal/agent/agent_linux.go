@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -75,7 +76,14 @@ func Run(ctx context.Context, o Options) error {
 			s := p.Session()
 			return s.Start(), s.LiveCgroups(s.Last()), s.Snapshot().MemSnapshot
 		},
-		Logf: func(format string, args ...any) { log.Warn(fmt.Sprintf(format, args...)) },
+		Logf: func(format string, args ...any) {
+			msg := fmt.Sprintf(format, args...)
+			if strings.Contains(msg, "recording paused") {
+				log.Error(msg) // events are being dropped until there is room
+			} else {
+				log.Warn(msg)
+			}
+		},
 	})
 	if err != nil {
 		return err
@@ -117,7 +125,7 @@ func Run(ctx context.Context, o Options) error {
 	defer ls.Close()
 
 	k := &keeper{dir: o.DataDir, before: o.IncidentBefore, after: o.IncidentAfter,
-		maxCount: o.IncidentMaxCount, maxBytes: o.IncidentMaxBytes, log: log, pin: rec.Pin, now: time.Now}
+		maxCount: o.IncidentMaxCount, maxBytes: o.IncidentMaxBytes, log: log, pin: rec.Pin, diskPaused: func() bool { return rec.Stats().Paused }, now: time.Now}
 	p = pipeline.New(pipeline.Options{
 		Tap: tap{rec},
 		OnIncident: func(inc *incident.Incident) {
@@ -125,6 +133,7 @@ func Run(ctx context.Context, o Options) error {
 		},
 	})
 	pRef.Store(p)
+	k.recover()
 	k.start()
 	ls.Source.Ready = func() {
 		ready.Store(true)

@@ -1,11 +1,16 @@
 package agent
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/fragscope/fragscope/internal/aggregate"
@@ -17,53 +22,129 @@ import (
 // traceExt names a pinned recording: the trace file extension.
 const traceExt = ".fst"
 
-// keeper writes each incident's JSON at once and pins the recording of the
-// window around it once the window has passed, into dataDir/incidents/, which
-// the segments' retention never touches.
+// retryEvery is how often a pin or a JSON write that failed (a full disk)
+// is tried again; giveUpAfter is when the keeper stops trying.
+const (
+	retryEvery  = 5 * time.Second
+	giveUpAfter = time.Hour
+)
+
+// keeper keeps incidents in dataDir/incidents/, which the segments'
+// retention never touches. Incidents whose windows overlap share one group:
+// <name>.json holds their objects, one per line, exactly as `fragscope
+// incidents --json` prints them, and <name>.fst the recording of the joined
+// window, pinned once the window has passed. A runc retry loop failing every
+// few seconds then makes one recording, not one copy of the same ten minutes
+// per failure.
 type keeper struct {
 	dir           string // data dir
 	before, after time.Duration
 	maxCount      int
 	maxBytes      int64
 	log           *slog.Logger
-	pin           func(out string, from, to time.Time) error // the flight recorder's Pin: flushes, then copies the window
-	now           func() time.Time
+	// pin is the flight recorder's Pin: flush, then copy the window.
+	pin func(out string, from, to time.Time) error
+	// diskPaused says the flight recorder is paused on a write error: it
+	// has said so once, and the keeper's own failures are the same cause.
+	diskPaused func() bool
+	now        func() time.Time
 
 	mu      sync.Mutex
-	pending []pin
+	open    *group   // the group new incidents join while their windows overlap
+	pending []*group // waiting for their window to pass, or for room on disk
 	wg      sync.WaitGroup
 	stop    chan struct{}
 }
 
-type pin struct {
+type group struct {
 	name     string
-	from, to time.Time
+	from, to time.Time // event time
 	due      time.Time // wall time after which the window is on disk
+	lines    [][]byte  // the incidents' JSON objects
+	jsonOK   bool      // lines are on disk as they are now
+	failedAt time.Time // first failure, zero while none
+	reported bool      // a failure was logged
 }
 
 func (k *keeper) incidentsDir() string { return filepath.Join(k.dir, "incidents") }
 
-// add is called on the pipeline's goroutine when an incident closes.
+// maxSpan bounds one group's window, so a storm that never stops still
+// yields recordings.
+func (k *keeper) maxSpan() time.Duration { return 2*k.before + k.after }
+
+// add is called on the pipeline's goroutine when an incident closes: the
+// JSON reaches the disk at once, the recording later.
 func (k *keeper) add(inc *incident.Incident, agg *aggregate.Aggregator) {
-	name := incidentName(inc)
-	jsonPath := filepath.Join(k.incidentsDir(), name+".json")
-	tracePath := filepath.Join(k.incidentsDir(), name+traceExt)
-	err := os.MkdirAll(k.incidentsDir(), 0o700)
-	if err == nil {
-		err = writeIncidentJSON(jsonPath, inc, agg)
+	var buf bytes.Buffer
+	jerr := view.NewJSON(&buf).Incident(inc, agg)
+
+	k.mu.Lock()
+	g := k.open
+	from, to := inc.Time.Add(-k.before), inc.Time.Add(k.after)
+	if g == nil || from.After(g.to) || to.Sub(g.from) > k.maxSpan() {
+		g = &group{name: incidentName(inc), from: from}
+		k.open = g
+		k.pending = append(k.pending, g)
 	}
+	g.to = to
+	g.due = k.now().Add(k.after)
+	if jerr == nil {
+		g.lines = append(g.lines, buf.Bytes())
+		g.jsonOK = false
+	}
+	err := k.writeJSON(g)
+	name := g.name
+	k.mu.Unlock()
+
 	attrs := []any{"verdict", string(inc.Verdict.Cause), "syscall", inc.Syscall.Name,
 		"errno", inc.Syscall.ErrnoName, "comm", inc.Task.Comm, "pid", inc.Task.PID,
-		"cgroup", inc.Task.CgroupPath, "chain", inc.Chain, "json", jsonPath, "recording", tracePath}
-	if err != nil {
-		k.log.Error("incident: could not write its JSON", append(attrs, "err", err.Error())...)
-	} else {
-		k.log.Warn("incident", attrs...)
+		"cgroup", inc.Task.CgroupPath, "chain", inc.Chain,
+		"json", filepath.Join(k.incidentsDir(), name+".json"),
+		"recording", filepath.Join(k.incidentsDir(), name+traceExt)}
+	if jerr != nil {
+		attrs = append(attrs, "err", jerr.Error())
 	}
-	k.mu.Lock()
-	k.pending = append(k.pending, pin{name: name, from: inc.Time.Add(-k.before), to: inc.Time.Add(k.after),
-		due: k.now().Add(k.after)})
-	k.mu.Unlock()
+	k.log.Warn("incident", attrs...)
+	if err != nil {
+		k.failed(g, "incident JSON not written (will retry)", err)
+	}
+}
+
+// writeJSON writes g's lines through a temporary file, so a crash leaves
+// either the old file or the new one. Called with mu held.
+func (k *keeper) writeJSON(g *group) error {
+	if g.jsonOK {
+		return nil
+	}
+	if err := os.MkdirAll(k.incidentsDir(), 0o700); err != nil {
+		return err
+	}
+	path := filepath.Join(k.incidentsDir(), g.name+".json")
+	tmp := path + ".tmp"
+	err := os.WriteFile(tmp, bytes.Join(g.lines, nil), 0o600)
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	g.jsonOK = true
+	return nil
+}
+
+// failed logs a keeper failure once per group. A full disk is not logged:
+// the flight recorder writes to the same file system every second and
+// reports it once, with the fix.
+func (k *keeper) failed(g *group, msg string, err error) {
+	if g.failedAt.IsZero() {
+		g.failedAt = k.now()
+	}
+	if g.reported || errors.Is(err, syscall.ENOSPC) || (k.diskPaused != nil && k.diskPaused()) {
+		return
+	}
+	g.reported = true
+	k.log.Error(msg, "incident", g.name, "err", err.Error())
 }
 
 // run pins due windows until stop; on stop it pins what is pending with
@@ -84,14 +165,19 @@ func (k *keeper) run() {
 }
 
 func (k *keeper) pinDue(all bool) {
-	k.mu.Lock()
-	var due, keep []pin
 	now := k.now()
-	for _, p := range k.pending {
-		if all || !now.Before(p.due) {
-			due = append(due, p)
+	k.mu.Lock()
+	var due []*group
+	keep := k.pending[:0]
+	for _, g := range k.pending {
+		retryWait := !g.failedAt.IsZero() && now.Sub(g.due) < retryEvery
+		if all || (!now.Before(g.due) && !retryWait) {
+			due = append(due, g)
 		} else {
-			keep = append(keep, p)
+			keep = append(keep, g)
+		}
+		if g == k.open && (all || !now.Before(g.due)) {
+			k.open = nil // its window has passed: the next incident starts a group
 		}
 	}
 	k.pending = keep
@@ -99,14 +185,36 @@ func (k *keeper) pinDue(all bool) {
 	if len(due) == 0 {
 		return
 	}
-	for _, p := range due {
-		out := filepath.Join(k.incidentsDir(), p.name+traceExt)
-		if err := k.pin(out, p.from, p.to); err != nil {
-			k.log.Error("incident recording not pinned", "file", out, "err", err.Error())
+	pinned := 0
+	for _, g := range due {
+		k.mu.Lock()
+		err := k.writeJSON(g)
+		k.mu.Unlock()
+		if err == nil {
+			err = k.pin(filepath.Join(k.incidentsDir(), g.name+traceExt), g.from, g.to)
 		}
+		if err == nil {
+			pinned++
+			if g.reported {
+				k.log.Info("incident recording pinned after a retry", "incident", g.name)
+			}
+			continue
+		}
+		k.failed(g, "incident recording not pinned (will retry)", err)
+		if all || now.Sub(g.failedAt) > giveUpAfter {
+			k.log.Error("incident recording given up: its events stay in the segments until retention removes them",
+				"incident", g.name, "err", err.Error())
+			continue
+		}
+		g.due = now // retried retryEvery after now
+		k.mu.Lock()
+		k.pending = append(k.pending, g)
+		k.mu.Unlock()
 	}
-	if err := flight.PruneIncidents(k.dir, k.maxCount, k.maxBytes); err != nil {
-		k.log.Error("pruning kept incidents", "err", err.Error())
+	if pinned > 0 {
+		if err := flight.PruneIncidents(k.dir, k.maxCount, k.maxBytes); err != nil {
+			k.log.Error("pruning kept incidents", "err", err.Error())
+		}
 	}
 }
 
@@ -122,33 +230,59 @@ func (k *keeper) close() {
 	k.wg.Wait()
 }
 
-// incidentName sorts by time and says what it was: 20261202T001500.123Z-namespace_limit-unshare-4242.
+// recover finds groups whose JSON reached the disk but whose recording did
+// not (the agent was killed in between) and pins them from the segments,
+// which still hold the window.
+func (k *keeper) recover() {
+	jsons, _ := filepath.Glob(filepath.Join(k.incidentsDir(), "*.json"))
+	for _, j := range jsons {
+		name := strings.TrimSuffix(filepath.Base(j), ".json")
+		if _, err := os.Stat(filepath.Join(k.incidentsDir(), name+traceExt)); err == nil {
+			continue
+		}
+		from, to, err := incidentTimes(j)
+		if err != nil {
+			k.log.Error("kept incident unreadable: left as it is", "file", j, "err", err.Error())
+			continue
+		}
+		k.mu.Lock()
+		k.pending = append(k.pending, &group{name: name, from: from.Add(-k.before), to: to.Add(k.after),
+			jsonOK: true, due: k.now()})
+		k.mu.Unlock()
+		k.log.Info("pinning the recording of an incident kept before a restart", "incident", name)
+	}
+}
+
+// incidentTimes reads the first and last incident times of a group's JSON.
+func incidentTimes(path string) (first, last time.Time, err error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return first, last, err
+	}
+	for _, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+		var obj struct {
+			Time time.Time `json:"time"`
+		}
+		if err := json.Unmarshal(line, &obj); err != nil {
+			continue // a torn last line after a power loss
+		}
+		if first.IsZero() {
+			first = obj.Time
+		}
+		last = obj.Time
+	}
+	if first.IsZero() {
+		return first, last, errors.New("no incident object in it")
+	}
+	return first, last, nil
+}
+
+// incidentName sorts by time and says what it was:
+// 20261202T001500.123Z-namespace_limit-unshare-4242.
 func incidentName(inc *incident.Incident) string {
 	sys := inc.Syscall.Name
 	if sys == "" {
 		sys = inc.ClosedBy
 	}
 	return fmt.Sprintf("%s-%s-%s-%d", inc.Time.UTC().Format("20060102T150405.000Z"), inc.Verdict.Cause, sys, inc.Task.TID)
-}
-
-// writeIncidentJSON writes the object `fragscope incidents --json` prints,
-// through a temporary file so a crash leaves no half file.
-func writeIncidentJSON(path string, inc *incident.Incident, agg *aggregate.Aggregator) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	err = view.NewJSON(f).Incident(inc, agg) // flushes
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return os.Rename(tmp, path)
 }
