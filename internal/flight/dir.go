@@ -55,14 +55,15 @@ func OpenDir(dir string, since, until time.Time) (*DirSource, error) {
 		return nil, fmt.Errorf("data dir %s has no recorded segments: is the agent running with --data-dir %s?", dir, dir)
 	}
 	s := &DirSource{dir: segDir, segs: segs, since: since, until: until}
-	for _, sg := range segs {
+	s.segs = s.window()
+	for _, sg := range s.segs {
 		s.total.Add(sg.size)
 	}
 	return s, nil
 }
 
 // Progress returns the bytes read so far and the total of the segments
-// being read; safe to call while Run runs.
+// the window needs (known from OpenDir on); safe to call while Run runs.
 func (s *DirSource) Progress() (read, total int64) { return s.read.Load(), s.total.Load() }
 
 // Warnings returns the warnings of the last Run.
@@ -86,16 +87,10 @@ func (s *DirSource) warn(format string, args ...any) {
 // a full disk) is a warning: its events before the damage are emitted and
 // reading goes on with the next segment.
 func (s *DirSource) Run(ctx context.Context, emit func(event.Event)) error {
-	segs := s.window()
-	var total int64
-	for _, sg := range segs {
-		total += sg.size
-	}
-	s.total.Store(total)
 	s.read.Store(0)
 	j := joiner{since: s.since, until: s.until, emit: emit}
 	var done int64
-	for _, sg := range segs {
+	for _, sg := range s.segs {
 		if ctx.Err() != nil {
 			return nil
 		}
