@@ -301,6 +301,13 @@ func (r *Recorder) openSegment(now time.Time) error {
 	if head == nil {
 		return errNoStart
 	}
+	if r.start == nil {
+		// Attached mid-session: the model's Start is the session's, and a
+		// Start event repeating it later must not open another segment.
+		c := *head
+		c.Preamble = 0
+		r.start = &c
+	}
 	if start != nil && !sameSession(start, head) {
 		// The caller's model is of another session than the one written.
 		cgroups, snap = nil, nil
