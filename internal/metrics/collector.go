@@ -27,7 +27,7 @@ var (
 		"Free blocks of 2^order pages in the zone's free lists (buddyinfo), from the latest snapshot.",
 		"node", "zone", "order")
 	descFragIndex = newDesc("fragmentation_index",
-		"Kernel fragmentation index of an allocation of the order (extfrag_index): towards 1 it would fail for fragmentation, towards 0 for lack of memory. Absent when a free block of the order exists.",
+		"Kernel fragmentation index of an allocation of the order (extfrag_index): towards 1 it would fail for fragmentation, towards 0 for lack of memory; -1 when a free block of the order exists (as debugfs extfrag_index prints it).",
 		"node", "zone", "order")
 	descUnusable = newDesc("unusable_index",
 		"Kernel unusable free space index (unusable_index): share of free memory in blocks smaller than the order.",
@@ -105,6 +105,10 @@ var (
 	// ENOMEM (memory) and ENOSPC (a user.max_*_namespaces limit) are what
 	// namespace creation fails with in the incidents fragscope explains.
 	commonErrnos = []string{"ENOMEM", "ENOSPC"}
+	// stealable are MIGRATE_UNMOVABLE, MIGRATE_MOVABLE and
+	// MIGRATE_RECLAIMABLE: values 0-2 on every kernel since 2.6.24 (their
+	// order changed in 4.4; the session's table names them).
+	stealable = []int{0, 1, 2}
 )
 
 // orderLabels avoids formatting an order per sample.
@@ -223,7 +227,7 @@ func (c *Collector) collect(s State) []prometheus.Metric {
 		pageSize = start.PageSize
 	}
 	orders := zones(&m, sum.Snapshot, pageSize)
-	counts(&m, &sum.Counts, orders)
+	counts(&m, &sum.Counts, orders, a)
 
 	for _, v := range verdicts {
 		m.counter(descIncidents, s.Incidents[string(v)], string(v))
@@ -300,12 +304,10 @@ func zones(m *samples, ms *event.MemSnapshot, startPageSize uint32) int {
 		for o, n := range z.FreeBlocks {
 			ol := orderLabel(o)
 			m.gauge(descFreeBlocks, float64(n), node, z.Name, ol)
-			// -1000 is the kernel's "a block this size is free": the index
-			// does not apply, and a number there would read as a value on
-			// the index's scale, so the sample is left out.
-			if fi := z.FragIndex(o); fi != -1000 {
-				m.gauge(descFragIndex, float64(fi)/1000, node, z.Name, ol)
-			}
+			// -1000 is the kernel's "a block this size is free"; debugfs
+			// extfrag_index prints it as -1.000, and so does this. A
+			// missing sample would make a healthy zone look unscraped.
+			m.gauge(descFragIndex, float64(z.FragIndex(o))/1000, node, z.Name, ol)
 			m.gauge(descUnusable, float64(z.Unusable(o))/1000, node, z.Name, ol)
 		}
 		if pageSize == 0 {
@@ -328,7 +330,7 @@ func zones(m *samples, ms *event.MemSnapshot, startPageSize uint32) int {
 // counts exports the session counters. orders is how many orders to
 // declare failure series for, so the first failure of an order is an
 // increase rather than a new series.
-func counts(m *samples, c *aggregate.Counts, orders int) {
+func counts(m *samples, c *aggregate.Counts, orders int, names *aggregate.Aggregator) {
 	failed := make(map[int]bool, len(c.Orders))
 	for _, o := range c.Orders {
 		ol := orderLabel(o.Order)
@@ -344,9 +346,27 @@ func counts(m *samples, c *aggregate.Counts, orders int) {
 		}
 	}
 
+	// The fallbacks between the three migratetypes the allocator steals
+	// between (mm/page_alloc.c fallbacks[]) are declared with 0: a node
+	// that has not fragmented yet still has the series rate() needs.
+	type pair struct{ alloc, fallback string }
+	seen := map[pair]bool{}
 	for _, p := range c.Extfrag.ByMigratetype {
 		m.counter(descExtfrag, p.Fragmenting, p.Alloc, p.Fallback, "true")
 		m.counter(descExtfrag, p.Events-p.Fragmenting, p.Alloc, p.Fallback, "false")
+		seen[pair{p.Alloc, p.Fallback}] = true
+	}
+	for _, a := range stealable {
+		for _, f := range stealable {
+			if names == nil || a == f {
+				continue
+			}
+			an, fn := names.MigratetypeName(a), names.MigratetypeName(f)
+			if !seen[pair{an, fn}] {
+				m.counter(descExtfrag, 0, an, fn, "true")
+				m.counter(descExtfrag, 0, an, fn, "false")
+			}
+		}
 	}
 
 	m.counter(descSlab, c.SlabCreates-c.SlabFailures, "success")
