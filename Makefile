@@ -5,7 +5,7 @@ BPF_CFLAGS ?= -O2 -g -Wall -Werror
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build generate check-generated test bench vmlinux clean
+.PHONY: all build generate check-generated test test-deps bench vmlinux clean
 
 all: build
 
@@ -21,8 +21,25 @@ check-generated: generate
 	git diff --exit-code -- internal/probes || { echo "generated BPF objects are stale: run make generate and commit" >&2; exit 1; }
 
 # The test command the README documents; run as root so the BPF tests run.
-test:
+test: test-deps
 	$(GO) test -count=1 ./...
+
+# Debian tools the tests drive: promtool and a real Prometheus (agent
+# metrics), zsh (completion), groff (man page). Installed only when missing
+# and only as root; policy-rc.d keeps the package from starting its own
+# Prometheus on :9090. Without them the tests skip naming the package, or
+# fail under CI=true.
+TEST_TOOLS := promtool:prometheus prometheus:prometheus zsh:zsh groff:groff-base
+test-deps:
+	@missing=; for t in $(TEST_TOOLS); do command -v $${t%%:*} >/dev/null || missing="$$missing $${t#*:}"; done; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "make test: installing$$missing"; \
+		rc=/usr/sbin/policy-rc.d; had=; [ -e $$rc ] && had=1; \
+		[ -n "$$had" ] || printf '#!/bin/sh\nexit 101\n' > $$rc && chmod +x $$rc; \
+		{ apt-get install -y -qq $$missing >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; }; } \
+			|| echo "make test: could not install$$missing: the tests that need them skip (or fail under CI=true)"; \
+		[ -n "$$had" ] || rm -f $$rc; \
+	fi
 
 # Benchmarks: decode/aggregate speed and the live tracer's overhead per event.
 bench:
