@@ -77,9 +77,9 @@ func TestBashCompletion(t *testing.T) {
 	// (an empty one after a trailing space). None means file names.
 	for _, tc := range []struct{ line, want string }{
 		{"fragscope re", "record replay"},
-		{"fragscope replay --s", "--summary --speed --sort"},
+		{"fragscope replay --s", "--summary --speed --sort --since"},
 		{"fragscope replay FILE --j", "--json"},
-		{"fragscope replay --", "--json --summary --speed --top --sort --limit --help"},
+		{"fragscope replay --", "--json --summary --speed --top --sort --limit --since --until --help"},
 		{"fragscope completion ", "bash zsh"},
 		{"fragscope replay ", ""},
 		{"fragscope replay FILE ", ""},
