@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -79,10 +80,16 @@ func TestAgentSIGKILL(t *testing.T) {
 			}
 		}()
 		time.Sleep(1200*time.Millisecond + time.Duration(rand.IntN(2000))*time.Millisecond)
+		killed := time.Now()
 		a.cmd.Process.Signal(syscall.SIGKILL)
 		a.cmd.Wait()
 		close(stop)
 		<-done
+		// At most the last flush period (1 s) is lost: the newest tick in the
+		// data dir is that close to the kill.
+		if lag := killed.Sub(newestTick(t, bin, dataDir)); lag > 1500*time.Millisecond {
+			t.Errorf("run %d: newest tick on disk %v before the kill, want <= 1.5s (flushes every second)", i, lag)
+		}
 		if after := len(segments(t, dataDir)); after <= before {
 			t.Fatalf("run %d: %d segments after the run, %d before: the agent did not start a new one", i, after, before)
 		}
@@ -113,6 +120,31 @@ func TestAgentSIGKILL(t *testing.T) {
 	// And the agent still starts on it.
 	a := startAgent(t, bin, dataDir)
 	a.stop(t)
+}
+
+// newestTick is the time of the last tick in a recording.
+func newestTick(t *testing.T, bin, path string) time.Time {
+	t.Helper()
+	out, err := exec.Command(bin, "export", "--format", "jsonl", path).Output()
+	if err != nil {
+		t.Fatalf("export %s: %v", path, err)
+	}
+	var last time.Time
+	for _, line := range strings.Split(string(out), "\n") {
+		if !strings.HasPrefix(line, `{"type":"tick"`) {
+			continue
+		}
+		var obj struct {
+			Event struct {
+				Time time.Time `json:"time"`
+			} `json:"event"`
+		}
+		if err := json.Unmarshal([]byte(line), &obj); err != nil {
+			t.Fatal(err)
+		}
+		last = obj.Event.Time
+	}
+	return last
 }
 
 func must[T any](v T, err error) T {
