@@ -175,7 +175,9 @@ func TestAgentLive(t *testing.T) {
 
 	// The JSON at once, the recording once --incident-after has passed.
 	var jsonFile, traceFile string
-	deadline := time.Now().Add(10 * time.Second)
+	// Other tests may make failures too (the agent sees the whole node):
+	// each joins the group and moves its pin --incident-after later.
+	deadline := time.Now().Add(30 * time.Second)
 	for traceFile == "" {
 		js, _ := filepath.Glob(filepath.Join(dataDir, "incidents", "*namespace_limit*.json"))
 		fs, _ := filepath.Glob(filepath.Join(dataDir, "incidents", "*namespace_limit*.fst"))
