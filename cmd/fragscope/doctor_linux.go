@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/fragscope/fragscope/internal/event"
+	"github.com/fragscope/fragscope/internal/live"
 	"github.com/fragscope/fragscope/internal/privs"
 	"github.com/fragscope/fragscope/internal/probes"
 )
@@ -33,6 +34,9 @@ func doctorCommand() *cli.Command {
 			fmt.Fprintf(w, "debugfs    %s\n", okOr(statErr("/sys/kernel/debug/extfrag")))
 			fmt.Fprintf(w, "kprobes    %s\n", okOr(f.Kprobes))
 			fmt.Fprintf(w, "fentry     %s\n", okOr(f.Fentry))
+			env := privs.Detect()
+			fmt.Fprintf(w, "container  %s\n", containerLine(env))
+			fmt.Fprintf(w, "node name  %s\n", nodeNameLine(env))
 			if err := privs.Check(); err != nil {
 				fmt.Fprintf(w, "privileges %v\n", err)
 				return exitError{2, "cannot test the hooks without privileges"}
@@ -97,4 +101,26 @@ func statErr(path string) error {
 		return fmt.Errorf("%s missing: mount -t debugfs debugfs /sys/kernel/debug", path)
 	}
 	return nil
+}
+
+// containerLine says what the privilege hints below assumed about where
+// fragscope runs.
+func containerLine(env privs.Env) string {
+	if env.Container == "" {
+		return "none"
+	}
+	return env.Container + " (" + env.Evidence + ")"
+}
+
+// nodeNameLine names the node as records will, and warns when inside a
+// container that name is the container's own host name.
+func nodeNameLine(env privs.Env) string {
+	n := live.NodeName("")
+	switch {
+	case os.Getenv("NODE_NAME") != "":
+		return n + " ($NODE_NAME)"
+	case env.Container != "":
+		return n + " (the host name in this container: the node's only with --network host or --uts host; -e NODE_NAME=\"$(hostname)\" makes sure)"
+	}
+	return n
 }
