@@ -137,5 +137,6 @@ scrape_configs:
 	if vals := promQuery(t, base, `sum(fragscope_incidents_total{verdict="namespace_limit"})`); len(vals) != 1 || vals[0] < 1 {
 		t.Errorf("incidents_total{verdict=namespace_limit} = %v after an ENOSPC unshare", vals)
 	}
+	checkDashboardQueries(t, base)
 	a.stop(t)
 }
