@@ -53,6 +53,17 @@ vmlinux:
 clean:
 	rm -f fragscope
 
+# Container image (docs/container.md): the binary above on an empty base,
+# built from a context holding only that binary, so nothing is pulled and no
+# registry is needed. DOCKER=podman works too.
+DOCKER ?= docker
+IMAGE  ?= fragscope
+.PHONY: image
+image: build
+	@ctx=$$(mktemp -d) && trap 'rm -rf "$$ctx"' EXIT && cp fragscope "$$ctx"/ && \
+	$(DOCKER) build -q --target image -f Dockerfile -t $(IMAGE):$(VERSION) -t $(IMAGE):latest "$$ctx" >/dev/null && \
+	echo "make image: $(IMAGE):$(VERSION), $$($(DOCKER) image inspect -f '{{.Size}}' $(IMAGE):$(VERSION)) bytes"
+
 # Real kernels under QEMU (TCG): Debian 6.1 and 6.12 guests and a 6.12
 # fault-injection kernel built from linux-source-6.12 (vmtest/). Needs root,
 # qemu-system-x86 and busybox-static; kernels are cached in
