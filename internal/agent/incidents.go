@@ -234,6 +234,14 @@ func (k *keeper) close() {
 // not (the agent was killed in between) and pins them from the segments,
 // which still hold the window.
 func (k *keeper) recover() {
+	// Temporary files of a JSON write or a pin the kill interrupted: their
+	// final files were never renamed into place, so nothing refers to them.
+	for _, pat := range []string{"*.tmp", ".*.tmp"} {
+		tmps, _ := filepath.Glob(filepath.Join(k.incidentsDir(), pat))
+		for _, t := range tmps {
+			os.Remove(t)
+		}
+	}
 	jsons, _ := filepath.Glob(filepath.Join(k.incidentsDir(), "*.json"))
 	for _, j := range jsons {
 		name := strings.TrimSuffix(filepath.Base(j), ".json")
