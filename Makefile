@@ -41,10 +41,12 @@ test-deps:
 		[ -n "$$had" ] || rm -f $$rc; \
 	fi
 
-# Benchmarks: decode/aggregate speed and the live tracer's overhead per event.
+# Benchmarks: decode/aggregate speed, the live tracer's overhead per event, and
+# the agent's idle cost, scrape time with 4096 cgroups and recorder growth.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./internal/bench/cmd/overhead
+	$(GO) run ./internal/bench/cmd/agent
 
 # Regenerate bpf/headers/x86/vmlinux.h from the running kernel's BTF.
 vmlinux:

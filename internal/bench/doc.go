@@ -28,4 +28,12 @@
 // fragscope's output, the verdict table) are here and unit-tested; the
 // workload is in workload_linux.go. Benchmarks report, they do not gate: a
 // missed target is printed as MISS, never turned into a failing exit code.
+//
+// The agent benchmark (cmd/agent, also run by `make bench`) measures one
+// `fragscope agent` in rounds of an idle and a packet-ring load window: its
+// CPU and memory, the flight recorder's growth and the events it counted,
+// with the machine's CPU split (/proc/stat, PSI) and the host's own
+// incidents beside each window, since on a shared machine those, not the
+// agent, decide most of the noise; then the time of a /metrics scrape with
+// thousands of real cgroups known.
 package bench

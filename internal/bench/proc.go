@@ -147,3 +147,45 @@ func trunc(s string) string {
 	}
 	return s
 }
+
+// ProcIO holds the write counters of /proc/<pid>/io, in bytes, summed over
+// the process's threads, exited ones included.
+type ProcIO struct {
+	WChar      uint64 // passed to write(2) and friends, page cache or not
+	WriteBytes uint64 // sent, or to be sent, to the storage layer
+}
+
+// ParseIO reads wchar and write_bytes from /proc/<pid>/io.
+func ParseIO(data string) (ProcIO, error) {
+	var io ProcIO
+	var have int
+	for _, line := range strings.Split(data, "\n") {
+		key, val, ok := strings.Cut(line, ":")
+		if !ok || (key != "wchar" && key != "write_bytes") {
+			continue
+		}
+		n, err := strconv.ParseUint(strings.TrimSpace(val), 10, 64)
+		if err != nil {
+			return io, fmt.Errorf("io: %s: %w", key, err)
+		}
+		if key == "wchar" {
+			io.WChar = n
+		} else {
+			io.WriteBytes = n
+		}
+		have++
+	}
+	if have != 2 {
+		return io, fmt.Errorf("io: no wchar/write_bytes lines")
+	}
+	return io, nil
+}
+
+// ReadIO reads and parses /proc/<pid>/io (root, or the process's owner).
+func ReadIO(pid int) (ProcIO, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return ProcIO{}, err
+	}
+	return ParseIO(string(b))
+}

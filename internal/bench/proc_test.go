@@ -146,3 +146,19 @@ func TestParsePSITotal(t *testing.T) {
 		}
 	}
 }
+
+func TestParseIO(t *testing.T) {
+	const in = "rchar: 4292\nwchar: 1234567\nsyscr: 9\nsyscw: 3\nread_bytes: 0\nwrite_bytes: 409600\ncancelled_write_bytes: 0\n"
+	io, err := ParseIO(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if io.WChar != 1234567 || io.WriteBytes != 409600 {
+		t.Errorf("ParseIO = %+v", io)
+	}
+	for _, bad := range []string{"", "wchar: 1\n", "wchar: x\nwrite_bytes: 1\n"} {
+		if _, err := ParseIO(bad); err == nil {
+			t.Errorf("ParseIO(%q): no error", bad)
+		}
+	}
+}

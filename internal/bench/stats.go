@@ -106,3 +106,21 @@ func CPUPercent(ticks, hz uint64, wall time.Duration) float64 {
 	}
 	return float64(ticks) / float64(hz) / wall.Seconds() * 100
 }
+
+// Percentile returns the p-th percentile (0..100) of xs by linear
+// interpolation between the closest ranks (NumPy's default), or NaN for
+// none. xs is not modified.
+func Percentile(xs []float64, p float64) float64 {
+	if len(xs) == 0 || math.IsNaN(p) {
+		return math.NaN()
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	p = min(max(p, 0), 100)
+	pos := p / 100 * float64(len(s)-1)
+	lo := int(math.Floor(pos))
+	if lo == len(s)-1 {
+		return s[lo]
+	}
+	return s[lo] + (s[lo+1]-s[lo])*(pos-float64(lo))
+}

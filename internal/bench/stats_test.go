@@ -92,3 +92,21 @@ func TestCPUPercent(t *testing.T) {
 		t.Errorf("want NaN for hz 0 or wall 0")
 	}
 }
+
+func TestPercentile(t *testing.T) {
+	xs := []float64{40, 10, 30, 20, 50}
+	for _, c := range []struct{ p, want float64 }{{0, 10}, {50, 30}, {90, 46}, {100, 50}, {25, 20}} {
+		if got := Percentile(xs, c.p); math.Abs(got-c.want) > 1e-9 {
+			t.Errorf("Percentile(%v, %v) = %v, want %v", xs, c.p, got, c.want)
+		}
+	}
+	if xs[0] != 40 {
+		t.Errorf("Percentile modified its input: %v", xs)
+	}
+	if got := Percentile([]float64{7}, 90); got != 7 {
+		t.Errorf("Percentile of one = %v", got)
+	}
+	if !math.IsNaN(Percentile(nil, 50)) {
+		t.Errorf("Percentile(nil) is not NaN")
+	}
+}

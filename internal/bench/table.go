@@ -51,3 +51,13 @@ func Num(v float64, decimals int) string {
 
 // MiB converts bytes to mebibytes.
 func MiB(b uint64) float64 { return float64(b) / (1 << 20) }
+
+// The targets the agent benchmark (cmd/agent) reports against: a node
+// agent left running everywhere must cost next to nothing when idle and
+// answer a scrape well inside Prometheus' default 10 s timeout even with a
+// node's worth of cgroups.
+var (
+	TargetAgentIdleCPU = Target{Limit: 0.5, Strict: true, Unit: "% of a core"}
+	TargetAgentRSS     = Target{Limit: 64, Strict: true, Unit: "MiB"}
+	TargetAgentScrape  = Target{Limit: 50, Strict: true, Unit: "ms"}
+)
