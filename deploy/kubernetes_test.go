@@ -305,9 +305,9 @@ func TestDaemonSetSecurity(t *testing.T) {
 	if sc.RunAsUser == nil || *sc.RunAsUser != 0 {
 		t.Error("runAsUser must be 0")
 	}
-	// Runtime default profiles refuse bpf(2) without CAP_SYS_ADMIN.
-	if sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeUnconfined {
-		t.Errorf("seccompProfile %+v, want Unconfined", sc.SeccompProfile)
+	// containerd's default profile lets CAP_BPF and CAP_PERFMON through.
+	if sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("seccompProfile %+v, want RuntimeDefault", sc.SeccompProfile)
 	}
 	if psc := pod.SecurityContext; psc != nil && psc.SeccompProfile != nil {
 		t.Error("seccompProfile belongs on the container only")
