@@ -100,7 +100,8 @@ func Select(override, detected Mode, m Mounts) (Mode, error) {
 // and the mount points. A cgroup2 mount with a v1 memory mount is hybrid;
 // without one it is v2. When a hierarchy is mounted more than once (bind
 // mounts), the mount of its root ("/") wins over subtree mounts, and the
-// first one otherwise.
+// first one otherwise; a later mount on the same mount point shadows the
+// earlier one (a DaemonSet's hostPath over the runtime's own cgroupfs).
 func DetectMode(mountinfo io.Reader) (Mode, Mounts, error) {
 	var m Mounts
 	sc := bufio.NewScanner(mountinfo)
@@ -121,17 +122,17 @@ func DetectMode(mountinfo io.Reader) (Mode, Mounts, error) {
 		if len(f) < 5 || len(g) < 1 {
 			continue
 		}
-		root, point := unescape(f[3]), unescape(f[4])
+		root, point := nsRoot(unescape(f[3])), unescape(f[4])
 		switch g[0] {
 		case "cgroup2":
-			if m.V2 == "" || (m.V2Root != "/" && root == "/") {
+			if m.V2 == "" || point == m.V2 || (m.V2Root != "/" && root == "/") {
 				m.V2, m.V2Root = point, root
 			}
 		case "cgroup":
 			if len(g) < 3 || !hasOption(g[2], "memory") {
 				continue
 			}
-			if m.Memory == "" || (m.MemoryRoot != "/" && root == "/") {
+			if m.Memory == "" || point == m.Memory || (m.MemoryRoot != "/" && root == "/") {
 				m.Memory, m.MemoryRoot = point, root
 			}
 		}
@@ -194,3 +195,22 @@ func unescape(s string) string {
 }
 
 func isOctal(c byte) bool { return c >= '0' && c <= '7' }
+
+// nsRoot reads a cgroupfs mount's root as mountinfo shows it. Inside a
+// cgroup namespace (containerd and CRI-O give each container one on cgroup
+// v2 nodes) the root is shown relative to the namespace's root, and a
+// hostPath mount of the node's /sys/fs/cgroup then reads "/../..": an
+// ancestor of the namespace root. The whole hierarchy is what a node agent
+// mounts, so such a root is taken as the hierarchy's root; the depth of the
+// namespace cannot be seen from inside it.
+func nsRoot(root string) string {
+	if root == "/.." || strings.HasPrefix(root, "/../") {
+		for _, part := range strings.Split(strings.Trim(root, "/"), "/") {
+			if part != ".." {
+				return root
+			}
+		}
+		return "/"
+	}
+	return root
+}

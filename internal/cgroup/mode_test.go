@@ -35,6 +35,10 @@ func TestDetectMode(t *testing.T) {
 			V2:     "/host/sys/fs/cgroup v2",
 			V2Root: "/kubepods.slice/kubepods-pod5f1c4b2e_0d3a_4c8e_9a61_2b7f3d9e8c10.slice",
 		}},
+		// containerd on a v2 node: the container's own cgroupfs in its
+		// cgroup namespace ("/"), shadowed by the DaemonSet's hostPath of
+		// the node's, which the namespace shows as "/../../..".
+		{"mountinfo-v2-cgroupns", ModeV2, Mounts{V2: "/sys/fs/cgroup", V2Root: "/"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {
@@ -46,6 +50,17 @@ func TestDetectMode(t *testing.T) {
 				t.Errorf("DetectMode = %s %+v, want %s %+v", mode, m, tt.mode, tt.mounts)
 			}
 		})
+	}
+}
+
+func TestNsRoot(t *testing.T) {
+	for in, want := range map[string]string{
+		"/": "/", "/..": "/", "/../../..": "/", "/kubepods": "/kubepods",
+		"/../kubepods": "/../kubepods", "/..x": "/..x",
+	} {
+		if got := nsRoot(in); got != want {
+			t.Errorf("nsRoot(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 
