@@ -70,6 +70,24 @@ func TestCgroupAttribution(t *testing.T) {
 			if c.Unmovable[6] < 8 || c.HighOrder < 8 {
 				t.Errorf("cgroup %s: unmovable order-6 %d, high-order %d; want >= 8 each", dir, c.Unmovable[6], c.HighOrder)
 			}
+			// The batched read (5.6+) and the entry-by-entry one of older
+			// kernels see the same counters for the child's cgroup.
+			it := &cgroupBatch{unsupported: true}
+			var iterated []pageallocCgroupAlloc
+			if err := it.read(s.cgroupAllocs, func(cg uint64, perCPU []pageallocCgroupAlloc) {
+				if cg == id {
+					iterated = append([]pageallocCgroupAlloc(nil), perCPU...)
+				}
+			}); err != nil {
+				t.Fatal(err)
+			}
+			var sum uint64
+			for _, v := range iterated {
+				sum += v.Unmovable[6]
+			}
+			if sum != c.Unmovable[6] {
+				t.Errorf("iterated read: order-6 %d, batched read %d", sum, c.Unmovable[6])
+			}
 			// Nobody else allocated in this fresh cgroup: the others got none of it.
 			for other, oc := range counts {
 				if other != id && oc.Unmovable[6] >= 8 && oc.Unmovable[6] == c.Unmovable[6] {

@@ -49,6 +49,7 @@ type Set struct {
 
 	allocCounts                    *ebpf.Map
 	cgroupAllocs, cgroupOverflow   *ebpf.Map
+	cgroupBatch                    cgroupBatch
 	extfragCounts, extfragOverflow *ebpf.Map
 
 	opts     Options

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -206,5 +207,93 @@ func TestWorkChild(t *testing.T) {
 			t.Fatal(err)
 		}
 		unix.Munmap(b)
+	}
+}
+
+// A cgroup that allocates and is removed before any walk sees it never gets
+// a removal announcement; its kernel counters must still be forgotten, or
+// short-lived cgroups fill the bounded map for good.
+func TestVanishedCgroupForgotten(t *testing.T) {
+	if os.Getenv(workChildEnv) != "" {
+		t.Skip("child mode runs in TestWorkChild")
+	}
+	requireRoot(t)
+	_, mounts, err := cgroup.Detect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mode := cgroup.ModeV2
+	if _, _, _, err := mounts.Hierarchy(cgroup.ModeV1); err == nil {
+		mode = cgroup.ModeV1 // hybrid hosts attribute to the v1 memory cgroup
+	}
+	mount, hier, root, err := mounts.Hierarchy(mode)
+	if err != nil {
+		t.Skipf("hierarchy missing on this machine: %v", err)
+	}
+	set, err := probes.Open(probes.Options{Hooks: []probes.Hook{probes.HookPageAlloc}, CgroupV1Memory: mode == cgroup.ModeV1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer set.Close()
+	live := &Live{
+		Set: set, Interval: 100 * time.Millisecond, SweepEvery: 2,
+		TakeSnapshot: func(string) (*snapshot.Snapshot, error) {
+			return snapshot.TakeWith("", snapshot.Options{SkipPagetypeinfo: true})
+		},
+		Cgroups: cgroup.NewResolver(mount, hier, cgroup.WithMountRoot(root), cgroup.WithMinWalkInterval(10*time.Millisecond)),
+	}
+	// The cgroup comes, allocates and goes before the live source starts:
+	// the kernel counted it, no walk will ever see it.
+	dir := filepath.Join(mount, fmt.Sprintf("fragscope-vanish-%d", os.Getpid()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	id := inode(t, dir)
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestWorkChild$")
+	cmd.Env = append(os.Environ(), workChildEnv+"="+dir+",rings")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		os.Remove(dir)
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	if err := os.Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var announced []uint64
+	go func() {
+		done <- live.Run(ctx, func(ev event.Event) {
+			if p, ok := ev.(*event.CgroupPath); ok {
+				announced = append(announced, p.ID)
+			}
+		})
+	}()
+	counts, _, err := set.CgroupAllocs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := counts[id]; !ok {
+		t.Fatalf("the child's rings were not counted for cgroup %d: nothing to forget", id)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		counts, _, err := set.CgroupAllocs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := counts[id]; !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the vanished cgroup %d still holds its kernel map entry after 5 s", id)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(announced, id) {
+		t.Errorf("cgroup %d was resolved before it vanished: the test did not exercise the unseen path", id)
 	}
 }

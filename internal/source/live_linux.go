@@ -66,6 +66,12 @@ type liveState struct {
 	lastFailSnap time.Time // failure snapshots are rate-limited in a storm
 	stacks       map[int32][]string
 	removed      []uint64 // cgroups gone since the last tick
+	// unresolved holds the tick at which a cgroup with kernel counters was
+	// first seen without a path. One that stays so past a sweep and a walk
+	// was gone before any walk saw it (a short-lived cgroup): it never gets
+	// a removal, so it is forgotten here, or its kernel entry would hold
+	// one of the bounded map's 4096 places for good.
+	unresolved map[uint64]int
 	ticks        int
 }
 
@@ -304,8 +310,21 @@ func (l *Live) announceCgroups(st *liveState, emit func(event.Event), ev event.E
 		for _, c := range e.Cgroups {
 			l.Cgroups.Path(c.CgroupID)
 		}
+		// Every id in the kernel map, changed this tick or not: one whose
+		// counters stopped changing is no longer in e.Cgroups.
+		for id := range st.prevCgroups {
+			if _, _, ok := l.Cgroups.Path(id); !ok {
+				if _, seen := st.unresolved[id]; !seen {
+					if st.unresolved == nil {
+						st.unresolved = map[uint64]int{}
+					}
+					st.unresolved[id] = st.ticks
+				}
+			}
+		}
 		if st.ticks%l.SweepEvery == 0 {
 			l.Cgroups.Sweep()
+			l.forgetVanished(st)
 		}
 		st.ticks++
 	}
@@ -320,6 +339,29 @@ func (l *Live) announceCgroups(st *liveState, emit func(event.Event), ev event.E
 		if u.Removed {
 			st.removed = append(st.removed, u.ID)
 		}
+	}
+}
+
+// forgetVanished queues for forgetting the cgroups that no walk has found
+// since at least a sweep period after they were first seen, after one more
+// walk: a walk is tens of ms with thousands of cgroups, so it runs only
+// when such ids exist, at the sweep's pace.
+func (l *Live) forgetVanished(st *liveState) {
+	var stale []uint64
+	for id, first := range st.unresolved {
+		if st.ticks-first >= l.SweepEvery {
+			stale = append(stale, id)
+		}
+	}
+	if len(stale) == 0 {
+		return
+	}
+	l.Cgroups.Refresh()
+	for _, id := range stale {
+		if _, _, ok := l.Cgroups.Path(id); !ok {
+			st.removed = append(st.removed, id)
+		}
+		delete(st.unresolved, id)
 	}
 }
 
