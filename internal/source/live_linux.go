@@ -72,7 +72,7 @@ type liveState struct {
 	// a removal, so it is forgotten here, or its kernel entry would hold
 	// one of the bounded map's 4096 places for good.
 	unresolved map[uint64]int
-	ticks        int
+	ticks      int
 }
 
 // Run emits events until ctx ends, then drains what the ringbuf still holds
