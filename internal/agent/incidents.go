@@ -60,10 +60,13 @@ type group struct {
 	name     string
 	from, to time.Time // event time
 	due      time.Time // wall time after which the window is on disk
-	lines    [][]byte  // the incidents' JSON objects
-	jsonOK   bool      // lines are on disk as they are now
-	failedAt time.Time // first failure, zero while none
-	reported bool      // a failure was logged
+	// unwritten holds the incidents' JSON objects not yet on disk; size
+	// is the bytes of the JSON file that hold whole lines. Only unwritten
+	// lines are kept: a storm's group can gather thousands.
+	unwritten [][]byte
+	size      int64
+	failedAt  time.Time // first failure, zero while none
+	reported  bool      // a failure was logged
 }
 
 func (k *keeper) incidentsDir() string { return filepath.Join(k.dir, "incidents") }
@@ -89,8 +92,7 @@ func (k *keeper) add(inc *incident.Incident, agg *aggregate.Aggregator) {
 	g.to = to
 	g.due = k.now().Add(k.after)
 	if jerr == nil {
-		g.lines = append(g.lines, buf.Bytes())
-		g.jsonOK = false
+		g.unwritten = append(g.unwritten, buf.Bytes())
 	}
 	err := k.writeJSON(g)
 	name := g.name
@@ -110,26 +112,35 @@ func (k *keeper) add(inc *incident.Incident, agg *aggregate.Aggregator) {
 	}
 }
 
-// writeJSON writes g's lines through a temporary file, so a crash leaves
-// either the old file or the new one. Called with mu held.
+// writeJSON appends g's unwritten lines to its JSON file in one write. An
+// append that fails is cut back to the last whole line, so a reader never
+// sees half an object, and is tried again with the next incident or pin;
+// a kill in the middle of the write leaves a torn last line, which recover
+// cuts off. Called with mu held.
 func (k *keeper) writeJSON(g *group) error {
-	if g.jsonOK {
+	if len(g.unwritten) == 0 {
 		return nil
 	}
 	if err := os.MkdirAll(k.incidentsDir(), 0o700); err != nil {
 		return err
 	}
-	path := filepath.Join(k.incidentsDir(), g.name+".json")
-	tmp := path + ".tmp"
-	err := os.WriteFile(tmp, bytes.Join(g.lines, nil), 0o600)
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
+	f, err := os.OpenFile(filepath.Join(k.incidentsDir(), g.name+".json"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
-		os.Remove(tmp)
 		return err
 	}
-	g.jsonOK = true
+	data := bytes.Join(g.unwritten, nil)
+	_, err = f.Write(data)
+	if err != nil {
+		f.Truncate(g.size)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	g.size += int64(len(data))
+	g.unwritten = g.unwritten[:0]
 	return nil
 }
 
@@ -244,6 +255,7 @@ func (k *keeper) recover() {
 	}
 	jsons, _ := filepath.Glob(filepath.Join(k.incidentsDir(), "*.json"))
 	for _, j := range jsons {
+		cutTornLine(j)
 		name := strings.TrimSuffix(filepath.Base(j), ".json")
 		if _, err := os.Stat(filepath.Join(k.incidentsDir(), name+traceExt)); err == nil {
 			continue
@@ -254,11 +266,20 @@ func (k *keeper) recover() {
 			continue
 		}
 		k.mu.Lock()
-		k.pending = append(k.pending, &group{name: name, from: from.Add(-k.before), to: to.Add(k.after),
-			jsonOK: true, due: k.now()})
+		k.pending = append(k.pending, &group{name: name, from: from.Add(-k.before), to: to.Add(k.after), due: k.now()})
 		k.mu.Unlock()
 		k.log.Info("pinning the recording of an incident kept before a restart", "incident", name)
 	}
+}
+
+// cutTornLine drops a last line without its newline: the object a kill
+// interrupted.
+func cutTornLine(path string) {
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) == 0 || b[len(b)-1] == '\n' {
+		return
+	}
+	os.Truncate(path, int64(bytes.LastIndexByte(b, '\n')+1))
 }
 
 // incidentTimes reads the first and last incident times of a group's JSON.
