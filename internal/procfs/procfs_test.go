@@ -126,6 +126,19 @@ func TestParseZoneinfo(t *testing.T) {
 	if mv := live[3]; mv.Managed != 0 || mv.Present != 0 || mv.Free != 0 {
 		t.Errorf("Movable: %+v, want empty", mv)
 	}
+	// lowmem_reserve as this machine printed it: 5 entries (DMA, DMA32,
+	// Normal, Movable, Device), also for the unpopulated zones (only 5.8's
+	// 26e7deadaae1 left it out for them; a8a4b7aeaf84 reverted that).
+	for i, want := range [][]uint64{{0, 3018, 4810, 4810, 4810}, {0, 0, 1792, 1792, 1792}, {0, 0, 0, 0, 0},
+		{0, 0, 0, 0, 0}, {0, 0, 0, 0, 0}} {
+		if !reflect.DeepEqual(live[i].Protection, want) {
+			t.Errorf("%s protection %v, want %v", live[i].Zone, live[i].Protection, want)
+		}
+		if live[i].FreeCMA != 0 || live[i].HaveReservedHighatomic {
+			t.Errorf("%s: FreeCMA %d HaveReservedHighatomic %v, want 0 and false", live[i].Zone,
+				live[i].FreeCMA, live[i].HaveReservedHighatomic)
+		}
+	}
 
 	// The synthetic 3.10 layout.
 	old, err := ParseZoneinfo(open(t, "incident-failing/proc/zoneinfo"))
@@ -133,8 +146,9 @@ func TestParseZoneinfo(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := ZoneInfo{Node: 0, Zone: "Normal", Free: 67045, Min: 13884, Low: 17355, High: 20826,
-		Spanned: 3407872, Present: 3407872, Managed: 3341722, HaveFree: true, HaveWatermarks: true}
-	if len(old) != 3 || old[2] != want {
+		Spanned: 3407872, Present: 3407872, Managed: 3341722, Protection: []uint64{0, 0, 0, 0},
+		HaveFree: true, HaveWatermarks: true}
+	if len(old) != 3 || !reflect.DeepEqual(old[2], want) {
 		t.Errorf("3.10 Normal = %+v\nwant %+v", old, want)
 	}
 
@@ -154,6 +168,35 @@ func TestParseZoneinfo(t *testing.T) {
 			in:   "Node 0, zone DMA\n  pages free 5\n min 1\n low 2\n high 3\n  pagesets\n    cpu: 0\n      high:  186\n",
 			want: []ZoneInfo{{Zone: "DMA", Free: 5, Min: 1, Low: 2, High: 3, HaveFree: true, HaveWatermarks: true}},
 		},
+		{
+			// 3.10 layout (zoneinfo_show_print, mm/vmstat.c 3.10): the
+			// "    %-12s %lu" stats, nr_free_cma among them (CMA machine),
+			// then the protection line after them.
+			name: "3.10 with CMA",
+			in: "Node 0, zone   Normal\n  pages free     9000\n        min      100\n        low      125\n" +
+				"        high     150\n        scanned  0\n        spanned  65536\n        present  65536\n" +
+				"        managed  60000\n    nr_free_pages 9000\n    nr_free_cma  4096\n" +
+				"        protection: (0, 0, 0, 0)\n  pagesets\n",
+			want: []ZoneInfo{{Zone: "Normal", Free: 9000, Min: 100, Low: 125, High: 150, Spanned: 65536,
+				Present: 65536, Managed: 60000, FreeCMA: 4096, Protection: []uint64{0, 0, 0, 0},
+				HaveFree: true, HaveWatermarks: true}},
+		},
+		{
+			// 5.8's layout of an unpopulated zone (26e7deadaae1 "mm/vmstat.c:
+			// do not show lowmem reserve protection information of empty
+			// zone", reverted by a8a4b7aeaf84): it stops after "managed".
+			name: "unpopulated zone on 5.8",
+			in:   "Node 0, zone  Movable\n  pages free     0\n        min      0\n        low      0\n        high     0\n        spanned  0\n        present  0\n        managed  0\n",
+			want: []ZoneInfo{{Zone: "Movable", HaveFree: true, HaveWatermarks: true}},
+		},
+		{
+			name: "a vendor kernel's nr_reserved_highatomic",
+			in:   "Node 0, zone DMA32\n  pages free 5\n      nr_reserved_highatomic 512\n        protection: (0, 0, 42)\n",
+			want: []ZoneInfo{{Zone: "DMA32", Free: 5, HaveFree: true, ReservedHighatomic: 512,
+				HaveReservedHighatomic: true, Protection: []uint64{0, 0, 42}}},
+		},
+		{name: "bad protection", in: "Node 0, zone DMA\n  pages free 5\n        protection: (0, x)\n", errLine: 3},
+		{name: "protection without parentheses", in: "Node 0, zone DMA\n        protection: 0, 1\n", errLine: 2},
 		{name: "stats before header", in: "  pages free 5\n", errLine: 1},
 		{name: "bad min", in: "Node 0, zone DMA\n  pages free 5\n        min      x\n", errLine: 3},
 		{name: "junk after header", in: "Node 0, zone DMA extra\n", errLine: 1},

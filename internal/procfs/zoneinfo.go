@@ -23,6 +23,20 @@ type ZoneInfo struct {
 	Spanned uint64
 	Present uint64
 	Managed uint64
+	// Protection is the "protection: (a, b, ...)" line: the zone's
+	// lowmem_reserve[] in pages, indexed by the highest zone (enum
+	// zone_type) an allocation may use; nil when the section had none.
+	// Every kernel since 2.6.x prints it (zoneinfo_show_print, mm/vmstat.c
+	// 3.10 and 6.12), one entry per MAX_NR_ZONES.
+	Protection []uint64
+	// FreeCMA is the zone stat "nr_free_cma" (NR_FREE_CMA_PAGES, printed
+	// in every kernel since 3.7 with or without CONFIG_CMA); 0 when absent.
+	FreeCMA uint64
+	// ReservedHighatomic is "nr_reserved_highatomic" if the section prints
+	// it (no mainline kernel up to 6.18 does; vendor kernels may); 0 when
+	// absent. HaveReservedHighatomic says whether it was there.
+	ReservedHighatomic     uint64
+	HaveReservedHighatomic bool
 	// HaveFree and HaveWatermarks say whether the section had those lines;
 	// a section cut short (or a very old kernel) may lack them.
 	HaveFree       bool
@@ -78,6 +92,14 @@ func ParseZoneinfo(r io.Reader) ([]ZoneInfo, error) {
 		if cur == nil {
 			return errors.New("data before the first \"Node N, zone NAME\" header")
 		}
+		if f[0] == "protection:" {
+			p, err := parseProtection(strings.TrimPrefix(strings.TrimSpace(line), "protection:"))
+			if err != nil {
+				return fmt.Errorf("zone %q: %w", cur.Zone, err)
+			}
+			cur.Protection = p
+			return nil
+		}
 		key, val, ok := keyValue(f)
 		if !ok {
 			return nil
@@ -100,6 +122,10 @@ func ParseZoneinfo(r io.Reader) ([]ZoneInfo, error) {
 			dst = &cur.Managed
 		case "nr_free_pages":
 			dst, haveNr = &nrFree, true
+		case "nr_free_cma":
+			dst = &cur.FreeCMA
+		case "nr_reserved_highatomic":
+			dst, cur.HaveReservedHighatomic = &cur.ReservedHighatomic, true
 		default:
 			return nil
 		}
@@ -127,4 +153,27 @@ func keyValue(f []string) (key, val string, ok bool) {
 		return f[0], f[1], true
 	}
 	return "", "", false
+}
+
+// parseProtection reads "(0, 2815, 15868, 15868)": the kernel prints each
+// lowmem_reserve entry with %ld, comma-separated, in parentheses.
+func parseProtection(s string) ([]uint64, error) {
+	s = strings.TrimSpace(s)
+	inner, ok := strings.CutPrefix(s, "(")
+	if ok {
+		inner, ok = strings.CutSuffix(inner, ")")
+	}
+	if !ok {
+		return nil, fmt.Errorf("protection: want \"(a, b, ...)\", got %q", s)
+	}
+	parts := strings.Split(inner, ",")
+	out := make([]uint64, len(parts))
+	for i, p := range parts {
+		v, err := strconv.ParseUint(strings.TrimSpace(p), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("protection: entry %d: invalid value %q", i, strings.TrimSpace(p))
+		}
+		out[i] = v
+	}
+	return out, nil
 }
