@@ -39,6 +39,11 @@ func (m *machine) header(l msgLine, t string) bool {
 		}
 		m.minor(Report{Kind: KindCallbacksSuppressed, Header: t, Suppressed: n, SuppressedBy: s[:i]}, l)
 		return true
+	case (m.open == nil || m.open.Kind != KindOOM) && isOOMFragment(t):
+		// An excerpt that starts after the "invoked oom-killer" header.
+		m.start(&Report{Kind: KindOOM, Header: t, OOM: &OOM{}}, l)
+		m.oomLine(l, t)
+		return true
 	case isMemInfoStart(t):
 		if m.open != nil && m.open.MemInfo == nil && memKind(m.open.Kind) {
 			return false // the body takes it
@@ -110,7 +115,7 @@ func (m *machine) vmalloc(l msgLine, t string) bool {
 				v.AllocatedBytes, _ = strconv.ParseUint(f[1], 10, 64)
 				v.SizeBytes, _ = strconv.ParseUint(f[3], 10, 64)
 			}
-		} else if f := strings.Fields(strings.TrimPrefix(s, ":")); len(f) >= 2 && f[1] == "bytes" {
+		} else if f := strings.Fields(strings.TrimPrefix(s, ":")); len(f) >= 2 && strings.TrimSuffix(f[1], ",") == "bytes" {
 			v.SizeBytes, _ = strconv.ParseUint(f[0], 10, 64) // "vmalloc: allocation failure: N bytes"
 		}
 	case strings.Contains(t, "vmalloc error: size"):

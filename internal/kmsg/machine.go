@@ -257,8 +257,8 @@ func isElision(t string) bool {
 // isTraceNoise matches what dump_stack prints around the frames: stack
 // hex words (3.x), "<IRQ>"/"<TASK>" markers, register dumps, "Code:".
 func isTraceNoise(t string) bool {
-	if t[0] == '<' && t[len(t)-1] == '>' && len(t) < 12 {
-		return true
+	if t[0] == '<' && t[len(t)-1] == '>' && len(t) < 12 || t == "[<" || strings.Trim(t, "=") == "" {
+		return true // markers, a frame wrapped after "[<", 2.6's "=====" end
 	}
 	for _, p := range []string{"RIP: ", "RSP: ", "Code: ", "Workqueue: ", "task: ", "Modules linked in:", "Tainted: ", "Stack:", "Exception stack", "pc : ", "lr : ", "sp : ", "---[ end trace"} {
 		if strings.HasPrefix(t, p) {

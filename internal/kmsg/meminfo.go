@@ -261,6 +261,10 @@ func (m *machine) kv(l msgLine, f []string, set func(string, uint64), flag func(
 			continue
 		}
 		k, v, ok := strings.Cut(w, ":")
+		if ok && v == "" && i+1 < len(f) && startsDigit(f[i+1]) {
+			v = f[i+1] // 4.9-4.13 print "shmem_thp: 0kB"
+			i++
+		}
 		if !ok || k == "" {
 			m.note(l.n, "unreadable %q", clip(w))
 			continue
@@ -384,7 +388,7 @@ func (m *machine) summary(mi *MemInfo, f []string) bool {
 // its columns; another Mem-Info line ends it as cut.
 func (m *machine) freeCont(l msgLine, f []string) bool {
 	w := f[0]
-	if m.mem.carry != "" || m.mem.wantTotal || w == "=" || strings.HasPrefix(w, "(") || strings.Contains(w, "*") || strings.HasSuffix(w, "kB") && startsDigit(w) && !strings.Contains(w, ":") {
+	if m.mem.carry != "" || m.mem.wantTotal || w == "=" || strings.HasPrefix(w, "(") || strings.Contains(w, "*") || strings.Contains(w, "_") && strings.HasSuffix(w, "kB") || strings.HasSuffix(w, "kB") && startsDigit(w) && !strings.Contains(w, ":") {
 		if _, rest := splitNode(f); len(rest) > 0 && strings.HasSuffix(rest[0], ":") {
 			return false // the next zone's line
 		}
@@ -525,7 +529,13 @@ func parseKBWord(w string) (uint64, bool) {
 // and drops both '*': "341784kB"; then the column's expected size (pageKB <<
 // order, or a common page size for the first column) splits the digits.
 func blockWord(w string, pageKB uint64, order int) (count, size uint64, ok bool) {
-	if c, s, found := strings.Cut(w, "*"); found {
+	// GitHub's Markdown also turns "a*4kB b*8kB" into "a_4kB b_8kB" when
+	// a reader converts the italics back to text.
+	sep := "*"
+	if !strings.Contains(w, "*") && strings.Contains(w, "_") {
+		sep = "_"
+	}
+	if c, s, found := strings.Cut(w, sep); found {
 		count, err := strconv.ParseUint(c, 10, 64)
 		if err != nil {
 			return 0, 0, false

@@ -92,6 +92,12 @@ func (m *machine) memcg() *MemcgOOM {
 	return o.Memcg
 }
 
+// isOOMFragment matches the lines of an OOM report that say so on their own.
+func isOOMFragment(t string) bool {
+	return strings.Contains(t, "Killed process ") || strings.Contains(t, "Kill process ") || isMemcgCounter(t) ||
+		strings.HasPrefix(t, "Memory cgroup stats for ") || strings.HasPrefix(t, "Task in ") && strings.Contains(t, " killed as a result of limit of ")
+}
+
 func isMemcgCounter(t string) bool {
 	for _, p := range []string{"memory: usage ", "memory+swap: usage ", "kmem: usage ", "swap: usage ", "memsw: usage "} {
 		if strings.HasPrefix(t, p) {

@@ -23,6 +23,10 @@ func stripPrefix(b []byte, year int) (text []byte, ts Timestamp, ok, cont, rec b
 		ok, rec = true, true
 		cont = bytes.IndexByte(flags, '+') >= 0
 	}
+	// Pasted logs are often indented: "    kernel: swapper: page ...".
+	if i := len(b) - len(bytes.TrimLeft(b, " \t")); i > 0 && i <= 8 && bytes.HasPrefix(b[i:], []byte("kernel:")) {
+		b = b[i:]
+	}
 	for len(b) > 0 {
 		n := 0
 		switch c := b[0]; {
@@ -192,7 +196,7 @@ func bsdDate(b []byte, year int, ts *Timestamp) int {
 		}
 	}
 	if mon < 0 {
-		return 0
+		return weekdayDate(b, ts)
 	}
 	// "Nov 12 15:15:41", "Nov  2 15:15:41"
 	d := b[4:6]
@@ -226,6 +230,21 @@ func bsdDate(b []byte, year int, ts *Timestamp) int {
 	}
 	ts.Wall = time.Date(year, time.Month(mon+1), int(day), int(hh), int(mm), int(ss), int(nsec), time.UTC)
 	return n + hostTag(b[n:])
+}
+
+// weekdayDate reads OpenWrt logread's "Sun Jun  6 16:14:57 2021 " and the
+// "kern.warn kernel:" after it.
+func weekdayDate(b []byte, ts *Timestamp) int {
+	const layout = "Mon Jan _2 15:04:05 2006"
+	if len(b) < len(layout) {
+		return 0
+	}
+	t, err := time.Parse(layout, string(b[:len(layout)]))
+	if err != nil {
+		return 0
+	}
+	ts.Wall = t
+	return len(layout) + hostTag(b[len(layout):])
 }
 
 // isoDate reads "2024-06-03T10:00:00.123+00:00 " or "2024-06-03 10:00:00 "

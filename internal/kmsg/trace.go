@@ -15,6 +15,10 @@ import (
 //	[c0000000fe2f3a40] [c000000000e7d88c] dump_stack+0xb0/0xf0 (unreliable)             powerpc
 func parseFrame(t string) (Frame, bool) {
 	var f Frame
+	// A frame wrapped after "[<": the address ends this line's head.
+	if i := strings.Index(t, ">] "); i > 0 && allHex(t[:i]) {
+		t = "[<" + t
+	}
 	// Leading "[<addr>]" / "[addr]" words: the last is the frame's PC.
 	for strings.HasPrefix(t, "[") {
 		end := strings.IndexByte(t, ']')
@@ -38,12 +42,24 @@ func parseFrame(t string) (Frame, bool) {
 		if end < 0 {
 			return f, false
 		}
-		t = t[1:end]
+		t = t[1:end] + t[end+1:]
 	}
 	sym, rest, _ := strings.Cut(t, " ")
 	plus := strings.LastIndex(sym, "+0x")
 	if plus <= 0 {
+		// arm 5.x+: "warn_alloc from __alloc_pages+0xef8/0x1044", and the
+		// bracketed "(warn_alloc_failed) from": the callee has no offset.
+		if strings.HasPrefix(rest, "from ") || strings.HasPrefix(rest, "[") && strings.Contains(rest, " from ") {
+			f.Func = sym
+			if strings.HasPrefix(rest, "[") {
+				f.Module = strings.Trim(strings.Fields(rest)[0], "[]")
+			}
+			return f, validSym(sym) && sym != ""
+		}
 		return f, false
+	}
+	if i := strings.Index(rest, "from "); i >= 0 {
+		rest = rest[:i] // arm32: what follows is the caller's frame
 	}
 	off, size, _ := strings.Cut(sym[plus+1:], "/")
 	o, err := strconv.ParseUint(strings.TrimPrefix(off, "0x"), 16, 64)

@@ -166,6 +166,17 @@ func (t *transport) decoded(b []byte, n int) {
 	} else {
 		ts = t.last
 	}
+	// Two CPUs printing at once glue one line's head to another's prefixed
+	// line: "0*2048kB [2836069.535293] CPU: 12 PID: 0 ...". Cut at the
+	// inner printk timestamp; each part is read as a line of its own.
+	if i := innerTimestamp(text); i > 0 {
+		head := bytes.TrimRight(text[:i], " ")
+		if len(bytes.TrimSpace(head)) > 0 {
+			t.out(msgLine{n: n, text: string(head), ts: ts, prefixed: ok, cont: cont})
+		}
+		t.decoded(text[i:], n)
+		return
+	}
 	// rsyslog folds a multi-line record into one line, writing each
 	// newline as "#012" (and a tab as "#011"); /dev/kmsg escapes them as
 	// "\x0a". Each part is a message line of its own, sharing the prefix.
@@ -197,6 +208,26 @@ func (t *transport) unfold(text []byte, n int, ts Timestamp, ok, cont, rec bool)
 		t.out(msgLine{n: n, text: string(part), ts: ts, prefixed: ok && first, cont: cont && first})
 		first = false
 	}
+}
+
+// innerTimestamp returns where a printk timestamp "[  123.456789]" starts
+// inside text (not at its start), or -1.
+func innerTimestamp(text []byte) int {
+	for off := 1; off < len(text); {
+		i := bytes.IndexByte(text[off:], '[')
+		if i < 0 {
+			return -1
+		}
+		i += off
+		end := bytes.IndexByte(text[i:], ']')
+		if end > 0 && end < 20 {
+			if _, ok := printkTime(bytes.TrimSpace(text[i+1 : i+end])); ok {
+				return i
+			}
+		}
+		off = i + 1
+	}
+	return -1
 }
 
 // isDictLine reports whether b is a /dev/kmsg dictionary entry "KEY=value"
