@@ -37,9 +37,7 @@ func EnumBits(spec *btf.Spec) map[string]uint64 {
 }
 
 // Migratetypes returns the names of enum migratetype in a kernel's BTF,
-// indexed by value: MIGRATE_UNMOVABLE -> "unmovable" and so on. The aliases
-// MIGRATE_PCPTYPES, MIGRATE_TYPES and __MIGRATE_* (which share a value with a
-// real type or count them) are skipped. nil when the BTF has no such enum.
+// indexed by value (see MigratetypeNames). nil when the BTF has no such enum.
 func Migratetypes(spec *btf.Spec) []string {
 	if spec == nil {
 		return nil
@@ -48,8 +46,27 @@ func Migratetypes(spec *btf.Spec) []string {
 	if err := spec.TypeByName("migratetype", &e); err != nil {
 		return nil
 	}
+	values := make([]EnumValue, len(e.Values))
+	for i, v := range e.Values {
+		values[i] = EnumValue{Name: v.Name, Value: v.Value}
+	}
+	return MigratetypeNames(values)
+}
+
+// EnumValue is one constant of a C enum.
+type EnumValue struct {
+	Name  string
+	Value uint64
+}
+
+// MigratetypeNames turns the constants of enum migratetype (from BTF, or
+// from mmzone.h by the era generator) into names indexed by value:
+// MIGRATE_UNMOVABLE -> "unmovable" and so on. The aliases MIGRATE_PCPTYPES,
+// MIGRATE_TYPES and __MIGRATE_* (which share a value with a real type or
+// count them) are skipped. nil when there are none.
+func MigratetypeNames(values []EnumValue) []string {
 	var names []string
-	for _, v := range e.Values {
+	for _, v := range values {
 		if v.Name == "MIGRATE_PCPTYPES" || v.Name == "MIGRATE_TYPES" ||
 			!strings.HasPrefix(v.Name, "MIGRATE_") || v.Value > 64 {
 			continue
@@ -69,36 +86,24 @@ func Migratetypes(spec *btf.Spec) []string {
 	return names
 }
 
-// FallbackMigratetypes returns the enum migratetype order documented in
-// include/linux/mmzone.h for a kernel release ("3.10.0-514.el7.x86_64",
-// "6.18.44"), for kernels without BTF. Values 0..2 are certain; the ones
-// after depend on CONFIG_CMA and CONFIG_MEMORY_ISOLATION, and this assumes
-// the common x86_64 distribution build: no CMA, isolation on. nil when the
-// release cannot be parsed or predates mobility grouping.
+// FallbackMigratetypes returns the enum migratetype order of a kernel
+// release ("3.10.0-514.el7.x86_64", "6.18.44") for kernels without BTF: the
+// order in include/linux/mmzone.h of its era (eras_generated.go), evaluated
+// with a distribution config (CMA off, MEMORY_ISOLATION on; see Era.Config).
+// 4.4 swapped MOVABLE and RECLAIMABLE and replaced MIGRATE_RESERVE by
+// MIGRATE_HIGHATOMIC. nil when the release cannot be parsed or predates
+// mobility grouping (2.6.24, b2a0ac8875a0; 2.6 minor releases are not told
+// apart, so every 2.6 gets the oldest era's order).
 func FallbackMigratetypes(release string) []string {
-	major, minor, ok := parseRelease(release)
-	switch {
-	case !ok:
+	major, _, ok := parseRelease(release)
+	if !ok || major < 2 || (major == 2 && !strings.HasPrefix(release, "2.6")) {
 		return nil
-	case major < 2 || (major == 2 && minor < 6):
-		// 2.6.24 introduced migratetypes; "2.6.x" minor parsing is not
-		// worth it for kernels that old.
-		return nil
-	case major < 4 || (major == 4 && minor < 4):
-		// 2.6.24 (mobility grouping, b2a0ac8875a0) to 4.3: RECLAIMABLE
-		// before MOVABLE, MIGRATE_RESERVE = MIGRATE_PCPTYPES (3),
-		// MIGRATE_ISOLATE after it (MIGRATE_CMA between them since 3.5
-		// when CONFIG_CMA=y).
-		return []string{"unmovable", "reclaimable", "movable", "reserve", "isolate"}
-	default:
-		// 4.4 ("mm, page_alloc: use masks and shifts when converting GFP
-		// flags to migrate types") swapped MOVABLE and RECLAIMABLE, and
-		// "remove MIGRATE_RESERVE" / "reserve pageblocks for high-order
-		// atomic allocations" put MIGRATE_HIGHATOMIC at 3. Unchanged through
-		// 6.18 (UNMOVABLE 0, MOVABLE 1, RECLAIMABLE 2, HIGHATOMIC 3,
-		// ISOLATE 4 read from its BTF).
-		return []string{"unmovable", "movable", "reclaimable", "highatomic", "isolate"}
 	}
+	e, _, ok := eraFor(release)
+	if !ok {
+		return nil
+	}
+	return e.Migratetypes
 }
 
 // parseRelease extracts major and minor from a kernel release string.

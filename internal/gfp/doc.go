@@ -10,4 +10,9 @@
 // kernel with tracefs), the ___GFP_*_BIT enum (6.10+) and enum migratetype
 // from BTF. A recording carries the table of the kernel it was made on, and
 // Table decodes with whatever table it is given.
+//
+// For a kernel that is not running here (a log from a 3.10 node), ForRelease
+// picks a table generated from that era's own headers (eras.go,
+// eras_generated.go); FallbackMigratetypes takes the migratetype order from
+// the same eras.
 package gfp
