@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fragscope/fragscope/internal/event"
+	"github.com/fragscope/fragscope/internal/gfp"
 	"github.com/fragscope/fragscope/internal/snapshot"
 )
 
@@ -49,7 +50,8 @@ var SeedStack = []string{
 
 // Start returns the session metadata of a 3.10 kernel: its gfp table as the
 // tracefs format of mm_page_alloc lists it (combinations first) and its
-// migratetype names.
+// migratetype names. The gfp table is RHEL 7's own (3.10.0-514.el7), as
+// internal/gfp generates it from that tree's headers.
 func Start() *event.Start {
 	return &event.Start{
 		Time:           T0,
@@ -64,36 +66,17 @@ func Start() *event.Start {
 			{Hook: "slab_create", Mechanism: "kprobe", Target: "kmem_cache_create", Attached: true},
 			{Hook: "extfrag", Mechanism: "tracepoint", Target: "kmem:mm_page_alloc_extfrag", Attached: true},
 		},
-		GFPFlags: []event.Flag{
-			{Name: "GFP_HIGHUSER_MOVABLE", Value: 0x200da},
-			{Name: "GFP_HIGHUSER", Value: 0x200d2},
-			{Name: "GFP_USER", Value: 0x200d0},
-			{Name: "GFP_KERNEL", Value: 0xd0},
-			{Name: "GFP_NOFS", Value: 0x50},
-			{Name: "GFP_ATOMIC", Value: 0x20},
-			{Name: "GFP_NOIO", Value: 0x10},
-			{Name: "GFP_HIGH", Value: 0x20},
-			{Name: "GFP_WAIT", Value: 0x10},
-			{Name: "GFP_IO", Value: 0x40},
-			{Name: "GFP_COLD", Value: 0x100},
-			{Name: "GFP_NOWARN", Value: 0x200},
-			{Name: "GFP_REPEAT", Value: 0x400},
-			{Name: "GFP_NOFAIL", Value: 0x800},
-			{Name: "GFP_NORETRY", Value: 0x1000},
-			{Name: "GFP_COMP", Value: 0x4000},
-			{Name: "GFP_ZERO", Value: 0x8000},
-			{Name: "GFP_NOMEMALLOC", Value: 0x10000},
-			{Name: "GFP_HARDWALL", Value: 0x20000},
-			{Name: "GFP_THISNODE", Value: 0x40000},
-			{Name: "GFP_RECLAIMABLE", Value: 0x80000},
-			{Name: "GFP_KMEMCG", Value: 0x100000},
-			{Name: "GFP_MOVABLE", Value: 0x8},
-			{Name: "GFP_NOTRACK", Value: 0x200000},
-			{Name: "GFP_NO_KSWAPD", Value: 0x400000},
-			{Name: "GFP_OTHER_NODE", Value: 0x800000},
-		},
+		GFPFlags:     el7GFP(),
 		Migratetypes: []string{"Unmovable", "Reclaimable", "Movable", "Reserve", "Isolate"},
 	}
+}
+
+func el7GFP() []event.Flag {
+	flags, _, ok := gfp.ForRelease("3.10.0-514.el7.x86_64")
+	if !ok {
+		panic("aggtest: no gfp table for 3.10.0-514.el7")
+	}
+	return flags
 }
 
 // Zones returns the failing node's /proc/buddyinfo with the watermarks of
