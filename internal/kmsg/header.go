@@ -12,9 +12,9 @@ func (m *machine) header(l msgLine, t string) bool {
 	case strings.Contains(t, "page allocation "):
 		return m.pageAlloc(l, t)
 	case strings.Contains(t, "invoked oom-killer"):
-		i := strings.Index(t, " invoked oom-killer")
+		i := strings.Index(t, "invoked oom-killer")
 		r := &Report{Kind: KindOOM, Header: t, OOM: &OOM{}}
-		r.Task.Comm = t[:i]
+		r.Task.Comm = strings.TrimSpace(t[:i])
 		m.start(r, l)
 		m.fields(l, t[i:])
 		return true
@@ -120,7 +120,7 @@ func (m *machine) vmalloc(l msgLine, t string) bool {
 		}
 	case strings.Contains(t, "vmalloc error: size"):
 		i = strings.Index(t, "vmalloc error: size")
-		s := t[i+len("vmalloc error: size "):]
+		s := strings.TrimSpace(t[i+len("vmalloc error: size"):])
 		num, why, _ := strings.Cut(s, ",")
 		v.SizeBytes, _ = strconv.ParseUint(strings.TrimSpace(num), 10, 64)
 		if j := strings.Index(why, ", mode:"); j >= 0 {
@@ -212,8 +212,8 @@ func (m *machine) slabAlloc(l msgLine, t string) bool {
 		kind = KindSLABAllocFailure
 	}
 	r := &Report{Kind: kind, Header: t, SlabAlloc: &SlabAlloc{Node: -1}}
-	i := strings.Index(t, "on node ")
-	f := strings.FieldsFunc(t[i+len("on node "):], func(c rune) bool { return c == ',' || c == ' ' || c == '(' })
+	i := strings.Index(t, "on node")
+	f := strings.FieldsFunc(t[i+len("on node"):], func(c rune) bool { return c == ',' || c == ' ' || c == '(' })
 	if len(f) > 0 {
 		if n, err := strconv.Atoi(f[0]); err == nil {
 			r.SlabAlloc.Node = n
@@ -325,15 +325,14 @@ func (m *machine) fields(l msgLine, s string) {
 			r.OOM.OOMScoreAdj, r.OOM.HaveOOMScoreAdj = n, true
 		}
 	}
-	need := m.names
+	// The next line may still be the header's (wrapped before "nodemask="
+	// or inside the names); headerMore takes it only if it starts so.
+	m.hdr = 1
 	switch r.Kind {
 	case KindPageAllocFailure, KindPageAllocStall, KindOOM:
-		need = need || r.Order < 0 || !r.HaveGFP
-	}
-	if need {
-		m.hdr = 2
-	} else {
-		m.hdr = 0
+		if m.names || r.Order < 0 || !r.HaveGFP {
+			m.hdr = 2
+		}
 	}
 }
 

@@ -50,7 +50,10 @@ func (z MemInfoZone) PageKB(def uint64) uint64 {
 //     be 1+1+N or N+1+1. The letters are still in FreeList.Types for a
 //     consumer that needs "sits only on H or C lists" (no U/M/E letter).
 //   - PageblocksByMigratetype and the pageblock order: never printed.
-//   - Min/Low/High/Managed/Present/NrFree: from the stats line (kB rounded
+//   - FreeTypeLetters: the letters as printed, per order.
+//   - Protection: lowmem_reserve[] as printed (pages); nil when not printed.
+//   - Min/Low/High/Managed/Present/NrFree/FreeCMA/ReservedHighatomic: from
+//     the stats line (kB rounded
 //     down to pages, exact since the kernel printed pages << (PAGE_SHIFT-10)).
 //     HaveWatermarks is false when the stats line was not read.
 //
@@ -66,6 +69,12 @@ func (z MemInfoZone) Snapshot(pageKB uint64) snapshot.Zone {
 	if fl := z.FreeList; fl != nil {
 		out.FreeBlocks = append([]uint64(nil), fl.Count...)
 		out.FreeByMigratetype = splitByLetters(fl)
+		if fl.Types != nil {
+			out.FreeTypeLetters = append([]string(nil), fl.Types...)
+		}
+	}
+	if z.Protection != nil {
+		out.Protection = append([]uint64(nil), z.Protection...) // printed in pages already
 	}
 	if z.HaveStats {
 		out.HaveWatermarks = true
@@ -75,6 +84,8 @@ func (z MemInfoZone) Snapshot(pageKB uint64) snapshot.Zone {
 		out.Managed = z.ManagedKB / pk
 		out.Present = z.PresentKB / pk
 		out.NrFree = z.FreeKB / pk
+		out.FreeCMA = z.FreeCMAKB / pk
+		out.ReservedHighatomic = z.ReservedHighatomicKB / pk
 	}
 	return out
 }
