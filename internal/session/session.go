@@ -222,6 +222,8 @@ func cloneSnapshot(src *snapshot.Snapshot) *snapshot.Snapshot {
 	for i := range c.Zones {
 		z := &c.Zones[i]
 		z.FreeBlocks = slices.Clone(z.FreeBlocks)
+		z.Protection = slices.Clone(z.Protection)
+		z.FreeTypeLetters = slices.Clone(z.FreeTypeLetters)
 		if z.FreeByMigratetype != nil {
 			m := make(map[string][]uint64, len(z.FreeByMigratetype))
 			for k, v := range z.FreeByMigratetype {

@@ -15,6 +15,7 @@ func TestCloneSnapshotCoversFields(t *testing.T) {
 	known := map[string]bool{
 		"Snapshot.Zones": true, "Snapshot.ExtfragThreshold": true,
 		"Zone.FreeBlocks": true, "Zone.FreeByMigratetype": true, "Zone.PageblocksByMigratetype": true,
+		"Zone.Protection": true, "Zone.FreeTypeLetters": true,
 	}
 	ms := aggtest.Snapshot(aggtest.T0, "start")
 	for _, typ := range []reflect.Type{reflect.TypeOf(*ms.Snapshot), reflect.TypeOf(ms.Snapshot.Zones[0])} {

@@ -30,6 +30,31 @@ type Zone struct {
 	// FreeByMigratetypeCapped is true when the kernel stopped counting some
 	// free list at 100000 entries: FreeByMigratetype holds lower bounds.
 	FreeByMigratetypeCapped bool `json:"free_by_migratetype_capped,omitempty"`
+
+	// The fields below are what internal/allocrule needs beyond the free
+	// lists and watermarks; all are plain data so that a kernel-log parser
+	// can fill them from a Mem-Info dump as Take fills them from /proc.
+
+	// Protection is the zone's lowmem_reserve[] in pages, indexed by the
+	// enum zone_type of an allocation's highest usable zone: /proc/zoneinfo's
+	// "protection: (a, b, ...)" live, a Mem-Info's "lowmem_reserve[]: a b"
+	// from a log. nil when unknown; allocrule then estimates it and says so.
+	Protection []uint64 `json:"protection,omitempty"`
+	// FreeCMA is NR_FREE_CMA_PAGES (zoneinfo nr_free_cma, Mem-Info
+	// free_cma), which the watermark check takes out for requests that may
+	// not use CMA pageblocks.
+	FreeCMA uint64 `json:"free_cma_pages,omitempty"`
+	// ReservedHighatomic is nr_reserved_highatomic in pages: Mem-Info's
+	// reserved_highatomic, or HighAtomic pageblocks << pageblock order from
+	// pagetypeinfo (reserve_highatomic_pageblock adds a whole pageblock at a
+	// time, mm/page_alloc.c 4.4-6.12). 0 when unknown or none.
+	ReservedHighatomic uint64 `json:"reserved_highatomic_pages,omitempty"`
+	// FreeTypeLetters is, per order, the migratetype letters a Mem-Info
+	// free-list line prints after a count ("UME": U unmovable, M movable,
+	// E reclaimable, H highatomic, C CMA, I isolate, R reserve before 4.4):
+	// which lists have a block of that order. nil when not from a log; live
+	// snapshots have FreeByMigratetype instead.
+	FreeTypeLetters []string `json:"free_type_letters,omitempty"`
 }
 
 // Snapshot is the free-memory picture of every zone at one moment.

@@ -103,6 +103,11 @@ func merge(buddy []procfs.ZoneFree, zinfo []procfs.ZoneInfo) []Zone {
 			High:           zi.High,
 			HaveWatermarks: zi.HaveWatermarks,
 			NrFree:         zi.Free,
+			Protection:     zi.Protection,
+			FreeCMA:        zi.FreeCMA,
+			// 0 unless a vendor zoneinfo prints it; applyPagetypeinfo
+			// fills it from the HighAtomic pageblocks otherwise.
+			ReservedHighatomic: zi.ReservedHighatomic,
 		})
 	}
 	for _, bi := range buddy {
@@ -143,6 +148,14 @@ func applyPagetypeinfo(s *Snapshot, p *procfs.Pagetypeinfo) {
 	for _, b := range p.Blocks {
 		if z := find(s.Zones, b.Node, b.Zone); z != nil {
 			z.PageblocksByMigratetype = b.Blocks
+			// nr_reserved_highatomic grows by pageblock_nr_pages per block
+			// reserve_highatomic_pageblock converts (mm/page_alloc.c 4.4
+			// to 6.12; 6.12 adds 1 << order for a buddy larger than a
+			// pageblock, which x86_64's MAX_PAGE_ORDER 10 > 9 allows but
+			// no pagetypeinfo can tell apart).
+			if n := b.Blocks["HighAtomic"]; n > 0 && z.ReservedHighatomic == 0 && s.PageblockOrder > 0 {
+				z.ReservedHighatomic = n << s.PageblockOrder
+			}
 		}
 	}
 }

@@ -13,7 +13,7 @@ import (
 // dropped here silently.
 const (
 	snapshotFields = 5
-	zoneFields     = 13
+	zoneFields     = 17
 )
 
 func (e *encoder) memSnapshot(ev *event.MemSnapshot) {
@@ -66,6 +66,39 @@ func (e *encoder) memSnapshot(ev *event.MemSnapshot) {
 			}
 		}
 	}
+	// Appended after the zones (format version 2 as it was): a payload that
+	// ends here is an older recording, or one whose zones have none of
+	// these fields, which then stay empty. Left out when all are empty, so
+	// such snapshots cost no byte more than before.
+	if !hasZoneExtras(s.Zones) {
+		return
+	}
+	e.uvarint(uint64(len(s.Zones)))
+	for i := range s.Zones {
+		z := &s.Zones[i]
+		if z.Protection == nil {
+			e.byte(0)
+		} else {
+			e.byte(1)
+			e.counts(z.Protection)
+		}
+		e.uvarint(z.FreeCMA)
+		e.uvarint(z.ReservedHighatomic)
+		e.uvarint(uint64(len(z.FreeTypeLetters)))
+		for _, l := range z.FreeTypeLetters {
+			e.string(l)
+		}
+	}
+}
+
+func hasZoneExtras(zones []snapshot.Zone) bool {
+	for i := range zones {
+		z := &zones[i]
+		if z.Protection != nil || z.FreeCMA != 0 || z.ReservedHighatomic != 0 || len(z.FreeTypeLetters) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (e *encoder) counts(a []uint64) {
@@ -141,10 +174,45 @@ func (d *decoder) memSnapshot() *event.MemSnapshot {
 		}
 		s.Zones = append(s.Zones, z)
 	}
+	if d.err == nil && len(d.buf) > 0 {
+		d.zoneExtras(s.Zones)
+	}
 	if d.err != nil {
 		return nil
 	}
 	return ev
+}
+
+// zoneExtras decodes the per-zone fields appended after the zones:
+// Protection, FreeCMA, ReservedHighatomic, FreeTypeLetters.
+func (d *decoder) zoneExtras(zones []snapshot.Zone) {
+	n := d.uvarint()
+	if d.err == nil && n != uint64(len(zones)) {
+		d.err = errCorrupt
+		return
+	}
+	for i := range zones {
+		if d.err != nil {
+			return
+		}
+		z := &zones[i]
+		if d.byte() == 1 {
+			z.Protection = d.counts()
+		}
+		z.FreeCMA = d.uvarint()
+		z.ReservedHighatomic = d.uvarint()
+		m := d.uvarint()
+		if m > uint64(len(d.buf)) {
+			d.err = errCorrupt
+			return
+		}
+		if m > 0 {
+			z.FreeTypeLetters = make([]string, m)
+			for j := range z.FreeTypeLetters {
+				z.FreeTypeLetters[j] = d.str()
+			}
+		}
+	}
 }
 
 func (d *decoder) counts() []uint64 {

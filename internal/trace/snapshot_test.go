@@ -2,6 +2,7 @@ package trace
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -32,7 +33,9 @@ func TestSnapshotRoundTripAllFields(t *testing.T) {
 			NrFree: 77, Present: 1100,
 			PageblocksByMigratetype: map[string]uint64{"Movable": 9, "Unmovable": 2},
 			FreeByMigratetypeCapped: true,
-		}, {Node: 0, Name: "DMA", FreeBlocks: []uint64{}}},
+			Protection:              []uint64{0, 0, 0, 0, 0}, FreeCMA: 4096, ReservedHighatomic: 512,
+			FreeTypeLetters: []string{"UME", "M", "", "H"},
+		}, {Node: 0, Name: "DMA", FreeBlocks: []uint64{}, Protection: []uint64{0, 3018, 4810}}},
 	}}
 	var e encoder
 	e.memSnapshot(in)
@@ -43,5 +46,42 @@ func TestSnapshotRoundTripAllFields(t *testing.T) {
 	}
 	if !reflect.DeepEqual(in, out) {
 		t.Errorf("round trip:\n got %+v\nwant %+v", out.Snapshot, in.Snapshot)
+	}
+}
+
+// A version-2 recording made before Protection, FreeCMA, ReservedHighatomic
+// and FreeTypeLetters were appended decodes with those fields empty.
+func TestSnapshotDecodesPayloadWithoutZoneExtras(t *testing.T) {
+	in := &event.MemSnapshot{Reason: "interval", Snapshot: &snapshot.Snapshot{
+		Time: aggtest.At(time.Second), PageSize: 4096,
+		Zones: []snapshot.Zone{{Node: 0, Name: "Normal", FreeBlocks: []uint64{1, 2}, Managed: 10,
+			Protection: []uint64{0, 0, 0}, FreeCMA: 3}},
+	}}
+	var e encoder
+	e.memSnapshot(in)
+	// The old writer stopped after the zones: cut the appended section,
+	// which is 1 (count) + 1 (presence) + 1+3 (counts) + 1 + 1 + 1 bytes.
+	old := e.buf[:len(e.buf)-9]
+	d := decoder{buf: old}
+	out := d.memSnapshot()
+	if d.err != nil {
+		t.Fatal(d.err)
+	}
+	z := out.Snapshot.Zones[0]
+	if z.Protection != nil || z.FreeCMA != 0 || z.Managed != 10 || len(z.FreeBlocks) != 2 {
+		t.Errorf("old payload decoded as %+v", z)
+	}
+	// Zones without any of the appended fields encode as before.
+	in.Snapshot.Zones[0].Protection, in.Snapshot.Zones[0].FreeCMA = nil, 0
+	var e2 encoder
+	e2.memSnapshot(in)
+	if !slices.Equal(e2.buf, old) {
+		t.Errorf("a snapshot without the appended fields encodes to %d bytes, the old layout to %d", len(e2.buf), len(old))
+	}
+	// A count that does not match the zones is corruption, not old data.
+	bad := append(slices.Clone(old), 7)
+	d = decoder{buf: bad}
+	if d.memSnapshot(); d.err == nil {
+		t.Error("mismatched extras count decoded without error")
 	}
 }
