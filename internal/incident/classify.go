@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fragscope/fragscope/internal/aggregate"
+	"github.com/fragscope/fragscope/internal/allocrule"
 	"github.com/fragscope/fragscope/internal/event"
 	"github.com/fragscope/fragscope/internal/snapshot"
 )
@@ -33,17 +34,16 @@ const (
 //     was attached, that the failure came from outside the page allocator.
 //  3. No snapshot at or before the failure: unknown.
 //  4. The primary allocation (see primary) could be served now: some
-//     eligible zone (the target zone from the gfp zone modifiers and the
-//     zones below it) has a free block >= its order and stays above its min
-//     watermark plus lowmem_reserve after taking it. Then if the allocation
+//     eligible zone is "ok" by internal/allocrule (the zonelist from gfp_zone
+//     down, lowmem_reserve, the era's __zone_watermark_ok, the free lists
+//     the request may take), j. Then if the allocation
 //     was memcg-accounted (__GFP_ACCOUNT; 3.10: __GFP_KMEMCG), the page
 //     allocator was not the obstacle, so the charge failed: memcg_limit.
 //     Otherwise unknown: the picture changed after the failure, or the
 //     allocation was restricted in a way a snapshot cannot see.
 //  5. Some eligible zone has enough free memory above its watermarks but
-//     no block large enough, with a fragmentation index above
-//     vm.extfrag_threshold (snapshot.Zone.VerdictAt "fragmentation"):
-//     fragmentation.
+//     no block it may take, with a fragmentation index above
+//     vm.extfrag_threshold (allocrule's "fragmentation"): fragmentation.
 //  6. Every eligible zone is at or below min (+ reserve), or its index is
 //     at or below the threshold (too little free memory for compaction to
 //     help): exhaustion.
@@ -52,7 +52,7 @@ const (
 // Order-0 failures, opportunistic (__GFP_NORETRY/__GFP_NOWARN) attempts,
 // allocations without direct reclaim and memcg-accounted ones that the page
 // allocator could not serve each add a reason line.
-func (c *Correlator) classify(inc *Incident, prim *event.AllocFail) Verdict {
+func (c *Correlator) classify(inc *Incident, prim *event.AllocFail, j *allocrule.Judgment) Verdict {
 	var v Verdict
 	add := func(format string, args ...any) { v.Reasons = append(v.Reasons, fmt.Sprintf(format, args...)) }
 	sc := inc.Syscall
@@ -113,22 +113,33 @@ func (c *Correlator) classify(inc *Incident, prim *event.AllocFail) Verdict {
 		return v
 	}
 	m := inc.Memory
+	judged := func(z *Zone) *allocrule.Zone {
+		if j != nil {
+			for i := range j.Zones {
+				if jz := &j.Zones[i]; jz.Node == z.Node && jz.Name == z.Name {
+					return jz
+				}
+			}
+		}
+		return nil
+	}
+	minText := func(z *Zone) string { return minText(z, judged(z)) }
 	var served, frag, exhaust []*Zone
 	for i := range m.Zones {
 		z := &m.Zones[i]
-		switch z.Verdict {
-		case string(snapshot.VerdictOK):
+		switch allocrule.Verdict(z.Verdict) {
+		case allocrule.VerdictOK:
 			served = append(served, z)
-		case string(snapshot.VerdictFragmentation):
+		case allocrule.VerdictFragmentation:
 			frag = append(frag, z)
-		case string(snapshot.VerdictExhaustion), verdictReserved:
+		case allocrule.VerdictExhaustion, allocrule.VerdictReserved:
 			exhaust = append(exhaust, z)
 		}
 	}
 	// Reasons follow the zonelist: the target zone first, then the ones the
 	// allocator fell back to.
 	for _, zs := range [][]*Zone{served, frag, exhaust} {
-		slices.SortStableFunc(zs, func(a, b *Zone) int { return cmp.Compare(zoneRank[b.Name], zoneRank[a.Name]) })
+		slices.SortStableFunc(zs, func(a, b *Zone) int { return cmp.Compare(allocrule.ZoneRank(b.Name), allocrule.ZoneRank(a.Name)) })
 	}
 	age := m.Time.Sub(prim.Time)
 	switch {
@@ -145,12 +156,21 @@ func (c *Correlator) classify(inc *Incident, prim *event.AllocFail) Verdict {
 			v.Cause = CauseUnknown
 			add("the snapshot (%s after the allocation failed) shows %s could serve order %d now (largest free "+
 				"order %d): memory changed between the failure and the snapshot, or the allocation was "+
-				"restricted (cpuset, __GFP_THISNODE, a free block only on the HighAtomic/CMA lists)",
+				"restricted in a way a snapshot cannot see (cpuset, __GFP_THISNODE, a mempolicy)",
 				fmtAge(age), zoneLabel(m, z), order, z.LargestFreeOrder)
 		}
 	case len(frag) > 0:
 		v.Cause = CauseFragmentation
 		for _, z := range frag {
+			if z.LargestFreeOrder >= order {
+				// A block that size is free, but on a list this
+				// request may not take: allocrule says which.
+				jz := judged(z)
+				add("%s: %d kB free, above %s, but the free blocks of order %d or more sit on "+
+					"lists this request may not take (HighAtomic, CMA, Isolate)%s", zoneLabel(m, z),
+					z.FreeKB, minText(z), order, reasonSuffix(jz))
+				continue
+			}
 			add("%s: %d kB free, above %s, but the largest free block is order %d (%d kB) and "+
 				"order %d needs %d kB contiguous; fragmentation index %s > extfrag_threshold %s: "+
 				"the memory is there in pieces, compaction could assemble the block", zoneLabel(m, z),
@@ -158,14 +178,14 @@ func (c *Correlator) classify(inc *Incident, prim *event.AllocFail) Verdict {
 				blockKB(m, order), snapshot.FormatIndex(z.FragIndex[order]),
 				snapshot.FormatIndex(m.ExtfragThreshold))
 		}
-		c.exhaustReasons(&v, m, exhaust, order)
+		c.exhaustReasons(&v, m, exhaust, order, judged)
 		if name, ok := c.accounted(prim.GFP); ok {
 			add("gfp has %s (memcg-accounted), but no eligible zone had a block of order %d, so the "+
 				"page allocator itself failed, not the memcg charge", name, order)
 		}
 	case len(exhaust) > 0:
 		v.Cause = CauseExhaustion
-		c.exhaustReasons(&v, m, exhaust, order)
+		c.exhaustReasons(&v, m, exhaust, order, judged)
 	default:
 		v.Cause = CauseUnknown
 		add("order %d is beyond the free lists of every eligible zone: the allocator refuses such "+
@@ -174,13 +194,18 @@ func (c *Correlator) classify(inc *Incident, prim *event.AllocFail) Verdict {
 	return v
 }
 
-func (c *Correlator) exhaustReasons(v *Verdict, m *Memory, zones []*Zone, order int) {
+func (c *Correlator) exhaustReasons(v *Verdict, m *Memory, zones []*Zone, order int,
+	judged func(*Zone) *allocrule.Zone) {
+	minText := func(z *Zone) string { return minText(z, judged(z)) }
 	for _, z := range zones {
 		var r string
 		switch {
 		case z.Verdict == verdictReserved:
 			r = fmt.Sprintf("%s: %d kB free is within its lowmem_reserve of %d kB (+ min %d kB) kept "+
 				"back from %s allocations", zoneLabel(m, z), z.FreeKB, z.ReserveKB, z.MinKB, m.TargetZone)
+			if estimated(judged(z)) != "" {
+				r += "; the reserve is estimated: the snapshot has no protection line"
+			}
 		case z.FreeKB <= z.MinKB+z.ReserveKB+blockKB(m, order):
 			r = fmt.Sprintf("%s: %d kB free, at or below %s after taking the %d kB asked for",
 				zoneLabel(m, z), z.FreeKB, minText(z), blockKB(m, order))
@@ -293,12 +318,28 @@ func zoneLabel(m *Memory, z *Zone) string {
 
 // minText is the level a zone must stay above for the allocation: its min
 // watermark, plus the lowmem_reserve when the allocation could use a
-// higher zone.
-func minText(z *Zone) string {
+// higher zone, said to be estimated when allocrule had to estimate it.
+func minText(z *Zone, jz *allocrule.Zone) string {
 	if z.ReserveKB == 0 {
 		return fmt.Sprintf("min %d kB", z.MinKB)
 	}
-	return fmt.Sprintf("min %d kB + lowmem_reserve %d kB", z.MinKB, z.ReserveKB)
+	return fmt.Sprintf("min %d kB + lowmem_reserve %d kB%s", z.MinKB, z.ReserveKB, estimated(jz))
+}
+
+// estimated marks a reserve allocrule estimated (no protection line).
+func estimated(jz *allocrule.Zone) string {
+	if jz != nil && jz.ReserveSource == allocrule.ReserveEstimated && jz.Reserve > 0 {
+		return " (estimated: the snapshot has no protection line)"
+	}
+	return ""
+}
+
+// reasonSuffix is allocrule's first reason for a zone, after a colon.
+func reasonSuffix(jz *allocrule.Zone) string {
+	if jz == nil || len(jz.Reasons) == 0 {
+		return ""
+	}
+	return ": " + jz.Reasons[0]
 }
 
 func blockKB(m *Memory, order int) uint64 {

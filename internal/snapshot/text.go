@@ -18,28 +18,30 @@ const (
 	ordersPerBand = 11
 )
 
-// verdictCell is the short form used in the table; failures are upper case so
-// they stand out.
-var verdictCell = map[Verdict]string{
-	VerdictOK:            "ok",
-	VerdictFragmentation: "FRAG",
-	VerdictExhaustion:    "EXHAUST",
-	VerdictNone:          "-",
+// VerdictRow is the table's verdict row: a legend line saying which request
+// the cells answer for, and a short cell per zone (index into Zones) and
+// order. The snapshot cannot judge a request itself: internal/allocrule
+// does, and its callers build the row.
+type VerdictRow struct {
+	Legend string
+	Cell   func(zone, order int) string
 }
 
 // WriteText renders s as a compact table per zone: free blocks, the kernel's
 // fragmentation and unusable indices (printed as the debugfs files print
-// them) and the verdict for each order, plus free memory, watermarks and the
-// largest free order.
-func WriteText(w io.Writer, s *Snapshot) error {
+// them) and, with a VerdictRow, the verdict for each order, plus free
+// memory, watermarks and the largest free order.
+func WriteText(w io.Writer, s *Snapshot, verdicts *VerdictRow) error {
 	bw := bufio.NewWriter(w)
 	th := s.Threshold()
-	fmt.Fprintf(bw, "free memory at %s  page size %d kB", s.Time.UTC().Format(time.RFC3339), s.pageSize()/1024)
+	fmt.Fprintf(bw, "free memory at %s  page size %d kB", s.Time.UTC().Format(time.RFC3339), s.PageBytes()/1024)
 	if s.PageblockOrder > 0 {
 		fmt.Fprintf(bw, "  pageblock order %d", s.PageblockOrder)
 	}
 	fmt.Fprintf(bw, "  extfrag_threshold %d\n", th)
-	fmt.Fprintf(bw, "verdict: ok | FRAG (fragmented: compaction helps) | EXHAUST (too little free) | - (n/a)\n")
+	if verdicts != nil {
+		fmt.Fprintf(bw, "%s\n", verdicts.Legend)
+	}
 	for i := range s.Zones {
 		z := &s.Zones[i]
 		fmt.Fprintf(bw, "\nNode %d, zone %s", z.Node, z.Name)
@@ -47,7 +49,7 @@ func WriteText(w io.Writer, s *Snapshot) error {
 			fmt.Fprintf(bw, ": empty\n")
 			continue
 		}
-		kb := func(p uint64) uint64 { return p * uint64(s.pageSize()) / 1024 }
+		kb := func(p uint64) uint64 { return p * uint64(s.PageBytes()) / 1024 }
 		fmt.Fprintf(bw, ": free %d kB in lists", kb(z.FreePages()))
 		if z.NrFree != 0 && z.NrFree != z.FreePages() {
 			fmt.Fprintf(bw, " (counter %d kB)", kb(z.NrFree))
@@ -62,12 +64,16 @@ func WriteText(w io.Writer, s *Snapshot) error {
 		if len(z.PageblocksByMigratetype) > 0 {
 			fmt.Fprintf(bw, "  pageblocks %s\n", formatBlocks(z.PageblocksByMigratetype))
 		}
-		writeBands(bw, z, th)
+		var cell func(int) string
+		if verdicts != nil {
+			cell = func(o int) string { return verdicts.Cell(i, o) }
+		}
+		writeBands(bw, z, cell)
 	}
 	return bw.Flush()
 }
 
-func writeBands(w io.Writer, z *Zone, th int) {
+func writeBands(w io.Writer, z *Zone, verdict func(order int) string) {
 	n := len(z.FreeBlocks)
 	for lo := 0; lo < n; lo += ordersPerBand {
 		hi := min(lo+ordersPerBand, n)
@@ -75,7 +81,9 @@ func writeBands(w io.Writer, z *Zone, th int) {
 		row(w, "free", lo, hi, func(o int) string { return fmt.Sprint(z.FreeBlocks[o]) })
 		row(w, "extfrag", lo, hi, func(o int) string { return FormatIndex(z.FragIndex(o)) })
 		row(w, "unusable", lo, hi, func(o int) string { return FormatIndex(z.Unusable(o)) })
-		row(w, "verdict", lo, hi, func(o int) string { return verdictCell[z.VerdictAt(o, th)] })
+		if verdict != nil {
+			row(w, "verdict", lo, hi, verdict)
+		}
 	}
 }
 

@@ -19,7 +19,7 @@ func TestWriteText(t *testing.T) {
 			s.Time = time.Date(2017, 3, 3, 10, 0, 1, 0, time.UTC)
 			s.PageSize = 4096
 			var b bytes.Buffer
-			if err := WriteText(&b, s); err != nil {
+			if err := WriteText(&b, s, layoutRow(s)); err != nil {
 				t.Fatal(err)
 			}
 			for i, l := range strings.Split(b.String(), "\n") {
@@ -50,10 +50,20 @@ func TestWriteTextWraps(t *testing.T) {
 	free[13] = 1
 	s := &Snapshot{PageSize: 65536, Zones: []Zone{{Name: "Normal", FreeBlocks: free, Managed: 1}}}
 	var b bytes.Buffer
-	if err := WriteText(&b, s); err != nil {
+	if err := WriteText(&b, s, nil); err != nil {
 		t.Fatal(err)
 	}
 	if n := strings.Count(b.String(), "  order "); n != 2 {
 		t.Errorf("%d bands, want 2:\n%s", n, b.String())
+	}
+}
+
+// layoutRow is the row of VerdictAt, the layout-only verdict; allocrule's
+// rows are tested there.
+func layoutRow(s *Snapshot) *VerdictRow {
+	cells := map[Verdict]string{VerdictOK: "ok", VerdictFragmentation: "FRAG", VerdictExhaustion: "EXHAUST", VerdictNone: "-"}
+	return &VerdictRow{
+		Legend: "verdict (free lists alone): ok | FRAG | EXHAUST | - (n/a)",
+		Cell:   func(z, o int) string { return cells[s.Zones[z].VerdictAt(o, s.Threshold())] },
 	}
 }

@@ -1,12 +1,8 @@
 package snapshot
 
-import (
-	"fmt"
-	"strings"
-)
-
 // Verdict says whether an allocation of some order would succeed in a zone
-// now and, if not, what is in the way.
+// now and, if not, what is in the way. The values are part of the JSON
+// outputs; internal/allocrule adds "reserved".
 type Verdict string
 
 const (
@@ -27,30 +23,32 @@ const (
 // DefaultExtfragThreshold is the default vm.extfrag_threshold.
 const DefaultExtfragThreshold = 500
 
+// CompactionWouldHelp is the fragmentation/exhaustion split for a zone that
+// has no free block of the order: compaction_suitable (mm/compaction.c,
+// 3.10 to 6.12) refuses a zone whose fragmentation index is in
+// [0, vm.extfrag_threshold] ("failure due to lack of memory",
+// COMPACT_NOT_SUITABLE_ZONE); above the threshold (or the rare small
+// negative index of a zone with a handful of smaller blocks) compaction is
+// worth it. internal/allocrule and VerdictAt both decide with it.
+func CompactionWouldHelp(free []uint64, order, threshold int) bool {
+	idx := FragmentationIndex(free, order)
+	return idx < 0 || idx > threshold
+}
+
 // Verdict decides for an order with the default vm.extfrag_threshold.
 func (z *Zone) Verdict(order int) Verdict { return z.VerdictAt(order, DefaultExtfragThreshold) }
 
-// VerdictAt decides for an order given vm.extfrag_threshold, in the order
-// the kernel's allocator and compaction code ask the questions:
+// VerdictAt is the verdict of the free-list layout alone, for no request in
+// particular: the min watermark without lowmem_reserve, any free block
+// regardless of its migratetype. It is what a per-order table of a zone can
+// say without knowing who asks; "could this zone serve this request" is
+// internal/allocrule's, which also weighs the gfp's zones, lowmem_reserve,
+// CMA and HighAtomic reserves and the kernel era.
 //
 //  1. Empty zone, or an order the zone's free lists do not have: none.
-//  2. The min watermark (__zone_watermark_ok with ALLOC_WMARK_MIN, the level
-//     the slow path allocates down to): if taking 2^order pages would leave
-//     min pages or fewer free, the allocation fails for lack of memory:
-//     exhaustion, whatever the free lists look like.
+//  2. Taking 2^order pages would leave min pages or fewer free: exhaustion.
 //  3. A free block of order >= order exists: ok.
-//  4. Otherwise the fragmentation index decides, exactly as
-//     compaction_suitable (mm/compaction.c) does with vm.extfrag_threshold:
-//     an index in [0, threshold] means "failure due to lack of memory,
-//     compaction would not help" (COMPACT_NOT_SUITABLE_ZONE): exhaustion;
-//     above the threshold (or the rare small negative index of a zone with a
-//     handful of smaller blocks) compaction is worth it: fragmentation.
-//
-// Simplifications, all erring towards "ok": lowmem_reserve (which depends on
-// the allocation's highest usable zone) is ignored, and so is the migratetype
-// of the free blocks (a block only on the HighAtomic or CMA list does not
-// serve an ordinary unmovable allocation), as are per-cpu lists, which only
-// hold order <= 3 and are not in buddyinfo.
+//  4. Otherwise CompactionWouldHelp decides fragmentation or exhaustion.
 func (z *Zone) VerdictAt(order, threshold int) Verdict {
 	if z.Empty() || order < 0 || order >= len(z.FreeBlocks) {
 		return VerdictNone
@@ -61,21 +59,10 @@ func (z *Zone) VerdictAt(order, threshold int) Verdict {
 	if z.LargestFreeOrder() >= order {
 		return VerdictOK
 	}
-	if idx := z.FragIndex(order); idx >= 0 && idx <= threshold {
+	if !CompactionWouldHelp(z.FreeBlocks, order, threshold) {
 		return VerdictExhaustion
 	}
 	return VerdictFragmentation
-}
-
-// Answer is one zone's answer to "would an order-N allocation succeed now?".
-type Answer struct {
-	Node      int     `json:"node"`
-	Zone      string  `json:"zone"`
-	Order     int     `json:"order"`
-	Succeed   bool    `json:"succeed"`
-	Verdict   Verdict `json:"verdict"`
-	FragIndex int     `json:"frag_index"` // thousandths, as the kernel computes it
-	Reason    string  `json:"reason"`     // one line, for people
 }
 
 // Threshold is the vm.extfrag_threshold the snapshot's verdicts use.
@@ -86,66 +73,8 @@ func (s *Snapshot) Threshold() int {
 	return DefaultExtfragThreshold
 }
 
-// Would answers, zone by zone, whether an allocation of the given order would
-// succeed now and, if not, why. Which zones an allocation may use depends on
-// its gfp flags (GFP_KERNEL: Normal and below), so every zone is answered.
-func (s *Snapshot) Would(order int) []Answer {
-	th := s.Threshold()
-	out := make([]Answer, 0, len(s.Zones))
-	for i := range s.Zones {
-		z := &s.Zones[i]
-		v := z.VerdictAt(order, th)
-		out = append(out, Answer{
-			Node:      z.Node,
-			Zone:      z.Name,
-			Order:     order,
-			Succeed:   v == VerdictOK,
-			Verdict:   v,
-			FragIndex: z.FragIndex(order),
-			Reason:    s.reason(z, order, v, th),
-		})
-	}
-	return out
-}
-
-func (s *Snapshot) reason(z *Zone, order int, v Verdict, th int) string {
-	kb := func(pages uint64) string { return fmt.Sprintf("%d kB", pages*uint64(s.pageSize())/1024) }
-	var b strings.Builder
-	switch v {
-	case VerdictNone:
-		if z.Empty() {
-			return "empty zone"
-		}
-		return fmt.Sprintf("order %d is beyond the zone's largest order %d", order, len(z.FreeBlocks)-1)
-	case VerdictOK:
-		fmt.Fprintf(&b, "largest free block is order %d", z.LargestFreeOrder())
-		if z.HaveWatermarks {
-			fmt.Fprintf(&b, "; %s free, above min %s", kb(z.freeCounter()), kb(z.Min))
-		}
-		return b.String()
-	}
-	if !z.aboveMin(order) {
-		fmt.Fprintf(&b, "%s free, at or below min watermark %s after the request", kb(z.freeCounter()), kb(z.Min))
-		return b.String()
-	}
-	fmt.Fprintf(&b, "no free block of order %d or more (largest %d)", order, z.LargestFreeOrder())
-	if z.HaveWatermarks {
-		fmt.Fprintf(&b, ", %s free above min %s", kb(z.freeCounter()), kb(z.Min))
-	} else {
-		fmt.Fprintf(&b, ", %s free", kb(z.FreePages()))
-	}
-	idx := z.FragIndex(order)
-	if v == VerdictExhaustion {
-		fmt.Fprintf(&b, "; fragmentation index %s <= extfrag_threshold %s: too little free memory, compaction would not help",
-			FormatIndex(idx), FormatIndex(th))
-	} else {
-		fmt.Fprintf(&b, "; fragmentation index %s > extfrag_threshold %s: compaction could help",
-			FormatIndex(idx), FormatIndex(th))
-	}
-	return b.String()
-}
-
-func (s *Snapshot) pageSize() uint32 {
+// PageBytes is the page size, 4096 when the snapshot did not record it.
+func (s *Snapshot) PageBytes() uint32 {
 	if s.PageSize == 0 {
 		return 4096
 	}

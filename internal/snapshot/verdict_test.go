@@ -1,7 +1,6 @@
 package snapshot
 
 import (
-	"strings"
 	"testing"
 )
 
@@ -73,34 +72,5 @@ func TestVerdictAt(t *testing.T) {
 				t.Errorf("got %s, want %s", got, tt.want)
 			}
 		})
-	}
-}
-
-func TestWould(t *testing.T) {
-	s := take(t, "incident-failing")
-	ans := s.Would(6)
-	if len(ans) != 3 {
-		t.Fatalf("%d answers", len(ans))
-	}
-	byZone := map[string]Answer{}
-	for _, a := range ans {
-		byZone[a.Zone] = a
-	}
-	n := byZone["Normal"]
-	if n.Succeed || n.Verdict != VerdictFragmentation || n.FragIndex != 981 || n.Order != 6 {
-		t.Errorf("Normal = %+v", n)
-	}
-	for _, want := range []string{"no free block of order 6", "largest 3", "268180 kB free above min 55536 kB", "0.981 > extfrag_threshold 0.500"} {
-		if !strings.Contains(n.Reason, want) {
-			t.Errorf("reason %q lacks %q", n.Reason, want)
-		}
-	}
-	if d := byZone["DMA"]; !d.Succeed || d.Verdict != VerdictOK {
-		t.Errorf("DMA = %+v", d)
-	}
-	th := 990
-	s.ExtfragThreshold = &th
-	if v := s.Would(6)[2].Verdict; v != VerdictExhaustion {
-		t.Errorf("threshold 990: Normal %s, want exhaustion", v)
 	}
 }

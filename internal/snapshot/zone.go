@@ -38,9 +38,9 @@ func (z *Zone) Empty() bool {
 	return z.Managed == 0 && z.LargestFreeOrder() < 0
 }
 
-// freeCounter is the free page count the watermark check uses: zoneinfo's
+// FreeCounter is the free page count the watermark check uses: zoneinfo's
 // NR_FREE_PAGES when known, else the free lists' sum.
-func (z *Zone) freeCounter() uint64 {
+func (z *Zone) FreeCounter() uint64 {
 	if z.NrFree != 0 {
 		return z.NrFree
 	}
@@ -55,7 +55,7 @@ func (z *Zone) aboveMin(order int) bool {
 	if !z.HaveWatermarks {
 		return true
 	}
-	free := z.freeCounter()
+	free := z.FreeCounter()
 	if order >= 64 {
 		return false
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fragscope/fragscope/internal/aggregate"
+	"github.com/fragscope/fragscope/internal/allocrule"
 	"github.com/fragscope/fragscope/internal/event"
 	"github.com/fragscope/fragscope/internal/incident"
 	"github.com/fragscope/fragscope/internal/snapshot"
@@ -95,7 +96,7 @@ func (t *Terminal) screen(agg *aggregate.Aggregator) {
 	t.writeIncidents(t.tty)
 	writeDrops(b, &iv.Counts, &s.Counts)
 	writeAllocs(b, &iv.Counts, &s.Counts)
-	writeFreeMemory(b, &s)
+	writeFreeMemory(b, agg, &s)
 	// On a tty the screen is all there is: always show the newest stack.
 	// In a log, show it in the interval it happened in only (a failure in
 	// this interval is the newest one).
@@ -115,7 +116,7 @@ func writeSummary(b *bytes.Buffer, agg *aggregate.Aggregator) {
 	writeHookProblems(b, agg)
 	writeDrops(b, nil, &s.Counts)
 	writeAllocs(b, nil, &s.Counts)
-	writeFreeMemory(b, &s)
+	writeFreeMemory(b, agg, &s)
 	writeAllocFailures(b, agg, &s, true)
 	writeSlabs(b, nil, &s)
 	writeNetns(b, nil, &s)
@@ -290,15 +291,25 @@ func namedList(s []aggregate.NamedCount) string {
 	return strings.Join(parts, ", ")
 }
 
-// writeFreeMemory shows the latest free-block table, then answers for each
-// order that failed in the session whether it could be served, from the
-// snapshot taken right after a failure when there is one.
-func writeFreeMemory(b *bytes.Buffer, s *aggregate.Summary) {
+// writeFreeMemory shows the latest free-block table (its verdict row for
+// GFP_KERNEL), then answers for each order that failed in the session
+// whether that failure's request could be served, from the snapshot taken
+// right after a failure when there is one. Both ask internal/allocrule with
+// the recording kernel's era and gfp table, as incidents do.
+func writeFreeMemory(b *bytes.Buffer, agg *aggregate.Aggregator, s *aggregate.Summary) {
 	if s.Snapshot == nil {
 		return
 	}
+	sess := agg.Session()
+	var release string
+	if st := sess.Start(); st != nil {
+		release = st.KernelRelease
+	}
+	era := allocrule.ParseRelease(release)
 	fmt.Fprintf(b, "\nFREE MEMORY (%s snapshot)\n", s.Snapshot.Reason)
-	snapshot.WriteText(b, s.Snapshot.Snapshot)
+	latest := s.Snapshot.Snapshot
+	snapshot.WriteText(b, latest, allocrule.Row(latest, "GFP_KERNEL",
+		func(o int) allocrule.Request { return allocrule.KernelRequest(o, era) }))
 
 	at := s.FailureSnapshot
 	if at == nil {
@@ -308,12 +319,29 @@ func writeFreeMemory(b *bytes.Buffer, s *aggregate.Summary) {
 		if st.Failures == 0 {
 			continue
 		}
+		// The newest failure of this order names the request; a failure
+		// that fell out of the recent ring leaves GFP_KERNEL.
+		req := allocrule.KernelRequest(int(st.Order), era)
+		for i := range s.Recent.AllocFails {
+			if f := &s.Recent.AllocFails[i]; int(f.Order) == int(st.Order) {
+				req = allocrule.NewRequest(f.GFP, int(f.Order), sess.GFP(), era)
+				req.GFPText = sess.FormatGFP(f.GFP)
+				break
+			}
+		}
 		fmt.Fprintf(b, "\nWOULD ORDER %d SUCCEED? (%s snapshot at %s)\n", st.Order, at.Reason, clock(at.Snapshot.Time))
-		for _, a := range at.Snapshot.Would(st.Order) {
-			if a.Verdict == snapshot.VerdictNone {
+		j := allocrule.Judge(at.Snapshot, req)
+		line := fmt.Sprintf("request %s, kernel %s", req.GFPText, era)
+		if j.Target != "" {
+			line += ", zonelist from " + j.Target + " down"
+		}
+		wrap(b, "  ", strings.Join(append([]string{line}, append(req.Reasons, j.Reasons...)...), "; "))
+		for _, z := range j.Zones {
+			if z.Verdict == allocrule.VerdictNone {
 				continue
 			}
-			wrap(b, fmt.Sprintf("  Node %d %-8s %-13s ", a.Node, a.Zone, a.Verdict), a.Reason)
+			wrap(b, fmt.Sprintf("  Node %d %-8s %-13s ", z.Node, z.Name, z.Verdict),
+				z.Summary+": "+strings.Join(z.Reasons, "; "))
 		}
 	}
 }
