@@ -171,3 +171,22 @@ func BenchmarkTakeSkipPagetypeinfo(b *testing.B) {
 		}
 	}
 }
+
+// Take carries what internal/allocrule needs: the protection lines, and the
+// HighAtomic reserve from pagetypeinfo's pageblock counts.
+func TestTakeAllocruleFields(t *testing.T) {
+	s := take(t, "live-6.18")
+	if p := zone(t, s, "DMA").Protection; len(p) != 5 || p[2] != 4810 {
+		t.Errorf("DMA protection %v, want the zoneinfo line (0, 3018, 4810, 4810, 4810)", p)
+	}
+	if n := zone(t, s, "Normal"); n.ReservedHighatomic != 0 || n.FreeCMA != 0 {
+		t.Errorf("Normal highatomic %d cma %d, want 0 (no HighAtomic pageblocks, no CMA)", n.ReservedHighatomic, n.FreeCMA)
+	}
+	// One HighAtomic pageblock of order 9 is 512 pages reserved.
+	p := &Snapshot{PageblockOrder: 9, Zones: []Zone{{Name: "Normal"}}}
+	applyPagetypeinfo(p, &procfs.Pagetypeinfo{PageblockOrder: 9,
+		Blocks: []procfs.PageblockCount{{Zone: "Normal", Blocks: map[string]uint64{"HighAtomic": 1}}}})
+	if z := p.Zones[0]; z.ReservedHighatomic != 512 {
+		t.Errorf("ReservedHighatomic %d, want 512", z.ReservedHighatomic)
+	}
+}
