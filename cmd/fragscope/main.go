@@ -39,6 +39,7 @@ func newApp() *cli.App {
 			replayCommand(),
 			exportCommand(),
 			incidentsCommand(),
+			explainCommand(),
 			snapshotCommand(),
 			doctorCommand(),
 		},

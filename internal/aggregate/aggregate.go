@@ -57,6 +57,9 @@ func (a *Aggregator) Add(ev event.Event) {
 	case *event.Tick:
 		a.addTick(e)
 	case *event.AllocFail:
+		if e.Duplicate {
+			break // a BPF hook counted this failure already; the kernel log's copy is evidence only
+		}
 		a.open.addAllocFail(e, a.sess.GFPClass(e.GFP))
 		slot := a.allocFails.next()
 		stack := slot.Stack[:0] // reuse the slot's array: no allocation once the ring is warm

@@ -41,6 +41,8 @@ func (k Kind) String() string {
 		return "mem_snapshot"
 	case KindCgroupPath:
 		return "cgroup_path"
+	case KindKernelReport:
+		return "kernel_report"
 	}
 	return "unknown"
 }
@@ -129,8 +131,13 @@ type AllocFail struct {
 	GFP         uint64     `json:"gfp"`
 	Migratetype int8       `json:"migratetype"` // -1 when the hook cannot see it (fexit)
 	Stack       []string   `json:"stack,omitempty"`
-	Hook        string     `json:"hook"` // "tracepoint" or "fexit": fexit also sees injected failures
+	Hook        string     `json:"hook"` // "tracepoint" or "fexit": fexit also sees injected failures; "kmsg": the kernel log
 	In          SyscallRef `json:"in"`
+	// Duplicate marks a failure read from the kernel log that a BPF hook
+	// already reported (same task and order within a second): the
+	// aggregator does not count it again; the correlator takes it as more
+	// evidence of the same failure.
+	Duplicate bool `json:"duplicate,omitempty"`
 }
 
 func (e *AllocFail) Kind() Kind      { return KindAllocFail }
@@ -249,3 +256,78 @@ type CgroupPath struct {
 
 func (e *CgroupPath) Kind() Kind      { return KindCgroupPath }
 func (e *CgroupPath) When() time.Time { return e.Time }
+
+// KindKernelReport is a report the kernel printed to its log (a page
+// allocation failure, an OOM kill, a failed kmem_cache_create...), read from
+// a log file or /dev/kmsg by internal/kernlog.
+const KindKernelReport Kind = 9
+
+// KernelReport is one report the kernel printed, as internal/kmsg read it.
+// The evidence it carries also arrives as the ordinary events before it (an
+// AllocFail with Hook "kmsg", a "failure" MemSnapshot of its Mem-Info, a
+// SlabCreate), in the same stream; this event says what the log said and
+// what of it could not be read, and it ends the incident of its task, since
+// no syscall exit will: the correlator closes with "kernel_log".
+type KernelReport struct {
+	Time time.Time `json:"time"`
+	Task Task      `json:"task"`
+	// Kind is kmsg.Kind: page_alloc_failure, oom, slab_create_failure,
+	// conntrack_slab, slub_alloc_failure, vmalloc_failure, mem_info, ...
+	ReportKind string `json:"kind"`
+	Header     string `json:"header"`
+	// Source names the log ("/dev/kmsg", a file name, "-" for stdin);
+	// FirstLine and LastLine are the report's input lines (1-based).
+	Source    string `json:"source,omitempty"`
+	FirstLine int    `json:"first_line"`
+	LastLine  int    `json:"last_line"`
+	// KernelRelease is what the report's "CPU: ... Comm:" line printed.
+	KernelRelease string `json:"kernel_release,omitempty"`
+	// Order is -1 when the report does not say; GFP is valid with HaveGFP;
+	// GFPNames are the flag names the kernel printed after the mask.
+	Order    int      `json:"order"`
+	GFP      uint64   `json:"gfp"`
+	HaveGFP  bool     `json:"have_gfp"`
+	GFPNames []string `json:"gfp_names,omitempty"`
+	// Trace is the call trace, innermost first, "func+0xoff/0xsize [module]".
+	Trace []string `json:"trace,omitempty"`
+	// HaveMemInfo says a Mem-Info dump was read with the report (and sent
+	// as a "failure" MemSnapshot just before this event).
+	HaveMemInfo bool `json:"have_mem_info"`
+	// Slab is the cache a failed kmem_cache_create named.
+	Slab string `json:"slab,omitempty"`
+	// Suppressed is N of "<SuppressedBy>: N callbacks suppressed".
+	Suppressed   int    `json:"suppressed,omitempty"`
+	SuppressedBy string `json:"suppressed_by,omitempty"`
+	OOM          *OOM   `json:"oom,omitempty"`
+	// Unreadable names, per input line, what belonged to the report but
+	// could not be read.
+	Unreadable []string `json:"unreadable,omitempty"`
+	// More says another report of the same failure follows in this stream
+	// (a kmem_cache_create failure after its page allocation failure): the
+	// incident stays open until the last one.
+	More bool `json:"more,omitempty"`
+}
+
+func (e *KernelReport) Kind() Kind      { return KindKernelReport }
+func (e *KernelReport) When() time.Time { return e.Time }
+
+// OOM is what an OOM-killer report says beyond its gfp and order.
+type OOM struct {
+	// Constraint is "CONSTRAINT_MEMCG", "CONSTRAINT_NONE", ... as printed
+	// or inferred from the kill line.
+	Constraint string `json:"constraint,omitempty"`
+	// Memcg is the cgroup whose limit was hit, when the report names one.
+	Memcg    string         `json:"memcg,omitempty"`
+	Counters []MemcgCounter `json:"counters,omitempty"`
+	// KilledPID and KilledComm are the victim; 0 and "" when not printed.
+	KilledPID  int    `json:"killed_pid,omitempty"`
+	KilledComm string `json:"killed_comm,omitempty"`
+}
+
+// MemcgCounter is "memory: usage 1048576kB, limit 1048576kB, failcnt 1234".
+type MemcgCounter struct {
+	Name    string `json:"name"`
+	UsageKB uint64 `json:"usage_kb"`
+	LimitKB uint64 `json:"limit_kb"`
+	Failcnt uint64 `json:"failcnt"`
+}

@@ -18,6 +18,7 @@ const (
 	hookSlabCreate = "slab_create"
 	hookNetns      = "netns"
 	hookNsSyscall  = "ns_syscall"
+	hookKmsg       = "kmsg" // kernlog.Hook: reports read from the kernel log
 )
 
 // Defaults of Options.
@@ -70,6 +71,14 @@ type Correlator struct {
 	pending map[uint32]*pending // by TID: a thread is in one syscall at a time
 
 	ticks []tickRec // oldest first
+
+	// syscallClosed is when the latest incident of each thread closed at a
+	// syscall exit: a kernel-log report of the same failure arriving after
+	// it adds no incident (kernellog.go).
+	syscallClosed map[uint32]time.Time
+	// kernelSnap, while a kernel-log incident is built, is the picture it
+	// uses (nil inside: none), instead of snapshotFor's choice.
+	kernelSnap *struct{ slot *session.Snapshot }
 }
 
 // pending is the evidence of one task inside one syscall.
@@ -82,6 +91,7 @@ type pending struct {
 	allocs   []event.AllocFail
 	slabs    []event.SlabCreate
 	netns    []event.NetnsCreate
+	reports  []event.KernelReport // what the kernel log said (kernellog.go)
 }
 
 type tickRec struct {
@@ -142,6 +152,10 @@ func (c *Correlator) Add(ev event.Event) *Incident {
 	}
 	switch e := ev.(type) {
 	case *event.AllocFail:
+		if e.Hook == hookKmsg {
+			c.kernelAlloc(e)
+			return nil
+		}
 		if !e.In.Inside() && !c.keepOutside() {
 			return nil // the hot case: a failure no watched syscall is waiting for
 		}
@@ -153,6 +167,9 @@ func (c *Correlator) Add(ev event.Event) *Incident {
 		a.Stack = slices.Clone(e.Stack)
 		p.allocs = append(p.allocs, a)
 	case *event.SlabCreate:
+		if c.kernelSlab(e) {
+			return nil
+		}
 		if !e.Failed || (!e.In.Inside() && !c.keepOutside()) {
 			return nil
 		}
@@ -181,6 +198,8 @@ func (c *Correlator) Add(ev event.Event) *Incident {
 		return c.close(e.Task.TID, e.Time, ClosedBySyscall, e)
 	case *event.Tick:
 		c.addTick(e)
+	case *event.KernelReport:
+		return c.kernelReport(e)
 	}
 	return nil
 }
@@ -246,6 +265,11 @@ func (c *Correlator) sweep() {
 	for tid, p := range c.pending {
 		if p.last.Before(limit) {
 			delete(c.pending, tid)
+		}
+	}
+	for tid, t := range c.syscallClosed {
+		if t.Before(limit) {
+			delete(c.syscallClosed, tid)
 		}
 	}
 }
@@ -331,8 +355,11 @@ func (c *Correlator) close(tid uint32, at time.Time, closedBy string, sys *event
 	task := p.task
 	if sys != nil {
 		task = sys.Task
+		c.noteSyscallClose(tid, at)
 	}
-	return c.build(p, task, at, closedBy, sys)
+	inc := c.build(p, task, at, closedBy, sys)
+	c.addKernelLog(inc, p)
+	return inc
 }
 
 // snapshotFor picks the picture for an incident whose first evidence is at
@@ -344,6 +371,9 @@ func (c *Correlator) close(tid uint32, at time.Time, closedBy string, sys *event
 // ringbuf's delivery latency: "at or before the exit" means "arrived before
 // the exit event did".
 func (c *Correlator) snapshotFor(first uint64) *session.Snapshot {
+	if c.kernelSnap != nil {
+		return c.kernelSnap.slot
+	}
 	if f := c.sess.FailureSnapshot(); f.MemSnapshot != nil && f.Seq >= first {
 		return &f
 	}

@@ -52,6 +52,9 @@ type Incident struct {
 	Top     TopCgroup `json:"fragmenting_cgroups"`
 	// NextSteps name the knobs that apply to the cause and what each trades.
 	NextSteps []string `json:"next_steps"`
+	// Kernel is what the kernel log said about this failure; nil when no
+	// kernel report was part of it (kernellog.go).
+	Kernel *KernelLog `json:"kernel_log,omitempty"`
 }
 
 // Syscall is the failed namespace syscall.

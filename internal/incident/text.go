@@ -29,6 +29,7 @@ var causeWords = map[Cause]string{
 	CauseMemcgLimit:     "memory cgroup limit",
 	CauseNamespaceLimit: "namespace limit",
 	CauseUnknown:        "cause unknown",
+	CauseOpportunistic:  "an opportunistic attempt (fails by design)",
 }
 
 var verdictWords = map[string]string{
@@ -60,6 +61,7 @@ func WriteText(w io.Writer, inc *Incident) error {
 		who += " " + inc.Task.CgroupPath
 	}
 	p("", "  ", who)
+	writeKernelLog(bw, inc)
 
 	if len(inc.Chain) > 0 {
 		fmt.Fprintln(bw)
@@ -118,10 +120,15 @@ func WriteText(w io.Writer, inc *Incident) error {
 }
 
 func headline(inc *Incident) string {
+	if h := kernelHeadline(inc); h != "" {
+		return h
+	}
 	var what string
 	switch {
 	case inc.Syscall.Name != "":
 		what = fmt.Sprintf("%s(%s)", inc.Syscall.Name, inc.Syscall.FlagsText)
+	case inc.Kernel != nil && inc.Kernel.What != "":
+		what = inc.Kernel.What
 	case len(inc.Netns) > 0:
 		what = "copy_net_ns"
 	case len(inc.Slabs) > 0:

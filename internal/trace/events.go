@@ -18,6 +18,7 @@ func (e *encoder) allocFail(ev *event.AllocFail, stackRef uint64) {
 	e.string(ev.Hook)
 	e.uvarint(stackRef)
 	e.ref(ev.In, ev.Time)
+	e.byte(boolByte(ev.Duplicate)) // appended with kernel_report; older payloads end before it
 }
 
 func (d *decoder) allocFail(ev *event.AllocFail) (stackRef uint64) {
@@ -29,6 +30,10 @@ func (d *decoder) allocFail(ev *event.AllocFail) (stackRef uint64) {
 	ev.Hook = d.str()
 	stackRef = d.uvarint()
 	ev.In = d.ref(ev.Time)
+	ev.Duplicate = false
+	if len(d.buf) > 0 && d.err == nil {
+		ev.Duplicate = d.byte() != 0
+	}
 	return stackRef
 }
 

@@ -146,6 +146,8 @@ func (r *Reader) decode(kind byte, payload []byte) (event.Event, error) {
 			ev = new(event.MemSnapshot)
 		case event.KindCgroupPath:
 			ev = new(event.CgroupPath)
+		case event.KindKernelReport:
+			ev = new(event.KernelReport)
 		}
 		if err := json.Unmarshal(payload, ev); err != nil {
 			return nil, fmt.Errorf("%s record: %v", event.Kind(kind), err)

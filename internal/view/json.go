@@ -84,6 +84,8 @@ func (j *JSON) Event(ev event.Event, agg *aggregate.Aggregator) error {
 		obj = jsonSnapshotOf(e)
 	case *event.CgroupPath:
 		obj = jsonCgroupPath{jsonHeader: header(e), ID: e.ID, Path: e.Path, Removed: e.Removed}
+	case *event.KernelReport:
+		obj = jsonKernelReportOf(e, agg)
 	default:
 		return nil // a kind this version does not know: skip rather than guess its fields
 	}
@@ -222,6 +224,44 @@ type jsonAllocFail struct {
 	Hook            string   `json:"hook"`
 	In              *jsonIn  `json:"in,omitempty"`
 	Stack           []string `json:"stack"`
+}
+
+// jsonKernelReport is the "kernel_report" object: one report of the kernel
+// log (docs/json.md).
+type jsonKernelReport struct {
+	jsonHeader
+	Task          jsonTask   `json:"task"`
+	Kind          string     `json:"kind"`
+	Header        string     `json:"header"`
+	Source        string     `json:"source"`
+	FirstLine     int        `json:"first_line"`
+	LastLine      int        `json:"last_line"`
+	KernelRelease string     `json:"kernel_release"`
+	Order         int        `json:"order"`
+	GFP           *uint64    `json:"gfp"` // null when the report printed none
+	GFPFlags      string     `json:"gfp_flags"`
+	Trace         []string   `json:"trace"`
+	HaveMemInfo   bool       `json:"have_mem_info"`
+	Slab          string     `json:"slab,omitempty"`
+	Suppressed    int        `json:"suppressed,omitempty"`
+	SuppressedBy  string     `json:"suppressed_by,omitempty"`
+	OOM           *event.OOM `json:"oom,omitempty"`
+	Unreadable    []string   `json:"unreadable"`
+}
+
+func jsonKernelReportOf(e *event.KernelReport, agg *aggregate.Aggregator) jsonKernelReport {
+	o := jsonKernelReport{
+		jsonHeader: header(e), Task: taskOf(e.Task, agg), Kind: e.ReportKind, Header: e.Header,
+		Source: e.Source, FirstLine: e.FirstLine, LastLine: e.LastLine, KernelRelease: e.KernelRelease,
+		Order: e.Order, Trace: list(e.Trace), HaveMemInfo: e.HaveMemInfo, Slab: e.Slab,
+		Suppressed: e.Suppressed, SuppressedBy: e.SuppressedBy, OOM: e.OOM, Unreadable: list(e.Unreadable),
+	}
+	if e.HaveGFP {
+		g := e.GFP
+		o.GFP = &g
+		o.GFPFlags = agg.FormatGFP(e.GFP)
+	}
+	return o
 }
 
 type jsonSlabCreate struct {
