@@ -216,6 +216,31 @@ func TestAgentLive(t *testing.T) {
 	if !bytes.Contains(whole, []byte(`"hostname":"node-a"`)) || !bytes.Contains(whole, []byte(`"errno_name":"ENOSPC"`)) {
 		t.Errorf("data dir replay lacks the node name or the failure:\n%.400s", whole)
 	}
+	// --since/--until cut it: a window ending before the first incident
+	// holds none, one starting at it holds it, and both begin with a Start.
+	var first struct {
+		Time time.Time `json:"time"`
+	}
+	if err := json.Unmarshal(bytes.SplitN(kept, []byte("\n"), 2)[0], &first); err != nil {
+		t.Fatal(err)
+	}
+	cut := func(args ...string) []byte {
+		t.Helper()
+		out, err := exec.Command(bin, append([]string{"incidents", dataDir, "--json"}, args...)...).Output()
+		if err != nil {
+			t.Fatalf("incidents %v: %v", args, err)
+		}
+		return out
+	}
+	if out := cut("--until", first.Time.Add(-time.Millisecond).Format(time.RFC3339Nano)); bytes.Contains(out, []byte(`"namespace_limit"`)) {
+		t.Errorf("--until before the incident still shows it:\n%.300s", out)
+	}
+	if out := cut("--since", first.Time.Add(-time.Millisecond).Format(time.RFC3339Nano)); !bytes.Contains(out, []byte(`"namespace_limit"`)) {
+		t.Errorf("--since just before the incident lost it")
+	}
+	if out := cut("--since", "1h"); !bytes.Contains(out, []byte(`"namespace_limit"`)) {
+		t.Errorf("--since 1h (a duration before now) lost the incident")
+	}
 
 	// Log: JSON lines, a start-up line naming hooks, one incident line naming the files.
 	var sawStart, sawIncident bool
