@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fragscope/fragscope/internal/aggregate"
+	"github.com/fragscope/fragscope/internal/allocrule"
 	"github.com/fragscope/fragscope/internal/event"
 	"github.com/fragscope/fragscope/internal/slabname"
 )
@@ -81,7 +82,7 @@ func (j *JSON) Event(ev event.Event, agg *aggregate.Aggregator) error {
 			jsonCounts: countsOf(&iv.Counts),
 		}
 	case *event.MemSnapshot:
-		obj = jsonSnapshotOf(e)
+		obj = jsonSnapshotOf(e, agg)
 	case *event.CgroupPath:
 		obj = jsonCgroupPath{jsonHeader: header(e), ID: e.ID, Path: e.Path, Removed: e.Removed}
 	case *event.KernelReport:
@@ -337,7 +338,10 @@ type jsonZone struct {
 	PageblocksByMigratetype map[string]uint64   `json:"pageblocks_by_migratetype"`
 }
 
-func jsonSnapshotOf(e *event.MemSnapshot) jsonSnapshot {
+// jsonSnapshotOf carries, per zone and order, the verdict of internal/
+// allocrule for a GFP_KERNEL request on the session's kernel: the rule the
+// terminal's panel and incidents use, lowmem_reserve included.
+func jsonSnapshotOf(e *event.MemSnapshot, agg *aggregate.Aggregator) jsonSnapshot {
 	s := e.Snapshot
 	out := jsonSnapshot{
 		jsonHeader:       header(e),
@@ -347,7 +351,19 @@ func jsonSnapshotOf(e *event.MemSnapshot) jsonSnapshot {
 		ExtfragThreshold: s.Threshold(),
 		Zones:            []jsonZone{},
 	}
-	th := s.Threshold()
+	var release string
+	if st := agg.Start(); st != nil {
+		release = st.KernelRelease
+	}
+	era := allocrule.ParseRelease(release)
+	orders := 0
+	for i := range s.Zones {
+		orders = max(orders, len(s.Zones[i].FreeBlocks))
+	}
+	judged := make([]*allocrule.Judgment, orders)
+	for o := range judged {
+		judged[o] = allocrule.Judge(s, allocrule.KernelRequest(o, era))
+	}
 	for i := range s.Zones {
 		z := &s.Zones[i]
 		jz := jsonZone{
@@ -372,7 +388,7 @@ func jsonSnapshotOf(e *event.MemSnapshot) jsonSnapshot {
 		for o := range z.FreeBlocks {
 			jz.FragIndex[o] = z.FragIndex(o)
 			jz.UnusableIndex[o] = z.Unusable(o)
-			jz.Verdict[o] = string(z.VerdictAt(o, th))
+			jz.Verdict[o] = string(judged[o].Zones[i].Verdict)
 		}
 		out.Zones = append(out.Zones, jz)
 	}
