@@ -84,7 +84,14 @@ func (s *Session) Add(ev event.Event) {
 		st.GFPFlags = slices.Clone(e.GFPFlags)
 		st.Migratetypes = slices.Clone(e.Migratetypes)
 		s.start = &st
-		s.gfp = gfp.NewTable(st.GFPFlags)
+		flags := st.GFPFlags
+		if len(flags) == 0 {
+			// A recording made where the kernel's own table could not be
+			// read (no tracefs, no BTF): the table of its kernel's era,
+			// generated from that era's headers, beats raw numbers.
+			flags, _, _ = gfp.ForRelease(st.KernelRelease)
+		}
+		s.gfp = gfp.NewTable(flags)
 		s.hooks = make(map[string]event.HookStatus, len(st.Hooks))
 		for _, h := range st.Hooks {
 			s.hooks[h.Hook] = h

@@ -82,3 +82,15 @@ func TestNamesAndCgroups(t *testing.T) {
 		t.Errorf("LiveCgroups = %+v, want only the one not removed", live)
 	}
 }
+
+// A Start without the kernel's gfp table decodes with its era's table.
+func TestEraTableWhenStartHasNone(t *testing.T) {
+	s := session.New()
+	s.Add(&event.Start{Time: aggtest.T0, KernelRelease: "3.10.0-514.el7.x86_64"})
+	if got := s.FormatGFP(0x10c0d0); got != "GFP_KERNEL|GFP_COMP|GFP_ZERO|GFP_KMEMCG" {
+		t.Errorf("FormatGFP(0x10c0d0) on a 3.10 Start without a table = %q", got)
+	}
+	if !s.GFP().Has(0x10c0d0, "__GFP_KMEMCG") {
+		t.Error("the 3.10 era table does not know __GFP_KMEMCG")
+	}
+}
