@@ -87,6 +87,8 @@ func findPaths(frames []string) pathSet {
 		s.has[PathRXRefill] = true
 	}
 	switch {
+	case s.has[PathRXRefill]:
+		s.fallback = "the network stack drops the packet and the driver refills its ring on a later poll"
 	case s.has[PathPacketRing]:
 		s.fallback = "AF_PACKET's alloc_one_pg_vec_page tries vzalloc next, then order-0-backed pages " +
 			"without __GFP_NORETRY (net/packet/af_packet.c)"
@@ -149,7 +151,7 @@ func kernelChain(inc *Incident, p *pending, frames []string, s pathSet) []string
 		out = append(out, "kmem_cache_create")
 	}
 	if s.has[PathMemcgCache] {
-		out = append(out, "memcg cache registration")
+		out = append(out, "per-memcg kmem cache")
 	}
 	if s.has[PathSlabPage] {
 		out = append(out, "new slab")

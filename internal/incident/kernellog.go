@@ -241,6 +241,11 @@ func (c *Correlator) addKernelLog(inc *Incident, p *pending) {
 	inc.Kernel = k
 	frames := kernelFrames(p)
 	paths := findPaths(frames)
+	for _, r := range p.reports {
+		if perMemcgCache(r.Slab) {
+			paths.has[PathMemcgCache] = true // 3.10's per-memcg copy of a cache, by its name
+		}
+	}
 	k.Paths = paths.names()
 	k.Fallback = paths.fallback
 	k.What = kernelWhat(inc, p)

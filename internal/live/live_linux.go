@@ -21,6 +21,7 @@ import (
 	"github.com/fragscope/fragscope/internal/event"
 	"github.com/fragscope/fragscope/internal/gfp"
 	"github.com/fragscope/fragscope/internal/kallsyms"
+	"github.com/fragscope/fragscope/internal/kernlog"
 	"github.com/fragscope/fragscope/internal/privs"
 	"github.com/fragscope/fragscope/internal/probes"
 	"github.com/fragscope/fragscope/internal/snapshot"
@@ -41,6 +42,9 @@ type Options struct {
 	Version  string
 	// Warn receives one-line warnings (degraded stacks, gfp names).
 	Warn func(msg string)
+	// Kmsg is whether /dev/kmsg is followed too: "on" (an error if it
+	// cannot be read), "off", or "auto"/"" (followed when readable).
+	Kmsg string
 }
 
 // Session is an attached live session. Close detaches everything.
@@ -48,6 +52,7 @@ type Session struct {
 	Source *source.Live
 	Status []event.HookStatus
 	set    *probes.Set
+	kmsg   *kernlog.Follower
 }
 
 // ErrNoHook is returned when the kernel refused every hook.
@@ -63,6 +68,16 @@ func Open(ctx context.Context, o Options) (*Session, error) {
 	if warn == nil {
 		warn = func(string) {}
 	}
+	switch o.Kmsg {
+	case "", "auto", "on", "off":
+	default:
+		return nil, fmt.Errorf("--kmsg %q: use auto, on or off", o.Kmsg)
+	}
+	if o.Hooks == "none" {
+		// BPF off by request (and how no-BPF nodes are tested): procfs and
+		// the kernel log only.
+		return openWithoutBPF(ctx, o, warn, "--hooks none")
+	}
 	hooks, err := probes.ParseHooks(o.Hooks)
 	if err != nil {
 		return nil, err
@@ -72,7 +87,7 @@ func Open(ctx context.Context, o Options) (*Session, error) {
 		return nil, err
 	}
 	if err := privs.Check(); err != nil {
-		return nil, err
+		return degrade(ctx, o, warn, err)
 	}
 	var noAttr, attrAll bool
 	switch o.Attribution {
@@ -97,11 +112,14 @@ func Open(ctx context.Context, o Options) (*Session, error) {
 		MigrateReclaimable: reclaimableValue(start.Migratetypes),
 	})
 	if err != nil {
-		return nil, err
+		return degrade(ctx, o, warn, err)
 	}
 	s := &Session{set: set, Status: set.Status}
 	if !AnyAttached(set.Status) {
 		set.Close()
+		if ds, derr := degrade(ctx, o, warn, ErrNoHook); derr == nil {
+			return ds, nil
+		}
 		return s, ErrNoHook
 	}
 	syms, err := kallsyms.Load()
@@ -119,13 +137,105 @@ func Open(ctx context.Context, o Options) (*Session, error) {
 	if syms != nil {
 		s.Source.Symbolize = syms.FormatFrame
 	}
+	attached := map[string]bool{}
+	for _, h := range set.Status {
+		attached[h.Hook] = h.Attached
+	}
+	if err := s.followKmsg(o, warn, attached[string(probes.HookSlabCreate)]); err != nil {
+		set.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+// followKmsg adds the /dev/kmsg follower as --kmsg says. noSlab: the BPF
+// slab_create hook reports slab failures itself.
+func (s *Session) followKmsg(o Options, warn func(string), noSlab bool) error {
+	if o.Kmsg == "off" {
+		return nil
+	}
+	f, err := kernlog.OpenFollower(kernlog.Options{Source: kernlog.DevKmsg, Boot: bootTime(), NoSlab: noSlab})
+	st := event.HookStatus{Hook: kernlog.Hook, Mechanism: "devkmsg", Target: kernlog.DevKmsg, Attached: err == nil}
+	if err != nil {
+		if o.Kmsg == "on" {
+			return fmt.Errorf("--kmsg on: %w", err)
+		}
+		st.Reason = err.Error()
+		warn(fmt.Sprintf("kernel reports will not be read: %v", err))
+	} else {
+		s.kmsg = f
+		s.Source.Kmsg = f
+	}
+	s.Status = append(s.Status, st)
+	s.Source.Hooks = append(s.Source.Hooks, st)
+	return nil
+}
+
+// degrade opens the session without BPF when BPF cannot run (why) and the
+// kernel log can stand in for it; otherwise it returns why.
+func degrade(ctx context.Context, o Options, warn func(string), why error) (*Session, error) {
+	if o.Kmsg == "off" {
+		return nil, why
+	}
+	s, err := openWithoutBPF(ctx, o, warn, why.Error())
+	if err != nil {
+		return nil, why
+	}
+	return s, nil
+}
+
+// openWithoutBPF is the session of a node where BPF cannot run (no BTF, no
+// ringbuf, BPF refused) or was turned off: the free-block timeline from
+// procfs snapshots, ticks without kernel counters, and incidents from the
+// reports the kernel prints. It says so in one line.
+func openWithoutBPF(ctx context.Context, o Options, warn func(string), why string) (*Session, error) {
+	if o.Kmsg == "off" {
+		return nil, fmt.Errorf("%s with --kmsg off leaves nothing to trace: allow BPF, or drop --kmsg off", why)
+	}
+	if _, err := snapshot.Take(""); err != nil {
+		return nil, fmt.Errorf("no BPF (%s) and /proc cannot be read: %w", why, err)
+	}
+	_, cgroups, err := cgroupSetup(o.CgroupMode)
+	if err != nil {
+		return nil, err
+	}
+	start, _ := sessionStart(o, warn)
+	var status []event.HookStatus
+	for _, h := range probes.AllHooks {
+		status = append(status, event.HookStatus{Hook: string(h), Reason: "BPF not used: " + why})
+	}
+	s := &Session{Status: status}
+	s.Source = &source.Live{
+		Start: start, Interval: o.Interval, Hooks: status,
+		TakeSnapshot: (&snapshotPolicy{now: time.Now}).take,
+		Cgroups:      cgroups,
+		Pod:          podLookup(ctx, o.CRIEndpoint),
+	}
+	o.Kmsg = "on" // without BPF the kernel log is the only source of failures
+	if err := s.followKmsg(o, warn, false); err != nil {
+		return nil, err
+	}
+	warn(fmt.Sprintf("BPF cannot run (%s): going on with the free-block timeline from /proc and incidents from the kernel's reports in %s", why, kernlog.DevKmsg))
+	return s, nil
+}
+
+// bootTime is the wall time of CLOCK_MONOTONIC's zero, which printk's
+// timestamps (local_clock) and the BPF events' both count from.
+func bootTime() time.Time {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return time.Time{}
+	}
+	return time.Now().Add(-time.Duration(ts.Nano()))
 }
 
 // Close detaches the hooks and frees their maps.
 func (s *Session) Close() {
 	if s.set != nil {
 		s.set.Close()
+	}
+	if s.kmsg != nil {
+		s.kmsg.Close()
 	}
 }
 

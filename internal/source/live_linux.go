@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -15,13 +16,22 @@ import (
 	"github.com/fragscope/fragscope/internal/cgroup"
 	"github.com/fragscope/fragscope/internal/container"
 	"github.com/fragscope/fragscope/internal/event"
+	"github.com/fragscope/fragscope/internal/kernlog"
 	"github.com/fragscope/fragscope/internal/probes"
 	"github.com/fragscope/fragscope/internal/snapshot"
 )
 
 // Live is the event source of a running session.
 type Live struct {
-	Set      *probes.Set
+	// Set is the attached BPF hooks; nil when BPF cannot run here: then the
+	// session is procfs snapshots, ticks without kernel counters, and the
+	// kernel's own reports from Kmsg.
+	Set *probes.Set
+	// Kmsg, when set, follows /dev/kmsg: the reports the kernel prints
+	// become events merged into this stream, emitted on Run's goroutine.
+	Kmsg *kernlog.Follower
+	// Hooks are statuses added to the Start after the BPF hooks' (kmsg's).
+	Hooks    []event.HookStatus
 	Start    event.Start // emitted first; Hooks filled from Set
 	Interval time.Duration
 	// Flush bounds how long a record may wait in the ringbuf: records are
@@ -65,6 +75,8 @@ type liveState struct {
 	lastTick     time.Time
 	lastFailSnap time.Time // failure snapshots are rate-limited in a storm
 	stacks       map[int32][]string
+	recentAllocs [64]event.AllocFail // the latest BPF failures, for kmsg duplicates
+	nextAlloc    int
 	removed      []uint64 // cgroups gone since the last tick
 	// unresolved holds the tick at which a cgroup with kernel counters was
 	// first seen without a path. One that stays so past a sweep and a walk
@@ -98,14 +110,20 @@ func (l *Live) Run(ctx context.Context, emit func(event.Event)) error {
 	st := &liveState{stacks: map[int32][]string{}}
 	dec := &probes.Decoder{Clock: clock, Stack: func(id int32) []string { return l.stack(st, id) }}
 
-	rd, err := ringbuf.NewReader(l.Set.Events())
-	if err != nil {
-		return fmt.Errorf("open ringbuf reader: %w", err)
+	var rd *ringbuf.Reader
+	if l.Set != nil {
+		var err error
+		if rd, err = ringbuf.NewReader(l.Set.Events()); err != nil {
+			return fmt.Errorf("open ringbuf reader: %w", err)
+		}
+		defer rd.Close()
 	}
-	defer rd.Close()
 
 	start := l.Start
-	start.Hooks = l.Set.Status
+	if l.Set != nil {
+		start.Hooks = l.Set.Status
+	}
+	start.Hooks = append(slices.Clone(start.Hooks), l.Hooks...)
 	start.Time = time.Now().UTC()
 	emit(&start)
 	st.lastTick = start.Time
@@ -119,7 +137,19 @@ func (l *Live) Run(ctx context.Context, emit func(event.Event)) error {
 
 	records := make(chan []byte, l.QueueLen)
 	readerDone := make(chan error, 1)
-	go func() { readerDone <- l.read(rd, records, &st.goDrops) }()
+	if rd != nil {
+		go func() { readerDone <- l.read(rd, records, &st.goDrops) }()
+	}
+	// The kernel log's follower hands over each failure's events; they are
+	// emitted here, so emit stays on one goroutine.
+	var kmsgBatches chan []event.Event
+	kmsgDone := make(chan error, 1)
+	kctx, kcancel := context.WithCancel(ctx)
+	defer kcancel()
+	if l.Kmsg != nil {
+		kmsgBatches = make(chan []event.Event, 64)
+		go func() { kmsgDone <- l.Kmsg.Run(kctx, kmsgBatches) }()
+	}
 
 	ticker := time.NewTicker(l.Interval)
 	defer ticker.Stop()
@@ -127,6 +157,12 @@ func (l *Live) Run(ctx context.Context, emit func(event.Event)) error {
 		select {
 		case raw := <-records:
 			l.handle(st, dec, raw, emit)
+		case batch := <-kmsgBatches:
+			l.kernelEvents(st, batch, emit)
+		case err := <-kmsgDone:
+			// The log stopped being readable: the session goes on without it.
+			fmt.Fprintf(os.Stderr, "fragscope: stopped following %s: %v\n", kernlog.DevKmsg, err)
+			kmsgBatches = nil
 		case now := <-ticker.C:
 			if err := l.tick(st, now.UTC(), emit); err != nil {
 				return err
@@ -135,6 +171,9 @@ func (l *Live) Run(ctx context.Context, emit func(event.Event)) error {
 		case err := <-readerDone:
 			return fmt.Errorf("ringbuf reader: %w", err)
 		case <-ctx.Done():
+			if rd == nil {
+				return l.tick(st, time.Now().UTC(), emit)
+			}
 			// Records below the wakeup threshold may still sit in the ring:
 			// Flush makes the reader return them, then ErrFlushed ends it.
 			if err := rd.Flush(); err != nil {
@@ -187,6 +226,10 @@ func (l *Live) handle(st *liveState, dec *probes.Decoder, raw []byte, emit func(
 		return
 	}
 	l.announceCgroups(st, emit, ev)
+	if af, ok := ev.(*event.AllocFail); ok {
+		st.recentAllocs[st.nextAlloc%len(st.recentAllocs)] = event.AllocFail{Time: af.Time, Task: af.Task, Order: af.Order, GFP: af.GFP}
+		st.nextAlloc++
+	}
 	emit(ev)
 	if now := time.Now().UTC(); isFailure(ev) && now.Sub(st.lastFailSnap) >= l.MinSnapshotGap {
 		st.lastFailSnap = now
@@ -221,7 +264,40 @@ func (l *Live) snapshot(st *liveState, reason string, now time.Time, emit func(e
 	emit(&event.MemSnapshot{Reason: reason, Snapshot: s})
 }
 
+// kernelEvents emits one failure's events read from the kernel log. A page
+// allocation failure a BPF hook reported already (same thread and order,
+// gfp equal but for __GFP_HARDWALL, which cpusets add before the
+// tracepoint, within a second) is marked Duplicate: the aggregator does not
+// count it twice, the correlator keeps it as evidence. The follower hands a
+// failure over only after the log went quiet or moved on, by which time the
+// ringbuf record of the same failure (flushed every Flush) has arrived.
+func (l *Live) kernelEvents(st *liveState, batch []event.Event, emit func(event.Event)) {
+	var hardwall uint64
+	for _, f := range l.Start.GFPFlags {
+		if f.Name == "__GFP_HARDWALL" {
+			hardwall = f.Value
+		}
+	}
+	for _, ev := range batch {
+		if af, ok := ev.(*event.AllocFail); ok {
+			for i := range min(st.nextAlloc, len(st.recentAllocs)) {
+				b := &st.recentAllocs[i]
+				dt := af.Time.Sub(b.Time)
+				if b.Task.TID == af.Task.TID && b.Order == af.Order && (b.GFP|hardwall) == (af.GFP|hardwall) &&
+					dt < time.Second && dt > -time.Second {
+					af.Duplicate = true
+					af.Task = b.Task // the BPF task has the cgroup
+				}
+			}
+		}
+		emit(ev)
+	}
+}
+
 func (l *Live) baseline(st *liveState) error {
+	if l.Set == nil {
+		return nil
+	}
 	var err error
 	if st.prevAllocs, _, err = l.Set.AllocCounts(); err != nil {
 		return err
@@ -240,6 +316,13 @@ func (l *Live) baseline(st *liveState) error {
 func (l *Live) tick(st *liveState, now time.Time, emit func(event.Event)) error {
 	t := &event.Tick{Time: now, Interval: now.Sub(st.lastTick)}
 	st.lastTick = now
+	if l.Set == nil {
+		// No BPF: an interval boundary with no kernel counters, so the
+		// views still close intervals around the procfs snapshots.
+		l.announceCgroups(st, emit, t)
+		emit(t)
+		return nil
+	}
 
 	allocs, _, err := l.Set.AllocCounts()
 	if err != nil {
@@ -368,6 +451,10 @@ func (l *Live) forgetVanished(st *liveState) {
 // forgetRemoved frees the kernel map entries of removed cgroups once their
 // last delta is out, so the bounded map has room for new ones.
 func (l *Live) forgetRemoved(st *liveState) {
+	if l.Set == nil {
+		st.removed = st.removed[:0]
+		return
+	}
 	for _, id := range st.removed {
 		l.Set.ForgetCgroup(id)
 		delete(st.prevCgroups, id)

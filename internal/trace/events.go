@@ -18,7 +18,11 @@ func (e *encoder) allocFail(ev *event.AllocFail, stackRef uint64) {
 	e.string(ev.Hook)
 	e.uvarint(stackRef)
 	e.ref(ev.In, ev.Time)
-	e.byte(boolByte(ev.Duplicate)) // appended with kernel_report; older payloads end before it
+	if ev.Duplicate {
+		// Appended with kernel_report, written only when set: every other
+		// payload stays byte for byte what it was.
+		e.byte(1)
+	}
 }
 
 func (d *decoder) allocFail(ev *event.AllocFail) (stackRef uint64) {
