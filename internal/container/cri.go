@@ -1,17 +1,20 @@
 package container
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // DefaultCRIEndpoints are tried in order when --cri-endpoint is empty:
@@ -22,22 +25,29 @@ var DefaultCRIEndpoints = []string{
 }
 
 const (
-	// criTimeout bounds one crictl run: connecting and listing the pods
-	// of a node takes milliseconds; a runtime that hangs must not stall
-	// the caller for longer than this.
-	criTimeout = 2 * time.Second
+	// criTimeout bounds one listing, connection included: a node's pods
+	// take milliseconds to list; lookups run on the live source's path, so
+	// a runtime that hangs must not stall it for longer than this.
+	criTimeout = time.Second
 	// criRefresh is the least time between two listings: an unknown pod
 	// UID (a pod created since, or one the runtime no longer lists) costs
-	// one crictl run per interval, however many lookups ask for it.
+	// one RPC per interval, however many lookups ask for it.
 	criRefresh = 10 * time.Second
+	// criMaxBackoff caps the wait after failed listings, which doubles
+	// from criRefresh: a socket nobody answers on costs one attempt per
+	// 5 min at most.
+	criMaxBackoff = 5 * time.Minute
 	// criMaxPods bounds the cache. Pods no longer listed are kept for the
 	// reports that still name them, up to this many entries in all.
 	criMaxPods = 4096
+	// criMaxMsg allows a listing of criMaxPods sandboxes with their labels
+	// and annotations (~1-2 KiB each); gRPC's default is 4 MiB.
+	criMaxMsg = 16 << 20
 )
 
-// ErrNoCRI is wrapped by CRI.Err when the lookup is skipped because crictl
-// or a runtime socket is missing: an ordinary situation (docker or podman
-// hosts, no crictl installed), reported only for diagnostics.
+// ErrNoCRI is wrapped by CRI.Err when the lookup is skipped because no
+// runtime socket exists: an ordinary situation (docker or podman hosts, a
+// bare host), reported only for diagnostics.
 var ErrNoCRI = errors.New("no CRI available")
 
 // Pod is a Kubernetes pod as the container runtime knows it.
@@ -48,27 +58,28 @@ type Pod struct {
 }
 
 // CRI looks up pod names and namespaces from the node's container runtime
-// by running crictl (see the package documentation for why). It is safe for
-// concurrent use; lookups run one at a time.
+// through the CRI v1 RuntimeService (ListPodSandbox) over its unix socket.
+// It is safe for concurrent use; lookups run one at a time.
 type CRI struct {
 	endpoints []string
-	crictl    string // program name or path
 	timeout   time.Duration
 	refresh   time.Duration
 	now       func() time.Time
 
 	mu       sync.Mutex
 	pods     map[string]Pod
-	listed   bool
-	lastList time.Time
+	next     time.Time // no listing before this
+	backoff  time.Duration
 	endpoint string
+	conn     *grpc.ClientConn // to endpoint; nil after a failure
+	client   runtimeapi.RuntimeServiceClient
 	err      error
-	runs     int
+	calls    int
 }
 
 // NewCRI returns a CRI client for endpoint (a --cri-endpoint value:
 // "unix:///path" or a socket path); empty means DefaultCRIEndpoints. Nothing
-// runs until the first lookup.
+// connects until the first lookup.
 func NewCRI(endpoint string) *CRI {
 	eps := DefaultCRIEndpoints
 	if endpoint != "" {
@@ -76,7 +87,6 @@ func NewCRI(endpoint string) *CRI {
 	}
 	return &CRI{
 		endpoints: eps,
-		crictl:    "crictl",
 		timeout:   criTimeout,
 		refresh:   criRefresh,
 		now:       time.Now,
@@ -85,10 +95,10 @@ func NewCRI(endpoint string) *CRI {
 }
 
 // Pod returns the pod with the given UID (dashes, as Identity.PodUID). ok is
-// false when the runtime does not list it, or when crictl or the socket is
-// absent; Err says which. A cache miss lists the node's pods, at most once
-// per 10 s, waiting at most 2 s for crictl: call it when a cgroup is first
-// seen, not per event.
+// false when the runtime does not list it, or when no socket answers; Err
+// says which. A cache miss lists the node's pods, at most once per 10 s (and
+// less often while the runtime fails to answer), waiting at most 1 s: call
+// it when a cgroup is first seen, not per event.
 func (c *CRI) Pod(ctx context.Context, uid string) (pod Pod, ok bool) {
 	if uid == "" {
 		return Pod{}, false
@@ -98,11 +108,20 @@ func (c *CRI) Pod(ctx context.Context, uid string) (pod Pod, ok bool) {
 	if p, ok := c.pods[uid]; ok {
 		return p, true
 	}
-	if c.listed && c.now().Sub(c.lastList) < c.refresh {
+	if c.now().Before(c.next) {
 		return Pod{}, false
 	}
-	c.listed, c.lastList = true, c.now()
 	c.err = c.listLocked(ctx)
+	switch {
+	case c.err == nil || errors.Is(c.err, ErrNoCRI):
+		// A missing socket costs one stat per interval: retry as often
+		// as a pod could be new.
+		c.backoff = 0
+		c.next = c.now().Add(c.refresh)
+	default:
+		c.backoff = min(max(2*c.backoff, c.refresh), criMaxBackoff)
+		c.next = c.now().Add(c.backoff)
+	}
 	p, ok := c.pods[uid]
 	return p, ok
 }
@@ -115,18 +134,30 @@ func (c *CRI) Endpoint() string {
 }
 
 // Err returns why the last listing failed or was skipped (wrapping
-// ErrNoCRI when crictl or the socket is missing), nil if it succeeded.
+// ErrNoCRI when no socket exists), nil if it succeeded.
 func (c *CRI) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.err
 }
 
-func (c *CRI) listLocked(ctx context.Context) error {
-	bin, err := exec.LookPath(c.crictl)
-	if err != nil {
-		return fmt.Errorf("%w: %s not found in PATH", ErrNoCRI, c.crictl)
+// Close drops the connection; a later lookup reconnects.
+func (c *CRI) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closeLocked()
+}
+
+func (c *CRI) closeLocked() error {
+	if c.conn == nil {
+		return nil
 	}
+	err := c.conn.Close()
+	c.conn, c.client = nil, nil
+	return err
+}
+
+func (c *CRI) listLocked(ctx context.Context) error {
 	ep := ""
 	for _, e := range c.endpoints {
 		if isSocket(socketPath(e)) {
@@ -135,40 +166,42 @@ func (c *CRI) listLocked(ctx context.Context) error {
 		}
 	}
 	if ep == "" {
+		c.closeLocked()
 		return fmt.Errorf("%w: no socket at %s", ErrNoCRI, strings.Join(c.endpoints, ", "))
 	}
-	c.endpoint = ep
-	if !strings.Contains(ep, "://") {
-		ep = "unix://" + ep // crictl wants a URL; a bare path is a deprecated form
+	if ep != c.endpoint {
+		c.closeLocked()
+		c.endpoint = ep
+	}
+	if c.conn == nil {
+		// NewClient does not dial: the RPC below connects, within its
+		// deadline. "unix:" targets take an absolute path.
+		conn, err := grpc.NewClient("unix:"+socketPath(ep),
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(criMaxMsg)))
+		if err != nil {
+			return fmt.Errorf("CRI %s: %w", ep, err)
+		}
+		c.conn, c.client = conn, runtimeapi.NewRuntimeServiceClient(conn)
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	// --timeout bounds crictl's own connection attempt; the context kills
-	// it if the runtime accepts and then does not answer.
-	cmd := exec.CommandContext(ctx, bin, "--runtime-endpoint", ep,
-		"--timeout", c.timeout.String(), "pods", "-o", "json")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	// A killed crictl can leave children holding the pipes; do not wait
-	// for them beyond this.
-	cmd.WaitDelay = 500 * time.Millisecond
-	c.runs++
-	if err := cmd.Run(); err != nil {
-		if ctx.Err() != nil {
-			err = ctx.Err()
-		}
-		msg, _, _ := strings.Cut(strings.TrimSpace(stderr.String()), "\n")
-		if msg != "" {
-			return fmt.Errorf("crictl pods on %s: %w: %s", ep, err, msg)
-		}
-		return fmt.Errorf("crictl pods on %s: %w", ep, err)
-	}
-	pods, err := parsePods(stdout.Bytes())
+	c.calls++
+	// No filter: one listing names every pod of the node, and sandboxes
+	// not made by kubelet may lack the io.kubernetes.pod.uid label.
+	resp, err := c.client.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
 	if err != nil {
-		return fmt.Errorf("crictl pods on %s: %w", ep, err)
+		// Close, so that gRPC does not keep redialling a runtime that
+		// is down in the background: the next attempt, after the
+		// backoff, dials afresh.
+		c.closeLocked()
+		if status.Code(err) == codes.Unimplemented {
+			return fmt.Errorf("CRI ListPodSandbox on %s: runtime does not serve CRI v1 (runtime.v1.RuntimeService): %w", ep, err)
+		}
+		return fmt.Errorf("CRI ListPodSandbox on %s: %w", ep, err)
 	}
-	c.mergeLocked(pods)
+	c.mergeLocked(podsOf(resp.GetItems()))
 	return nil
 }
 
@@ -187,46 +220,29 @@ func (c *CRI) mergeLocked(listed map[string]Pod) {
 	}
 }
 
-// crictlPods is the part of `crictl pods -o json` we read: the CRI v1
-// ListPodSandboxResponse in protojson form,
-// {"items": [{"id": ..., "metadata": {"name", "uid", "namespace", "attempt"}, ...}]}.
-type crictlPods struct {
-	Items []struct {
-		ID       string `json:"id"`
-		Metadata struct {
-			Name      string `json:"name"`
-			UID       string `json:"uid"`
-			Namespace string `json:"namespace"`
-		} `json:"metadata"`
-		Labels map[string]string `json:"labels"`
-	} `json:"items"`
-}
-
-func parsePods(b []byte) (map[string]Pod, error) {
-	var out crictlPods
-	if err := json.Unmarshal(b, &out); err != nil {
-		return nil, fmt.Errorf("parse crictl output: %w", err)
-	}
-	pods := make(map[string]Pod, len(out.Items))
-	for _, it := range out.Items {
-		p := Pod{UID: it.Metadata.UID, Name: it.Metadata.Name, Namespace: it.Metadata.Namespace}
+func podsOf(items []*runtimeapi.PodSandbox) map[string]Pod {
+	pods := make(map[string]Pod, len(items))
+	for _, it := range items {
+		md, labels := it.GetMetadata(), it.GetLabels()
+		p := Pod{UID: md.GetUid(), Name: md.GetName(), Namespace: md.GetNamespace()}
 		// Kubelet also puts the pod in the sandbox labels; use them if a
 		// runtime left the metadata incomplete.
 		if p.UID == "" {
-			p.UID = it.Labels["io.kubernetes.pod.uid"]
+			p.UID = labels["io.kubernetes.pod.uid"]
 		}
 		if p.Name == "" {
-			p.Name = it.Labels["io.kubernetes.pod.name"]
+			p.Name = labels["io.kubernetes.pod.name"]
 		}
 		if p.Namespace == "" {
-			p.Namespace = it.Labels["io.kubernetes.pod.namespace"]
+			p.Namespace = labels["io.kubernetes.pod.namespace"]
 		}
 		if p.UID == "" || len(pods) >= criMaxPods {
 			continue
 		}
+		// A pod's sandboxes (attempts) share its UID and names.
 		pods[p.UID] = p
 	}
-	return pods, nil
+	return pods
 }
 
 // socketPath turns "unix:///run/x.sock" or "/run/x.sock" into the path.
