@@ -136,6 +136,15 @@ func TestCRILiveContainerd(t *testing.T) {
 		}
 	})
 
+	st, err := rt.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: id})
+	if err != nil || st.GetStatus().GetState() != runtimeapi.PodSandboxState_SANDBOX_READY {
+		t.Fatalf("PodSandboxStatus: %v %v", st.GetStatus().GetState(), err)
+	}
+	// The sandbox runs in the cgroup the cleanup removes.
+	if cg, _ := filepath.Glob("/sys/fs/cgroup/*" + cgParent + "/" + id); len(cg) == 0 {
+		t.Errorf("no cgroup %s/%s in any hierarchy", cgParent, id)
+	}
+
 	c := newTestCRI(t, "unix://"+sock)
 	start := time.Now()
 	p, ok := c.Pod(context.Background(), uid)
