@@ -353,7 +353,7 @@ func cgroupSetup(flag string) (v1 bool, res *cgroup.Resolver, err error) {
 	return mode.MemoryV1(), cgroup.NewResolver(mount, hierarchy, cgroup.WithMountRoot(root)), nil
 }
 
-// podLookup asks the CRI (through crictl, when present) for pod names; it
+// podLookup asks the CRI (over gRPC, when a runtime socket exists) for pod names; it
 // stays silent when no runtime socket is reachable.
 func podLookup(ctx context.Context, endpoint string) func(uid string) (string, string, bool) {
 	cri := container.NewCRI(endpoint)
