@@ -30,6 +30,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -61,12 +62,16 @@ func LoadKernel(name, dir string) (Kernel, error) {
 type Boot struct {
 	Kernel   Kernel
 	Initrd   string
-	Scenario string        // vmtest/guest/scenario-<Scenario>.sh
-	MemoryMB int           // default 512
-	CPUs     int           // default 2
-	Append   string        // extra kernel command line
-	Timeout  time.Duration // default 10 minutes
-	LogDir   string        // console.log, results.txt and qemu.log go here (kept)
+	Scenario string // vmtest/guest/scenario-<Scenario>.sh
+	MemoryMB int    // default 512
+	CPUs     int    // default 2
+	Append   string // extra kernel command line
+	// Files are added to the initramfs for this boot only, by path in the
+	// guest ("vmtest/scenario-x.sh"): a second cpio archive appended to
+	// Initrd, which the kernel unpacks over the first.
+	Files   map[string][]byte
+	Timeout time.Duration // default 10 minutes
+	LogDir  string        // console.log, results.txt and qemu.log go here (kept)
 	// MultiThread gives each vCPU its own host thread (MTTCG). Off by
 	// default: under MTTCG the kernel's int3-based text patching, done when
 	// tracepoints attach, raced and oopsed ("Oops: int3" in
@@ -126,6 +131,13 @@ func (b Boot) Run(ctx context.Context) (*Result, error) {
 	for _, f := range []string{console, results} {
 		os.Remove(f)
 	}
+	if len(b.Files) > 0 {
+		initrd := filepath.Join(b.LogDir, "initrd.gz")
+		if err := appendInitrd(initrd, b.Initrd, b.Files); err != nil {
+			return nil, err
+		}
+		b.Initrd = initrd
+	}
 	appendLine := strings.TrimSpace("console=ttyS0 panic=-1 quiet fragscope.scenario=" + b.Scenario + " " + b.Append)
 	accel := "tcg,thread=single"
 	if b.MultiThread {
@@ -182,6 +194,44 @@ func (b Boot) Run(ctx context.Context) (*Result, error) {
 		_ = os.WriteFile(filepath.Join(b.LogDir, filepath.Base(name)), files[name], 0o644)
 	}
 	return res, nil
+}
+
+// appendInitrd writes base followed by a gzipped newc cpio archive of
+// files (mode 0755, root-owned, in sorted order) to out. Linux unpacks
+// concatenated archives in order (Documentation/driver-api/early-userspace/
+// buffer-format.rst), so the files join, or replace, base's.
+func appendInitrd(out, base string, files map[string][]byte) error {
+	b, err := os.ReadFile(base)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	buf.Write(b)
+	zw := gzip.NewWriter(&buf)
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	ino := 0x7f000
+	entry := func(name string, mode uint32, data []byte) {
+		ino++
+		fmt.Fprintf(zw, "070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X",
+			ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(name)+1, 0)
+		zw.Write(append([]byte(name), 0))
+		pad := func(n int) { zw.Write(make([]byte, (4-n%4)%4)) }
+		pad(110 + len(name) + 1)
+		zw.Write(data)
+		pad(len(data))
+	}
+	for _, n := range names {
+		entry(strings.TrimPrefix(n, "/"), 0o100755, files[n])
+	}
+	entry("TRAILER!!!", 0, nil)
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	return os.WriteFile(out, buf.Bytes(), 0o644)
 }
 
 func parseResultsFile(path, console string) (*Result, error) {

@@ -20,6 +20,9 @@
 //	fsworkload inject CGROUP_DIR     move into CGROUP_DIR, set make-it-fail for this thread,
 //	                                 unshare(CLONE_NEWNET), clear it: must fail (ENOMEM) when
 //	                                 fail_page_alloc is set up with task-filter
+//	fsworkload nobpf CMD [ARG...]    exec CMD under a seccomp filter that fails bpf(2) with
+//	                                 EPERM (what systemd's SystemCallFilter= or a container's
+//	                                 default profile does)
 //
 // Every command prints "key=value" result lines on stdout and exits non-zero
 // when the kernel did not do what the command is there to produce.
@@ -73,6 +76,8 @@ func main() {
 		fragment(atoi(arg(args, 0)), atoi(arg(args, 1)), d)
 	case "inject":
 		inject(arg(args, 0))
+	case "nobpf":
+		noBPF(args)
 	default:
 		fail("unknown command %q", os.Args[1])
 	}
