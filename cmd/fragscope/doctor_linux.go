@@ -34,6 +34,13 @@ func doctorCommand() *cli.Command {
 			fmt.Fprintf(w, "debugfs    %s\n", okOr(statErr("/sys/kernel/debug/extfrag")))
 			fmt.Fprintf(w, "kprobes    %s\n", okOr(f.Kprobes))
 			fmt.Fprintf(w, "fentry     %s\n", okOr(f.Fentry))
+			if f.Lockdown != "" && f.Lockdown != "none" {
+				msg := "lockdown=" + f.Lockdown
+				if f.Lockdown == "confidentiality" {
+					msg += ": BPF programs that read kernel memory are refused and tracefs is empty; boot with lockdown=integrity or none to trace"
+				}
+				fmt.Fprintf(w, "lockdown   %s\n", msg)
+			}
 			env := privs.Detect()
 			fmt.Fprintf(w, "container  %s\n", containerLine(env))
 			fmt.Fprintf(w, "node name  %s\n", nodeNameLine(env))

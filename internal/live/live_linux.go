@@ -55,6 +55,10 @@ type Session struct {
 	kmsg   *kernlog.Follower
 }
 
+// errEveryHookRefused is why a session goes on without BPF when every hook
+// was tried and refused: the hooks' own reasons are printed with it.
+var errEveryHookRefused = errors.New("the kernel refused every hook (reasons above)")
+
 // ErrNoHook is returned when the kernel refused every hook.
 var ErrNoHook = errors.New("no hook attached; see the reasons above, or run `fragscope doctor`")
 
@@ -76,7 +80,7 @@ func Open(ctx context.Context, o Options) (*Session, error) {
 	if o.Hooks == "none" {
 		// BPF off by request (and how no-BPF nodes are tested): procfs and
 		// the kernel log only.
-		return openWithoutBPF(ctx, o, warn, "--hooks none")
+		return openWithoutBPF(ctx, o, warn, "--hooks none", nil)
 	}
 	hooks, err := probes.ParseHooks(o.Hooks)
 	if err != nil {
@@ -87,7 +91,7 @@ func Open(ctx context.Context, o Options) (*Session, error) {
 		return nil, err
 	}
 	if err := privs.Check(); err != nil {
-		return degrade(ctx, o, warn, err)
+		return degrade(ctx, o, warn, err, nil)
 	}
 	var noAttr, attrAll bool
 	switch o.Attribution {
@@ -112,12 +116,12 @@ func Open(ctx context.Context, o Options) (*Session, error) {
 		MigrateReclaimable: reclaimableValue(start.Migratetypes),
 	})
 	if err != nil {
-		return degrade(ctx, o, warn, err)
+		return degrade(ctx, o, warn, err, nil)
 	}
 	s := &Session{set: set, Status: set.Status}
 	if !AnyAttached(set.Status) {
 		set.Close()
-		if ds, derr := degrade(ctx, o, warn, ErrNoHook); derr == nil {
+		if ds, derr := degrade(ctx, o, warn, errEveryHookRefused, set.Status); derr == nil {
 			return ds, nil
 		}
 		return s, ErrNoHook
@@ -173,11 +177,11 @@ func (s *Session) followKmsg(o Options, warn func(string), noSlab bool) error {
 
 // degrade opens the session without BPF when BPF cannot run (why) and the
 // kernel log can stand in for it; otherwise it returns why.
-func degrade(ctx context.Context, o Options, warn func(string), why error) (*Session, error) {
+func degrade(ctx context.Context, o Options, warn func(string), why error, refused []event.HookStatus) (*Session, error) {
 	if o.Kmsg == "off" {
 		return nil, why
 	}
-	s, err := openWithoutBPF(ctx, o, warn, why.Error())
+	s, err := openWithoutBPF(ctx, o, warn, why.Error(), refused)
 	if err != nil {
 		return nil, why
 	}
@@ -188,7 +192,8 @@ func degrade(ctx context.Context, o Options, warn func(string), why error) (*Ses
 // ringbuf, BPF refused) or was turned off: the free-block timeline from
 // procfs snapshots, ticks without kernel counters, and incidents from the
 // reports the kernel prints. It says so in one line.
-func openWithoutBPF(ctx context.Context, o Options, warn func(string), why string) (*Session, error) {
+// refused, when the kernel refused every hook, keeps each hook's own reason.
+func openWithoutBPF(ctx context.Context, o Options, warn func(string), why string, refused []event.HookStatus) (*Session, error) {
 	if o.Kmsg == "off" {
 		return nil, fmt.Errorf("%s with --kmsg off leaves nothing to trace: allow BPF, or drop --kmsg off", why)
 	}
@@ -200,9 +205,11 @@ func openWithoutBPF(ctx context.Context, o Options, warn func(string), why strin
 		return nil, err
 	}
 	start, _ := sessionStart(o, warn)
-	var status []event.HookStatus
-	for _, h := range probes.AllHooks {
-		status = append(status, event.HookStatus{Hook: string(h), Reason: "BPF not used: " + why})
+	status := refused
+	if status == nil {
+		for _, h := range probes.AllHooks {
+			status = append(status, event.HookStatus{Hook: string(h), Reason: "BPF not used: " + why})
+		}
 	}
 	s := &Session{Status: status}
 	s.Source = &source.Live{

@@ -25,6 +25,12 @@ type Features struct {
 	TracefsErr error
 	Kprobes    error // nil when kprobes can attach
 	Fentry     error // nil when fentry/fexit programs load and attach
+	// Lockdown is the kernel lockdown level ("none", "integrity",
+	// "confidentiality"; "" without the lockdown LSM). Confidentiality
+	// refuses BPF programs that read kernel memory (bpf_probe_read, which
+	// every CO-RE read compiles to) and empties tracefs
+	// (security/lockdown/lockdown.c, LOCKDOWN_BPF_READ_KERNEL, 5.4+).
+	Lockdown string
 
 	kernelBTF *btf.Spec
 	symsOnce  sync.Once
@@ -53,6 +59,10 @@ func probe() *Features {
 		f.BTF = fmt.Errorf("no kernel BTF (/sys/kernel/btf/vmlinux): kernel built without CONFIG_DEBUG_INFO_BTF")
 	}
 	f.Tracefs, f.TracefsErr = tracefs.Dir()
+	f.Lockdown = lockdownLevel("/sys/kernel/security/lockdown")
+	if f.Lockdown == "confidentiality" && f.TracefsErr != nil {
+		f.TracefsErr = fmt.Errorf("kernel lockdown=confidentiality hides tracefs (%v)", f.TracefsErr)
+	}
 	f.Kprobes = probeKprobes(f.Tracefs)
 	f.Fentry = f.probeFentry()
 	return f
@@ -160,9 +170,26 @@ func describeLoadError(what string, err error) error {
 	}
 	var ve *ebpf.VerifierError
 	if errors.As(err, &ve) {
-		return fmt.Errorf("%s rejected by the verifier: %+v", what, ve)
+		// %v is the verifier's last lines, where the cause is; the full
+		// log (%+v) runs to pages and a reason must be one line.
+		return fmt.Errorf("%s rejected by the verifier: %s", what, strings.Join(strings.Fields(ve.Error()), " "))
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// lockdownLevel reads the bracketed level of securityfs' lockdown file,
+// "none [integrity] confidentiality" -> "integrity"; "" when absent.
+func lockdownLevel(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	s := string(b)
+	i, j := strings.IndexByte(s, '['), strings.IndexByte(s, ']')
+	if i < 0 || j < i {
+		return ""
+	}
+	return s[i+1 : j]
 }
 
 // errENOTSUPP is the kernel-internal ENOTSUPP (524) the BPF syscall leaks to
