@@ -22,6 +22,11 @@ import (
 // traceExt names a pinned recording: the trace file extension.
 const traceExt = ".fst"
 
+// maxUnwritten bounds the incident lines a group holds while its JSON
+// cannot be written (a full disk during a storm): beyond it they are
+// counted and dropped, and the log says how many.
+const maxUnwritten = 1024
+
 // retryEvery is how often a pin or a JSON write that failed (a full disk)
 // is tried again; giveUpAfter is when the keeper stops trying.
 const (
@@ -65,6 +70,7 @@ type group struct {
 	// lines are kept: a storm's group can gather thousands.
 	unwritten [][]byte
 	size      int64
+	lost      int // incidents whose JSON was dropped: unwritten was full
 	failedAt  time.Time // first failure, zero while none
 	reported  bool      // a failure was logged
 }
@@ -89,12 +95,26 @@ func (k *keeper) add(inc *incident.Incident, agg *aggregate.Aggregator) {
 		k.open = g
 		k.pending = append(k.pending, g)
 	}
-	g.to = to
+	// Incidents close out of time order (a long syscall, a late kernel
+	// report): the window only ever grows.
+	if to.After(g.to) {
+		g.to = to
+	}
+	if from.Before(g.from) {
+		g.from = from
+	}
 	g.due = k.now().Add(k.after)
 	if jerr == nil {
-		g.unwritten = append(g.unwritten, buf.Bytes())
+		if len(g.unwritten) < maxUnwritten {
+			g.unwritten = append(g.unwritten, buf.Bytes())
+		} else {
+			g.lost++ // a disk that has been failing for thousands of incidents
+		}
 	}
 	err := k.writeJSON(g)
+	if err != nil {
+		k.failed(g, "incident JSON not written (will retry)", err)
+	}
 	name := g.name
 	k.mu.Unlock()
 
@@ -107,9 +127,6 @@ func (k *keeper) add(inc *incident.Incident, agg *aggregate.Aggregator) {
 		attrs = append(attrs, "err", jerr.Error())
 	}
 	k.log.Warn("incident", attrs...)
-	if err != nil {
-		k.failed(g, "incident JSON not written (will retry)", err)
-	}
 }
 
 // writeJSON appends g's unwritten lines to its JSON file in one write. An
@@ -144,7 +161,7 @@ func (k *keeper) writeJSON(g *group) error {
 	return nil
 }
 
-// failed logs a keeper failure once per group. A full disk is not logged:
+// failed logs a keeper failure once per group; called with mu held. A full disk is not logged:
 // the flight recorder writes to the same file system every second and
 // reports it once, with the fix.
 func (k *keeper) failed(g *group, msg string, err error) {
@@ -209,10 +226,20 @@ func (k *keeper) pinDue(all bool) {
 			if g.reported {
 				k.log.Info("incident recording pinned after a retry", "incident", g.name)
 			}
+			if g.lost > 0 {
+				k.log.Error("incident JSON lines dropped while the disk refused them", "incident", g.name, "dropped", g.lost)
+			}
 			continue
 		}
+		k.mu.Lock()
 		k.failed(g, "incident recording not pinned (will retry)", err)
-		if all || now.Sub(g.failedAt) > giveUpAfter {
+		k.mu.Unlock()
+		if all {
+			k.log.Error("incident recording not pinned before exit: the next start pins it from the segments",
+				"incident", g.name, "err", err.Error())
+			continue
+		}
+		if now.Sub(g.failedAt) > giveUpAfter {
 			k.log.Error("incident recording given up: its events stay in the segments until retention removes them",
 				"incident", g.name, "err", err.Error())
 			continue
@@ -223,7 +250,13 @@ func (k *keeper) pinDue(all bool) {
 		k.mu.Unlock()
 	}
 	if pinned > 0 {
-		if err := flight.PruneIncidents(k.dir, k.maxCount, k.maxBytes); err != nil {
+		k.mu.Lock()
+		keep := make([]string, 0, len(due)+len(k.pending))
+		for _, g := range append(due, k.pending...) {
+			keep = append(keep, g.name)
+		}
+		k.mu.Unlock()
+		if err := flight.PruneIncidents(k.dir, k.maxCount, k.maxBytes, keep...); err != nil {
 			k.log.Error("pruning kept incidents", "err", err.Error())
 		}
 	}
@@ -295,10 +328,12 @@ func incidentTimes(path string) (first, last time.Time, err error) {
 		if err := json.Unmarshal(line, &obj); err != nil {
 			continue // a torn last line after a power loss
 		}
-		if first.IsZero() {
+		if first.IsZero() || obj.Time.Before(first) {
 			first = obj.Time
 		}
-		last = obj.Time
+		if obj.Time.After(last) {
+			last = obj.Time
+		}
 	}
 	if first.IsZero() {
 		return first, last, errors.New("no incident object in it")

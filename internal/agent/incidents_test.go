@@ -119,3 +119,47 @@ func TestKeeperRecover(t *testing.T) {
 		t.Errorf("recover pinned %+v, want the window of the kept incident", pins)
 	}
 }
+
+// Incidents close out of time order (a long syscall, a late kernel
+// report): the group's window only grows.
+func TestKeeperWindowGrows(t *testing.T) {
+	now := time.Unix(100000, 0)
+	var pins []pinCall
+	k := newTestKeeper(t, &now, &pins)
+	agg := aggregate.New(nil)
+	t0 := now
+	k.add(inc(t0.Add(30*time.Second), 1), agg)
+	k.add(inc(t0, 2), agg) // closed later, happened earlier
+	now = now.Add(2 * time.Minute)
+	k.pinDue(false)
+	if len(pins) != 1 || !pins[0].from.Equal(t0.Add(-10*time.Minute)) || !pins[0].to.Equal(t0.Add(30*time.Second+time.Minute)) {
+		t.Errorf("pins = %+v, want [t0-10m, t0+30s+1m]", pins)
+	}
+}
+
+// A disk that refuses the JSON while the keeper pins: no data race (run
+// with -race), the backlog stays bounded, nothing is lost silently.
+func TestKeeperFailingDisk(t *testing.T) {
+	now := time.Unix(100000, 0)
+	var pins []pinCall
+	k := newTestKeeper(t, &now, &pins)
+	os.WriteFile(k.incidentsDir(), nil, 0o600) // a file where the directory should be: every write fails
+	k.pin = func(string, time.Time, time.Time) error { return os.ErrPermission }
+	agg := aggregate.New(nil)
+	k.start()
+	for i := range maxUnwritten + 10 {
+		k.add(inc(now.Add(time.Duration(i)*time.Millisecond), uint32(i)), agg)
+	}
+	k.mu.Lock()
+	g := k.open
+	k.mu.Unlock()
+	k.close()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if g == nil {
+		t.Fatal("no open group")
+	}
+	if len(g.unwritten) > maxUnwritten || g.lost != 10 {
+		t.Fatalf("after %d incidents on a failing disk: %d unwritten, %d dropped; want at most %d and 10", maxUnwritten+10, len(g.unwritten), g.lost, maxUnwritten)
+	}
+}

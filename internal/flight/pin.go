@@ -73,7 +73,11 @@ func syncDir(dir string) {
 // there are more than maxCount or they take more than maxBytes (a limit
 // <= 0 is no limit). An incident is <name>.json and <name>.fst, deleted
 // together; its age is that of its newer file.
-func PruneIncidents(dir string, maxCount int, maxBytes int64) error {
+//
+// Names in keep (incidents being kept right now: the one just pinned, the
+// groups still waiting for their window) are never deleted, even when one
+// alone is over maxBytes: the newest evidence is what the bound protects.
+func PruneIncidents(dir string, maxCount int, maxBytes int64, keep ...string) error {
 	incDir := filepath.Join(dir, incidentsDir)
 	ents, err := os.ReadDir(incDir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -121,6 +125,9 @@ func PruneIncidents(dir string, maxCount int, maxBytes int64) error {
 		over := (maxCount > 0 && len(incs)-i > maxCount) || (maxBytes > 0 && total > maxBytes)
 		if !over {
 			break
+		}
+		if slices.Contains(keep, inc.name) {
+			continue
 		}
 		for _, f := range inc.files {
 			if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {

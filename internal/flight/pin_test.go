@@ -92,6 +92,20 @@ func TestPruneIncidents(t *testing.T) {
 	if got := left(); !slices.Equal(got, []string{".e.fst.123.tmp", "d.fst", "d.json"}) {
 		t.Errorf("after keeping 1500 bytes: %v", got)
 	}
+	// The incident being kept survives a bound it exceeds alone.
+	big := t.TempDir()
+	os.MkdirAll(filepath.Join(big, "incidents"), 0o700)
+	os.WriteFile(filepath.Join(big, "incidents", "old.json"), make([]byte, 10), 0o600)
+	os.WriteFile(filepath.Join(big, "incidents", "new.json"), make([]byte, 10), 0o600)
+	os.WriteFile(filepath.Join(big, "incidents", "new.fst"), make([]byte, 2000), 0o600)
+	if err := PruneIncidents(big, 0, 1000, "new"); err != nil {
+		t.Fatal(err)
+	}
+	for f, want := range map[string]bool{"old.json": false, "new.json": true, "new.fst": true} {
+		if _, err := os.Stat(filepath.Join(big, "incidents", f)); (err == nil) != want {
+			t.Errorf("%s kept = %v, want %v", f, err == nil, want)
+		}
+	}
 	if err := PruneIncidents(t.TempDir(), 1, 1); err != nil {
 		t.Errorf("a data dir without incidents/: %v", err)
 	}

@@ -70,16 +70,31 @@ func newWriter(f *os.File, path string) *Writer {
 	return w
 }
 
+// flushLoop writes the buffer out every FlushEvery and syncs what reached
+// the file: a write(2) alone sits in the page cache for up to
+// dirty_expire_centisecs (30 s), which a power loss or a hard-locked node,
+// the case a recorder is for, would take with it. The sync runs outside
+// the lock, so writers do not wait for the disk; an idle file is not
+// synced again.
 func (w *Writer) flushLoop() {
 	defer close(w.done)
 	t := time.NewTicker(FlushEvery)
 	defer t.Stop()
+	var synced int64
 	for {
 		select {
 		case <-w.stop:
 			return
 		case <-t.C:
-			w.Flush()
+			if w.Flush() != nil {
+				continue
+			}
+			w.mu.Lock()
+			n := w.file.n
+			w.mu.Unlock()
+			if n != synced && w.f.Sync() == nil {
+				synced = n
+			}
 		}
 	}
 }
