@@ -135,6 +135,7 @@ func Open(ctx context.Context, o Options) (*Session, error) {
 		Start:        start,
 		Interval:     o.Interval,
 		TakeSnapshot: (&snapshotPolicy{now: time.Now}).take,
+		Warn:         warn,
 		Cgroups:      cgroups,
 		Pod:          podLookup(ctx, o.CRIEndpoint),
 	}
@@ -215,6 +216,7 @@ func openWithoutBPF(ctx context.Context, o Options, warn func(string), why strin
 	s.Source = &source.Live{
 		Start: start, Interval: o.Interval, Hooks: status,
 		TakeSnapshot: (&snapshotPolicy{now: time.Now}).take,
+		Warn:         warn,
 		Cgroups:      cgroups,
 		Pod:          podLookup(ctx, o.CRIEndpoint),
 	}

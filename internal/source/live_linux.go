@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -59,6 +60,10 @@ type Live struct {
 	// each: 20 ms for 1500 on the development machine), too much for every
 	// interval on a node with many pods.
 	SweepEvery int
+	// Warn receives the source's own one-line warnings (a snapshot that
+	// failed, a record it could not decode); each distinct message at most
+	// once a minute. Nil: stderr.
+	Warn func(msg string)
 	// Pod names a pod by UID (from the CRI); nil or !ok when unknown.
 	Pod func(uid string) (name, namespace string, ok bool)
 }
@@ -84,6 +89,8 @@ type liveState struct {
 	// a removal, so it is forgotten here, or its kernel entry would hold
 	// one of the bounded map's 4096 places for good.
 	unresolved map[uint64]int
+	warnMu     sync.Mutex // warn is called from the reader and the emitter
+	warned     map[string]time.Time
 	ticks      int
 }
 
@@ -161,7 +168,7 @@ func (l *Live) Run(ctx context.Context, emit func(event.Event)) error {
 			l.kernelEvents(st, batch, emit)
 		case err := <-kmsgDone:
 			// The log stopped being readable: the session goes on without it.
-			fmt.Fprintf(os.Stderr, "fragscope: stopped following %s: %v\n", kernlog.DevKmsg, err)
+			l.warn(st, fmt.Sprintf("stopped following %s: %v", kernlog.DevKmsg, err))
 			kmsgBatches = nil
 		case now := <-ticker.C:
 			if err := l.tick(st, now.UTC(), emit); err != nil {
@@ -222,7 +229,7 @@ func (l *Live) read(rd *ringbuf.Reader, out chan<- []byte, drops *atomic.Uint64)
 func (l *Live) handle(st *liveState, dec *probes.Decoder, raw []byte, emit func(event.Event)) {
 	ev, err := dec.Decode(raw)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "fragscope: skipping undecodable record: %v\n", err)
+		l.warn(st, fmt.Sprintf("skipping undecodable record: %v", err))
 		return
 	}
 	l.announceCgroups(st, emit, ev)
@@ -257,7 +264,7 @@ func (l *Live) snapshot(st *liveState, reason string, now time.Time, emit func(e
 	}
 	s, err := l.TakeSnapshot(reason)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "fragscope: free-memory snapshot: %v\n", err)
+		l.warn(st, fmt.Sprintf("free-memory snapshot: %v", err))
 		return
 	}
 	s.Time = now
@@ -465,6 +472,29 @@ func (l *Live) forgetRemoved(st *liveState) {
 		}
 	}
 	st.removed = st.removed[:0]
+}
+
+// warn reports a problem once a minute per message: a /proc file that
+// cannot be read fails every interval, and one line an interval would
+// bury the agent's log.
+func (l *Live) warn(st *liveState, msg string) {
+	now := time.Now()
+	st.warnMu.Lock()
+	if st.warned == nil {
+		st.warned = map[string]time.Time{}
+	}
+	last, seen := st.warned[msg]
+	if seen && now.Sub(last) < time.Minute {
+		st.warnMu.Unlock()
+		return
+	}
+	st.warned[msg] = now
+	st.warnMu.Unlock()
+	if l.Warn != nil {
+		l.Warn(msg)
+		return
+	}
+	fmt.Fprintf(os.Stderr, "fragscope: %s\n", msg)
 }
 
 // cgroupDeltas returns, sorted by id, what each cgroup did since prev.
