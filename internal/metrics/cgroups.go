@@ -52,6 +52,10 @@ type cgroupState struct {
 	exported    bool
 	removedSeen bool // a member that the latest scrape already saw removed
 	retired     bool // left the set: in "other" for good
+	// labels are a member's label values, fixed when it joined: a pod
+	// name that arrives later (often only with the removal) must not end
+	// one series and start another, which rate() would read as a drop.
+	labels cgroupLabelValues
 }
 
 type cgroupRow struct {
@@ -103,7 +107,7 @@ func (s *cgroupSet) update(stats []aggregate.CgroupStat) {
 			if !cs.exported {
 				continue
 			}
-			l := labelsOf(st)
+			l := cs.labels
 			if held[l] || (removed && cs.removedSeen) {
 				cs.exported, cs.retired = false, true
 				s.nExported--
@@ -129,7 +133,7 @@ func (s *cgroupSet) update(stats []aggregate.CgroupStat) {
 		cs := s.known[st.ID]
 		v := valuesOf(&st.CgroupCounts)
 		if cs.exported {
-			s.rows = append(s.rows, cgroupRow{labelsOf(st), v})
+			s.rows = append(s.rows, cgroupRow{cs.labels, v})
 		} else {
 			for k := range v {
 				if v[k] > cs.last[k] {
@@ -164,7 +168,7 @@ func (s *cgroupSet) admit(stats []aggregate.CgroupStat, held map[cgroupLabelValu
 			if cs.exported || cs.retired || held[l] {
 				continue
 			}
-			cs.exported = true
+			cs.exported, cs.labels = true, l
 			s.nExported++
 			held[l] = true
 		}

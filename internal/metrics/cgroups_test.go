@@ -263,3 +263,22 @@ func TestLeaders(t *testing.T) {
 		t.Errorf("leaders of an all-zero count = %v", got)
 	}
 }
+
+// A member's labels are fixed when it joins: the pod name arriving later
+// (often only with the removal) must not end its series and start another.
+func TestMemberLabelsFixed(t *testing.T) {
+	s := newCgroupStream(t, 2, 4)
+	s.name(1)
+	s.step(map[uint64]uint64{1: 10}, nil)
+	s.want(1, 10)
+	before := s.f.series(famFrag)
+	s.st.add(&event.CgroupPath{Time: aggtest.At(2 * time.Second), ID: 1, Path: path(1), PodName: "web-1", PodNamespace: "shop"})
+	s.step(map[uint64]uint64{1: 5}, nil)
+	s.want(1, 15) // grew by 5
+	after := s.f.series(famFrag)
+	for k := range after {
+		if _, ok := before[k]; !ok {
+			t.Errorf("a new series %s appeared when the pod name arrived: the member's labels changed", k)
+		}
+	}
+}
