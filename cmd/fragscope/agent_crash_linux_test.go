@@ -250,6 +250,8 @@ func TestAgentDiskFull(t *testing.T) {
 	}
 	if code, body := a.get("/metrics"); code != 200 || !strings.Contains(body, "fragscope_page_allocations_total") {
 		t.Errorf("metrics while the disk is full: %d", code)
+	} else if v, _ := sample(t, body, "fragscope_recorder_paused", nil); v != 1 {
+		t.Errorf("fragscope_recorder_paused = %v while the disk is full, want 1", v)
 	}
 	onDisk := segments(t, dataDir)
 	for _, seg := range onDisk {
@@ -266,6 +268,15 @@ func TestAgentDiskFull(t *testing.T) {
 		t.Fatalf("recording did not resume once there was room:\n%s", a.stderr.String())
 	}
 	busy(func() bool { return false }, time.Second)
+	{
+		_, body := a.get("/metrics")
+		if v, _ := sample(t, body, "fragscope_recorder_paused", nil); v != 0 {
+			t.Errorf("fragscope_recorder_paused = %v after recording resumed, want 0", v)
+		}
+		if v, _ := sample(t, body, "fragscope_recorder_events_dropped_total", nil); v == 0 {
+			t.Error("no dropped events counted for the time the disk was full")
+		}
+	}
 	a.stop(t)
 	for _, seg := range onDisk {
 		if _, err := os.Stat(seg); err != nil {

@@ -152,7 +152,8 @@ func TestAgentLive(t *testing.T) {
 		t.Fatalf("/healthz = %d %s", code, body)
 	}
 	_, body := a.get("/metrics")
-	for _, fam := range []string{"fragscope_free_blocks", "fragscope_build_info", "fragscope_hook_attached", "process_resident_memory_bytes", "go_goroutines"} {
+	for _, fam := range []string{"fragscope_free_blocks", "fragscope_build_info", "fragscope_hook_attached", "process_resident_memory_bytes", "go_goroutines",
+		"fragscope_recorder_paused", "fragscope_recorder_written_bytes_total", "fragscope_incident_pin_failures_total"} {
 		if _, ok := sample(t, body, fam, nil); !ok {
 			t.Errorf("no %s in the first scrape", fam)
 		}

@@ -100,10 +100,14 @@ func Run(ctx context.Context, o Options) error {
 	}
 	var ready atomic.Bool
 	var pRef atomic.Pointer[pipeline.Pipeline]
+	keeperRef := atomic.Pointer[keeper]{}
 	reader := metrics.ReaderFunc(func(f func(metrics.State)) {
 		if pp := pRef.Load(); pp != nil {
 			pp.Read(func(s pipeline.State) {
-				f(metrics.State{Agg: s.Aggregator, Incidents: s.Incidents, NodeName: node})
+				st := rec.Stats()
+				f(metrics.State{Agg: s.Aggregator, Incidents: s.Incidents, NodeName: node,
+					Recorder: &metrics.RecorderState{Paused: st.Paused, Dropped: st.Dropped,
+						WrittenBytes: st.Bytes, PinFailures: keeperRef.Load().pinFailures.Load()}})
 			})
 		}
 	})
@@ -126,6 +130,7 @@ func Run(ctx context.Context, o Options) error {
 
 	k := &keeper{dir: o.DataDir, before: o.IncidentBefore, after: o.IncidentAfter,
 		maxCount: o.IncidentMaxCount, maxBytes: o.IncidentMaxBytes, log: log, pin: rec.Pin, diskPaused: func() bool { return rec.Stats().Paused }, now: time.Now}
+	keeperRef.Store(k)
 	p = pipeline.New(pipeline.Options{
 		Tap: tap{rec},
 		OnIncident: func(inc *incident.Incident) {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -54,6 +55,8 @@ type keeper struct {
 	diskPaused func() bool
 	now        func() time.Time
 
+	pinFailures atomic.Uint64 // failed pin attempts, for /metrics
+
 	mu      sync.Mutex
 	open    *group   // the group new incidents join while their windows overlap
 	pending []*group // waiting for their window to pass, or for room on disk
@@ -70,7 +73,7 @@ type group struct {
 	// lines are kept: a storm's group can gather thousands.
 	unwritten [][]byte
 	size      int64
-	lost      int // incidents whose JSON was dropped: unwritten was full
+	lost      int       // incidents whose JSON was dropped: unwritten was full
 	failedAt  time.Time // first failure, zero while none
 	reported  bool      // a failure was logged
 }
@@ -231,6 +234,7 @@ func (k *keeper) pinDue(all bool) {
 			}
 			continue
 		}
+		k.pinFailures.Add(1)
 		k.mu.Lock()
 		k.failed(g, "incident recording not pinned (will retry)", err)
 		k.mu.Unlock()

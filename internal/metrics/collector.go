@@ -68,6 +68,14 @@ var (
 	descCgFailures = newDesc("cgroup_allocation_failures_total",
 		"Failed page allocations suffered by the cgroup's tasks, counted in the kernel; the top cgroups have their own series, the rest are in cgroup=\"other\".",
 		cgroupLabels...)
+	descRecPaused = newDesc("recorder_paused",
+		"1 while the flight recorder is paused on a write error (a full disk): events are dropped until there is room.")
+	descRecDropped = newDesc("recorder_events_dropped_total",
+		"Events the flight recorder dropped while paused.")
+	descRecBytes = newDesc("recorder_written_bytes_total",
+		"Bytes the flight recorder wrote to its segments.")
+	descPinFailures = newDesc("incident_pin_failures_total",
+		"Attempts to pin an incident's recording that failed (retried every 5 s for up to an hour).")
 	descDropped = newDesc("events_dropped_total",
 		"Events lost: ringbuf full (event counts are lower bounds), extfrag or cgroup counter map full (those counts are not attributed).",
 		"where")
@@ -92,6 +100,7 @@ var allDescs = []*prometheus.Desc{
 	descAllocs, descAllocFails, descExtfrag, descSlab, descNetns, descNsFail, descIncidents,
 	descCgUnmovable, descCgFragmenting, descCgFailures,
 	descDropped, descHook, descBuild, descNode, descSnapshotTime,
+	descRecPaused, descRecDropped, descRecBytes, descPinFailures,
 }
 
 // Series declared with 0 before anything is counted, so that increase()
@@ -218,6 +227,16 @@ func (c *Collector) collect(s State) []prometheus.Metric {
 	}
 	m.gauge(descBuild, 1, version, runtime.Version(), kernel)
 	m.gauge(descNode, 1, s.NodeName, hostname, bootID)
+	if r := s.Recorder; r != nil {
+		paused := 0.0
+		if r.Paused {
+			paused = 1
+		}
+		m.gauge(descRecPaused, paused)
+		m.counter(descRecDropped, r.Dropped)
+		m.counter(descRecBytes, uint64(max(r.WrittenBytes, 0)))
+		m.counter(descPinFailures, r.PinFailures)
+	}
 	if start != nil {
 		hooks(&m, start.Hooks)
 	}

@@ -30,6 +30,18 @@ type State struct {
 	// NodeName is the Kubernetes node (spec.nodeName) or host the agent
 	// runs on, "" when unknown.
 	NodeName string
+	// Recorder is the agent's flight recorder and incident keeper, nil
+	// where there is none (watch).
+	Recorder *RecorderState
+}
+
+// RecorderState is what the agent's flight recorder and incident keeper
+// report about themselves: an SRE alerts on a paused recording.
+type RecorderState struct {
+	Paused       bool   // a write failed and recording is paused
+	Dropped      uint64 // events dropped while paused
+	WrittenBytes int64  // bytes written to segments
+	PinFailures  uint64 // attempts to pin an incident's recording that failed
 }
 
 // Reader gives the collector the session's state. Read calls f once, with
