@@ -106,9 +106,9 @@ func TestLowmemReserveBoundary(t *testing.T) {
 			free uint64
 			v    Verdict
 		}{
-			{1103, VerdictReserved}, // 1103 - 3 = 1100 <= 1100; without reserve 1100 > 100
-			{1104, VerdictOK},       // 1101 > 1100
-			{1105, VerdictOK},       // 1102 > 1100
+			{1103, VerdictReserved},  // 1103 - 3 = 1100 <= 1100; without reserve 1100 > 100
+			{1104, VerdictOK},        // 1101 > 1100
+			{1105, VerdictOK},        // 1102 > 1100
 			{103, VerdictExhaustion}, // 100 <= 100 even without the reserve
 			{104, VerdictReserved},   // 101 > 100 without it
 		} {
