@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -108,21 +107,7 @@ func TestRecorderSIGKILL(t *testing.T) {
 		}
 		// Flushes come every second: the newest tick in the file is at most
 		// a second (plus scheduling slack) older than the kill.
-		var last time.Time
-		for _, line := range strings.Split(string(out), "\n") {
-			if !strings.HasPrefix(line, `{"type":"tick"`) {
-				continue
-			}
-			var obj struct {
-				Event struct {
-					Time time.Time `json:"time"`
-				} `json:"event"`
-			}
-			if err := json.Unmarshal([]byte(line), &obj); err != nil {
-				t.Fatalf("run %d: %v", i, err)
-			}
-			last = obj.Event.Time
-		}
+		last := newestTick(t, bin, file)
 		if lag := killed.Sub(last); last.IsZero() || lag > 1500*time.Millisecond {
 			t.Errorf("run %d: killed after %v, newest tick on disk %v before the kill (want <= 1.5s: flushes every second)", i, alive, lag)
 		}
