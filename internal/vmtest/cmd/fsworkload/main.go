@@ -228,7 +228,15 @@ func fragment(freeMiB, ringMiB int, hold time.Duration) {
 	}
 	holesFree := memFreeKiB()
 	fmt.Printf("locked_mib=%d memfree_locked_kib=%d memfree_holes_kib=%d\n", len(chunks), lockedFree, holesFree)
-	rings(ringMiB, 256)
+	// In rounds of 4 MiB with a pause longer than fragscope's 100 ms
+	// between failure snapshots: the failures of one burst share one
+	// snapshot, and kcompactd, woken by each failure, may have assembled a
+	// block by the time /proc is read. Two or three bursts left the test
+	// at the mercy of that race; one per round gives it many chances.
+	for done := 0; done < ringMiB; done += 4 {
+		rings(min(4, ringMiB-done), 256)
+		time.Sleep(150 * time.Millisecond)
+	}
 	fmt.Printf("rings_mib=%d memfree_rings_kib=%d\n", ringMiB, memFreeKiB())
 	// Keep the picture while fragscope takes its snapshot after the failures.
 	time.Sleep(hold)
