@@ -18,7 +18,7 @@ func (c *Correlator) build(p *pending, task event.Task, at time.Time, closedBy s
 		Time:     at,
 		ClosedBy: closedBy,
 		Task: Task{PID: task.PID, TID: task.TID, Comm: task.Comm, CgroupID: task.CgroupID,
-			CgroupPath: c.sess.CgroupPath(task.CgroupID)},
+			CgroupPath: c.sess.CgroupPath(task.CgroupID), Container: c.container(task.CgroupID)},
 	}
 	if sys != nil {
 		ns := aggregate.Namespaces(sys.Syscall, sys.Flags)
@@ -179,3 +179,17 @@ func chain(inc *Incident, prim *event.AllocFail) []string {
 
 // sortedHooks lists the Start's hooks sorted by name, for stable output.
 func (c *Correlator) sortedHooks() []event.HookStatus { return c.sess.Hooks() }
+
+// container names the cgroup's container and pod as the session knows them.
+func (c *Correlator) container(id uint64) *Container {
+	cg, ok := c.sess.Cgroup(id)
+	if !ok || (cg.Container.IsZero() && cg.PodName == "") {
+		return nil
+	}
+	ci := cg.Container
+	if ci.ContainerID == "" && ci.PodUID == "" && cg.PodName == "" {
+		return nil // a kubepods QoS level alone names no one
+	}
+	return &Container{Runtime: ci.Runtime, ID: ci.ContainerID, PodUID: ci.PodUID,
+		PodName: cg.PodName, PodNamespace: cg.PodNamespace, QoS: ci.QoS}
+}

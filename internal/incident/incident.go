@@ -75,6 +75,20 @@ type Task struct {
 	Comm       string `json:"comm"`
 	CgroupID   uint64 `json:"cgroup_id"`
 	CgroupPath string `json:"cgroup_path,omitempty"`
+	// Container is who the cgroup belongs to, from its path (runtime,
+	// container id, pod UID) and the CRI (pod name and namespace, when it
+	// was reachable while recording); nil outside containers.
+	Container *Container `json:"container,omitempty"`
+}
+
+// Container names the container and pod of the failing task.
+type Container struct {
+	Runtime      string `json:"runtime,omitempty"`
+	ID           string `json:"id,omitempty"`
+	PodUID       string `json:"pod_uid,omitempty"`
+	PodName      string `json:"pod_name,omitempty"`
+	PodNamespace string `json:"pod_namespace,omitempty"`
+	QoS          string `json:"qos,omitempty"`
 }
 
 // Alloc is one failed page allocation inside the syscall.

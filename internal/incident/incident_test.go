@@ -563,3 +563,39 @@ func TestParseRelease(t *testing.T) {
 		t.Error("weird parsed")
 	}
 }
+
+// The incident names the failing task's container and pod: from the path
+// (runtime, id, pod UID, QoS) and the CRI's names carried in the recording.
+func TestIncidentNamesContainer(t *testing.T) {
+	const id = 77
+	ctr := strings.Repeat("ab", 32)
+	path := "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod5f1c4b2e_0d3a_4c8e_9a61_2b7f3d9e8c10.slice/cri-containerd-" + ctr + ".scope"
+	c := New(nil)
+	at := aggtest.T0
+	c.Add(&event.Start{Time: at, Hooks: []event.HookStatus{{Hook: "ns_syscall", Attached: true}}})
+	c.Add(&event.CgroupPath{Time: at, ID: id, Path: path, PodName: "web-1", PodNamespace: "shop"})
+	task := event.Task{PID: 9, TID: 9, Comm: "runc:[1:CHILD]", CgroupID: id}
+	inc := c.Add(&event.NsSyscall{Time: at.Add(time.Second), Task: task, Syscall: "unshare", Flags: cloneNewNet, Errno: -28, Enter: at})
+	if inc == nil {
+		t.Fatal("no incident")
+	}
+	want := Container{Runtime: "containerd", ID: ctr, PodUID: "5f1c4b2e-0d3a-4c8e-9a61-2b7f3d9e8c10", PodName: "web-1", PodNamespace: "shop", QoS: "burstable"}
+	if inc.Task.Container == nil || *inc.Task.Container != want {
+		t.Fatalf("container = %+v, want %+v", inc.Task.Container, want)
+	}
+	var b strings.Builder
+	if err := WriteText(&b, inc); err != nil {
+		t.Fatal(err)
+	}
+	// Joined again where the report wrapped it at its width.
+	text := strings.Join(strings.Fields(b.String()), " ")
+	if !strings.Contains(text, "container: pod shop/web-1, uid 5f1c4b2e-0d3a-4c8e-9a61-2b7f3d9e8c10, containerd container "+ctr+", burstable QoS") {
+		t.Errorf("text lacks the container line:\n%s", b.String())
+	}
+	// A host process: no container.
+	c.Add(&event.CgroupPath{Time: at, ID: 5, Path: "/system.slice/cron.service"})
+	host := c.Add(&event.NsSyscall{Time: at.Add(2 * time.Second), Task: event.Task{PID: 3, TID: 3, Comm: "unshare", CgroupID: 5}, Syscall: "unshare", Flags: cloneNewNet, Errno: -28, Enter: at.Add(time.Second)})
+	if host == nil || host.Task.Container != nil {
+		t.Errorf("host task's incident names a container: %+v", host)
+	}
+}

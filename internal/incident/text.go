@@ -61,6 +61,9 @@ func WriteText(w io.Writer, inc *Incident) error {
 		who += " " + inc.Task.CgroupPath
 	}
 	p("", "  ", who)
+	if c := inc.Task.Container; c != nil {
+		p("", "  ", containerLine(c))
+	}
 	writeKernelLog(bw, inc)
 
 	if len(inc.Chain) > 0 {
@@ -268,4 +271,30 @@ func wrap(w io.Writer, s, first, rest string) {
 // seconds renders a window as "60s" rather than Duration's "1m0s".
 func seconds(d time.Duration) string {
 	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "s"
+}
+
+// containerLine is the incident's "container:" line: pod first, as an SRE
+// searches for it, then the runtime and container id.
+func containerLine(c *Container) string {
+	var parts []string
+	switch {
+	case c.PodName != "":
+		parts = append(parts, fmt.Sprintf("pod %s/%s", c.PodNamespace, c.PodName))
+		if c.PodUID != "" {
+			parts = append(parts, "uid "+c.PodUID)
+		}
+	case c.PodUID != "":
+		parts = append(parts, "pod uid "+c.PodUID+" (name unknown: no CRI answered while recording)")
+	}
+	if c.ID != "" {
+		ctr := "container " + c.ID
+		if c.Runtime != "" {
+			ctr = c.Runtime + " " + ctr
+		}
+		parts = append(parts, ctr)
+	}
+	if c.QoS != "" {
+		parts = append(parts, c.QoS+" QoS")
+	}
+	return "container: " + strings.Join(parts, ", ")
 }
