@@ -126,6 +126,10 @@ func (k *keeper) add(inc *incident.Incident, agg *aggregate.Aggregator) {
 		"cgroup", inc.Task.CgroupPath, "chain", inc.Chain,
 		"json", filepath.Join(k.incidentsDir(), name+".json"),
 		"recording", filepath.Join(k.incidentsDir(), name+traceExt)}
+	if c := inc.Task.Container; c != nil {
+		attrs = append(attrs, slog.Group("container", "runtime", c.Runtime, "id", c.ID,
+			"pod", c.PodName, "namespace", c.PodNamespace, "pod_uid", c.PodUID))
+	}
 	if jerr != nil {
 		attrs = append(attrs, "err", jerr.Error())
 	}
