@@ -41,15 +41,35 @@ static __always_inline int ns_enter(__u8 sc, __u64 flags)
 	return 0;
 }
 
-static __always_inline int ns_exit(__s64 ret)
+/* Failures of process creation an SRE must see whatever the flags: memory
+ * (ENOMEM, ENOBUFS: runc's own clone of its second child under a memcg at
+ * its limit carries no CLONE_NEW* flag), limits (ENOSPC, EUSERS: namespace
+ * counts; EAGAIN: pids.max, RLIMIT_NPROC). Untracked calls are tested only
+ * on their failing exit, so forks and threads stay as cheap as before. */
+static __always_inline bool worth_reporting(__s64 ret)
+{
+	switch (ret) {
+	case -12:  /* ENOMEM */
+	case -28:  /* ENOSPC */
+	case -11:  /* EAGAIN */
+	case -105: /* ENOBUFS */
+	case -87:  /* EUSERS */
+		return true;
+	}
+	return false;
+}
+
+static __always_inline int ns_exit(__u8 sc, __s64 ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct syscall_ref *ref = bpf_map_lookup_elem(&inflight, &tid);
 	__u64 *flags = bpf_map_lookup_elem(&ns_flags, &tid);
 	struct ns_syscall_event *e;
 
-	/* A new child returns from clone too, with ret 0 and no entry: skip. */
-	if (!ref)
+	/* A new child returns from clone too, with ret 0 and no entry: skip.
+	 * A call not tracked at entry (no CLONE_NEW* flag) is reported only
+	 * when it failed with an errno worth it, without an entry time. */
+	if (!ref && (ret >= 0 || !worth_reporting(ret)))
 		return 0;
 	if (ret < 0) {
 		e = reserve_event(sizeof(*e));
@@ -57,16 +77,18 @@ static __always_inline int ns_exit(__s64 ret)
 			__builtin_memset(e, 0, sizeof(*e));
 			fill_header(&e->hdr, EVENT_NS_SYSCALL);
 			fill_task(&e->task);
-			e->syscall = ref->syscall;
-			e->enter_ns = ref->enter_ns;
+			e->syscall = sc;
+			e->enter_ns = ref ? ref->enter_ns : 0;
 			e->ret = ret;
-			if (flags)
+			if (flags && ref)
 				e->flags = *flags;
 			submit_event(e);
 		}
 	}
-	bpf_map_delete_elem(&inflight, &tid);
-	bpf_map_delete_elem(&ns_flags, &tid);
+	if (ref) {
+		bpf_map_delete_elem(&inflight, &tid);
+		bpf_map_delete_elem(&ns_flags, &tid);
+	}
 	return 0;
 }
 
@@ -79,7 +101,7 @@ int ns_enter_clone(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_clone")
 int ns_exit_clone(struct trace_event_raw_sys_exit *ctx)
 {
-	return ns_exit(ctx->ret);
+	return ns_exit(NS_SYSCALL_CLONE, ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_enter_clone3")
@@ -95,7 +117,7 @@ int ns_enter_clone3(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_clone3")
 int ns_exit_clone3(struct trace_event_raw_sys_exit *ctx)
 {
-	return ns_exit(ctx->ret);
+	return ns_exit(NS_SYSCALL_CLONE3, ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_enter_unshare")
@@ -107,7 +129,7 @@ int ns_enter_unshare(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_unshare")
 int ns_exit_unshare(struct trace_event_raw_sys_exit *ctx)
 {
-	return ns_exit(ctx->ret);
+	return ns_exit(NS_SYSCALL_UNSHARE, ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_enter_setns")
@@ -120,5 +142,5 @@ int ns_enter_setns(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_setns")
 int ns_exit_setns(struct trace_event_raw_sys_exit *ctx)
 {
-	return ns_exit(ctx->ret);
+	return ns_exit(NS_SYSCALL_SETNS, ctx->ret);
 }

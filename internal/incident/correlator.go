@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/fragscope/fragscope/internal/aggregate"
 	"github.com/fragscope/fragscope/internal/event"
 	"github.com/fragscope/fragscope/internal/session"
 )
@@ -192,7 +193,7 @@ func (c *Correlator) Add(ev event.Event) *Incident {
 			return c.close(e.Task.TID, e.Time, ClosedByNetns, nil)
 		}
 	case *event.NsSyscall:
-		if e.Errno == 0 {
+		if e.Errno == 0 || !incidentWorthy(e) {
 			return nil
 		}
 		return c.close(e.Task.TID, e.Time, ClosedBySyscall, e)
@@ -202,6 +203,23 @@ func (c *Correlator) Add(ev event.Event) *Incident {
 		return c.kernelReport(e)
 	}
 	return nil
+}
+
+// incidentWorthy: every failed namespace syscall is an incident; a fork or
+// thread without CLONE_NEW* flags (reported since the hook sees every
+// failed process creation) only when memory failed it (ENOMEM, ENOBUFS:
+// runc's clone of its second child under a memcg at its limit). Its
+// EAGAINs (pids.max, RLIMIT_NPROC) are counted, not explained one by one: a
+// fork bomb at pids.max fails thousands of times a second.
+func incidentWorthy(e *event.NsSyscall) bool {
+	if aggregate.Namespaces(e.Syscall, e.Flags) != 0 || e.Syscall == "setns" {
+		return true
+	}
+	switch aggregate.AbsErrno(e.Errno) {
+	case 12, 105: // ENOMEM, ENOBUFS
+		return true
+	}
+	return false
 }
 
 // attached reports whether a hook attached. Without a Start event (a

@@ -599,3 +599,25 @@ func TestIncidentNamesContainer(t *testing.T) {
 		t.Errorf("host task's incident names a container: %+v", host)
 	}
 }
+
+// Which failed process creations become incidents: namespace syscalls
+// always; forks without CLONE_NEW* flags only when memory failed them.
+func TestIncidentWorthy(t *testing.T) {
+	for _, c := range []struct {
+		sys   string
+		flags uint64
+		errno int32
+		want  bool
+	}{
+		{"unshare", cloneNewNet, -28, true},
+		{"clone", 0x11, -12, true},  // runc's plain clone, ENOMEM
+		{"clone", 0x11, -105, true}, // ENOBUFS
+		{"clone", 0x11, -11, false}, // EAGAIN: pids.max, counted only
+		{"clone3", 0, -11, false},
+		{"setns", 0, -22, true},
+	} {
+		if got := incidentWorthy(&event.NsSyscall{Syscall: c.sys, Flags: c.flags, Errno: c.errno}); got != c.want {
+			t.Errorf("%s flags %#x errno %d: incident %v, want %v", c.sys, c.flags, c.errno, got, c.want)
+		}
+	}
+}

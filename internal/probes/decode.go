@@ -92,7 +92,7 @@ func (d *Decoder) Decode(raw []byte) (event.Event, error) {
 		if err := decodeRecord(raw, &r); err != nil {
 			return nil, err
 		}
-		return &event.NsSyscall{
+		ev := &event.NsSyscall{
 			Time:    d.Clock(r.Hdr.TsNs),
 			Task:    task(r.Task.CgroupId, r.Task.Pid, r.Task.Tid, r.Task.NetnsIno, r.Task.Comm),
 			Syscall: syscallName(r.Syscall),
@@ -100,7 +100,14 @@ func (d *Decoder) Decode(raw []byte) (event.Event, error) {
 			Errno:   int32(-r.Ret),
 			Enter:   d.Clock(r.EnterNs),
 			Latency: time.Duration(r.Hdr.TsNs - r.EnterNs),
-		}, nil
+		}
+		if r.EnterNs == 0 {
+			// A fork or thread without CLONE_NEW* flags, reported only on
+			// its failing exit (bpf/nssyscall.bpf.c): no entry time, and
+			// no evidence inside it was tied to it.
+			ev.Enter, ev.Latency = ev.Time, 0
+		}
+		return ev, nil
 	}
 	return nil, fmt.Errorf("unknown record type %d (%d bytes)", raw[0], len(raw))
 }

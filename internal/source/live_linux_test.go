@@ -2,10 +2,16 @@ package source
 
 import (
 	"context"
-	"github.com/fragscope/fragscope/internal/testutil"
+	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/fragscope/fragscope/internal/testutil"
 
 	"github.com/fragscope/fragscope/internal/event"
 	"github.com/fragscope/fragscope/internal/kallsyms"
@@ -129,4 +135,47 @@ func TestTicksCarryAllocationDeltas(t *testing.T) {
 	if order0 == 0 {
 		t.Error("no order-0 allocations in the ticks after touching 32 MiB")
 	}
+}
+
+// A plain fork, no CLONE_NEW* flag, that fails for a limit (EAGAIN: the
+// pids cgroup at pids.max) is reported all the same: process creation
+// failing is what keeps containers from starting, whatever the flags.
+func TestFailedForkEAGAIN(t *testing.T) {
+	requireRoot(t)
+	root := "/sys/fs/cgroup/pids"
+	if _, err := os.Stat(filepath.Join(root, "cgroup.procs")); err != nil {
+		root = "/sys/fs/cgroup" // cgroup v2 with the pids controller
+		if b, err := os.ReadFile(filepath.Join(root, "cgroup.controllers")); err != nil || !strings.Contains(string(b), "pids") {
+			t.Skip("no pids cgroup controller on this machine (v1 pids or v2 with pids)")
+		}
+	}
+	dir := filepath.Join(root, fmt.Sprintf("fragscope-fork-%d", os.Getpid()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(dir)
+	if err := os.WriteFile(filepath.Join(dir, "pids.max"), []byte("1"), 0); err != nil {
+		t.Fatal(err)
+	}
+	var out []byte
+	evs := runLive(t, []probes.Hook{probes.HookNsSyscall}, func() {
+		// python joins the cgroup, which then holds its one allowed task;
+		// its fork (glibc: clone(2)) fails with EAGAIN at once (dash
+		// would vfork(2), bash retry for half a minute).
+		script := "import os\nopen(" + strconv.Quote(filepath.Join(dir, "cgroup.procs")) + ", 'w').write(str(os.getpid()))\n" +
+			"try:\n    os.fork()\nexcept OSError as e:\n    print('fork failed', e.errno)\n"
+		out, _ = exec.Command("python3", "-c", script).CombinedOutput()
+	})
+	if !strings.Contains(string(out), "fork failed 11") {
+		t.Fatalf("the fork did not fail with EAGAIN as expected: %s", out)
+	}
+	for _, ev := range evs {
+		if e, ok := ev.(*event.NsSyscall); ok && strings.HasPrefix(e.Task.Comm, "python") && (e.Syscall == "clone" || e.Syscall == "clone3") {
+			if e.Errno != 11 || e.Flags&0x7e020000 != 0 || e.Latency != 0 {
+				t.Errorf("fork failure: %+v, want errno 11 (EAGAIN), no CLONE_NEW* flags, no entry time", e)
+			}
+			return
+		}
+	}
+	t.Errorf("no failed clone from python in %d events (it said %q)", len(evs), out)
 }
