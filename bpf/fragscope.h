@@ -28,6 +28,8 @@ enum ns_syscall {
 	NS_SYSCALL_CLONE3 = 2,
 	NS_SYSCALL_UNSHARE = 3,
 	NS_SYSCALL_SETNS = 4,
+	NS_SYSCALL_FORK = 5,  /* exit only: never creates namespaces */
+	NS_SYSCALL_VFORK = 6, /* exit only; dash and busybox spawn with it */
 };
 
 /* Which program saw an allocation failure. */

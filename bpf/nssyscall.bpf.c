@@ -144,3 +144,17 @@ int ns_exit_setns(struct trace_event_raw_sys_exit *ctx)
 {
 	return ns_exit(NS_SYSCALL_SETNS, ctx->ret);
 }
+
+/* fork(2) and vfork(2) take no flags: only their failing exits, with an
+ * errno worth reporting, are of interest (ns_exit finds no entry). */
+SEC("tracepoint/syscalls/sys_exit_fork")
+int ns_exit_fork(struct trace_event_raw_sys_exit *ctx)
+{
+	return ns_exit(NS_SYSCALL_FORK, ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_vfork")
+int ns_exit_vfork(struct trace_event_raw_sys_exit *ctx)
+{
+	return ns_exit(NS_SYSCALL_VFORK, ctx->ret);
+}

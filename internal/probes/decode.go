@@ -25,7 +25,7 @@ type Decoder struct {
 }
 
 // syscallNames maps enum ns_syscall to names.
-var syscallNames = [...]string{"", "clone", "clone3", "unshare", "setns"}
+var syscallNames = [...]string{"", "clone", "clone3", "unshare", "setns", "fork", "vfork"}
 
 func syscallName(id uint8) string {
 	if int(id) < len(syscallNames) {

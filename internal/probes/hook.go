@@ -14,7 +14,7 @@ const (
 	HookExtfrag    Hook = "extfrag"     // kmem:mm_page_alloc_extfrag
 	HookSlabCreate Hook = "slab_create" // kmem_cache_create family
 	HookNetns      Hook = "netns"       // copy_net_ns
-	HookNsSyscall  Hook = "ns_syscall"  // syscalls:sys_{enter,exit}_{clone,clone3,unshare,setns}
+	HookNsSyscall  Hook = "ns_syscall"  // syscalls:sys_{enter,exit}_{clone,clone3,unshare,setns}, sys_exit_{fork,vfork}
 )
 
 // AllHooks lists every hook in display order.

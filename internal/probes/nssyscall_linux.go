@@ -12,6 +12,10 @@ import (
 // CONFIG_FTRACE_SYSCALLS).
 var nsSyscalls = []string{"clone", "clone3", "unshare", "setns"}
 
+// spawnSyscalls take no flags and never make namespaces: only their exits
+// are traced, for the failures of process creation (ENOMEM, EAGAIN...).
+var spawnSyscalls = []string{"fork", "vfork"}
+
 func (s *Set) attachNsSyscall() (string, error) {
 	spec, err := loadNssyscall()
 	if err != nil {
@@ -28,6 +32,13 @@ func (s *Set) attachNsSyscall() (string, error) {
 	if len(progs) == 0 {
 		return "", errors.New("no syscalls:sys_enter_{clone,unshare,setns} tracepoints: kernel built without CONFIG_FTRACE_SYSCALLS")
 	}
+	var spawns []string
+	for _, sc := range spawnSyscalls {
+		if tracefs.Exists("syscalls", "sys_exit_"+sc) {
+			progs = append(progs, "ns_exit_"+sc)
+			spawns = append(spawns, sc)
+		}
+	}
 	coll, err := s.loadPrograms(spec, progs, nil, nil)
 	if err != nil {
 		return "", describeLoadError("load ns_syscall", err)
@@ -41,5 +52,14 @@ func (s *Set) attachNsSyscall() (string, error) {
 			return "", err
 		}
 	}
-	return "syscalls/sys_{enter,exit}_{" + strings.Join(present, ",") + "}", nil
+	for _, sc := range spawns {
+		if err := s.attachProgram(coll.Programs["ns_exit_"+sc], "tracepoint", "syscalls/sys_exit_"+sc); err != nil {
+			return "", err
+		}
+	}
+	target := "syscalls/sys_{enter,exit}_{" + strings.Join(present, ",") + "}"
+	if len(spawns) > 0 {
+		target += ", sys_exit_{" + strings.Join(spawns, ",") + "}"
+	}
+	return target, nil
 }

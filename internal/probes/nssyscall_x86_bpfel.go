@@ -60,8 +60,10 @@ const (
 	nssyscallProgNsEnterUnshare    = "ns_enter_unshare"
 	nssyscallProgNsExitClone       = "ns_exit_clone"
 	nssyscallProgNsExitClone3      = "ns_exit_clone3"
+	nssyscallProgNsExitFork        = "ns_exit_fork"
 	nssyscallProgNsExitSetns       = "ns_exit_setns"
 	nssyscallProgNsExitUnshare     = "ns_exit_unshare"
+	nssyscallProgNsExitVfork       = "ns_exit_vfork"
 	nssyscallVarCgroupMode         = "cgroup_mode"
 	nssyscallVarKeepNsSyscallEvent = "keep_ns_syscall_event"
 	nssyscallVarWakeupBytes        = "wakeup_bytes"
@@ -116,8 +118,10 @@ type nssyscallProgramSpecs struct {
 	NsEnterUnshare *ebpf.ProgramSpec `ebpf:"ns_enter_unshare"`
 	NsExitClone    *ebpf.ProgramSpec `ebpf:"ns_exit_clone"`
 	NsExitClone3   *ebpf.ProgramSpec `ebpf:"ns_exit_clone3"`
+	NsExitFork     *ebpf.ProgramSpec `ebpf:"ns_exit_fork"`
 	NsExitSetns    *ebpf.ProgramSpec `ebpf:"ns_exit_setns"`
 	NsExitUnshare  *ebpf.ProgramSpec `ebpf:"ns_exit_unshare"`
+	NsExitVfork    *ebpf.ProgramSpec `ebpf:"ns_exit_vfork"`
 }
 
 // nssyscallMapSpecs contains maps before they are loaded into the kernel.
@@ -201,8 +205,10 @@ type nssyscallPrograms struct {
 	NsEnterUnshare *ebpf.Program `ebpf:"ns_enter_unshare"`
 	NsExitClone    *ebpf.Program `ebpf:"ns_exit_clone"`
 	NsExitClone3   *ebpf.Program `ebpf:"ns_exit_clone3"`
+	NsExitFork     *ebpf.Program `ebpf:"ns_exit_fork"`
 	NsExitSetns    *ebpf.Program `ebpf:"ns_exit_setns"`
 	NsExitUnshare  *ebpf.Program `ebpf:"ns_exit_unshare"`
+	NsExitVfork    *ebpf.Program `ebpf:"ns_exit_vfork"`
 }
 
 func (p *nssyscallPrograms) Close() error {
@@ -213,8 +219,10 @@ func (p *nssyscallPrograms) Close() error {
 		p.NsEnterUnshare,
 		p.NsExitClone,
 		p.NsExitClone3,
+		p.NsExitFork,
 		p.NsExitSetns,
 		p.NsExitUnshare,
+		p.NsExitVfork,
 	)
 }
 

@@ -165,17 +165,31 @@ func TestFailedForkEAGAIN(t *testing.T) {
 		script := "import os\nopen(" + strconv.Quote(filepath.Join(dir, "cgroup.procs")) + ", 'w').write(str(os.getpid()))\n" +
 			"try:\n    os.fork()\nexcept OSError as e:\n    print('fork failed', e.errno)\n"
 		out, _ = exec.Command("python3", "-c", script).CombinedOutput()
+		// dash spawns with vfork(2).
+		dash, _ := exec.Command("dash", "-c", "echo $$ > "+filepath.Join(dir, "cgroup.procs")+"; /bin/true").CombinedOutput()
+		out = append(out, dash...)
 	})
-	if !strings.Contains(string(out), "fork failed 11") {
-		t.Fatalf("the fork did not fail with EAGAIN as expected: %s", out)
+	if !strings.Contains(string(out), "fork failed 11") || !strings.Contains(string(out), "Cannot fork") {
+		t.Fatalf("the forks did not fail as expected: %s", out)
 	}
+	seen := map[string]bool{}
 	for _, ev := range evs {
-		if e, ok := ev.(*event.NsSyscall); ok && strings.HasPrefix(e.Task.Comm, "python") && (e.Syscall == "clone" || e.Syscall == "clone3") {
-			if e.Errno != 11 || e.Flags&0x7e020000 != 0 || e.Latency != 0 {
-				t.Errorf("fork failure: %+v, want errno 11 (EAGAIN), no CLONE_NEW* flags, no entry time", e)
-			}
-			return
+		e, ok := ev.(*event.NsSyscall)
+		if !ok {
+			continue
 		}
+		switch {
+		case strings.HasPrefix(e.Task.Comm, "python") && (e.Syscall == "clone" || e.Syscall == "clone3"):
+		case e.Task.Comm == "dash" && e.Syscall == "vfork":
+		default:
+			continue
+		}
+		if e.Errno != 11 || e.Flags&0x7e020000 != 0 || e.Latency != 0 {
+			t.Errorf("fork failure: %+v, want errno 11 (EAGAIN), no CLONE_NEW* flags, no entry time", e)
+		}
+		seen[e.Task.Comm[:4]] = true
 	}
-	t.Errorf("no failed clone from python in %d events (it said %q)", len(evs), out)
+	if !seen["pyth"] || !seen["dash"] {
+		t.Errorf("failed process creations seen: %v, want python's clone and dash's vfork (they said %q)", seen, out)
+	}
 }
