@@ -1,6 +1,9 @@
 package bench
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestPopulate(t *testing.T) {
 	ss, err := Populate(4<<20, 3)
@@ -11,8 +14,11 @@ func TestPopulate(t *testing.T) {
 		t.Fatalf("got %d runs", len(ss))
 	}
 	for _, s := range ss {
-		// Faulting 1024 pages takes CPU; a thread cannot use more CPU than wall time (plus clock granularity).
-		if s.Wall <= 0 || s.CPU <= 0 || s.CPU > s.Wall+s.Wall/10+1000 {
+		// Faulting 1024 pages takes CPU; a thread cannot use more CPU than
+		// wall time, give or take the two clocks: the CPU window encloses the
+		// wall one, and on this VM the thread CPU clock ran up to 95 µs past
+		// a 746 µs wall window (a CI run). The check is for plausibility.
+		if s.Wall <= 0 || s.CPU <= 0 || s.CPU > s.Wall+s.Wall/5+200*time.Microsecond {
 			t.Errorf("run: %+v", s)
 		}
 	}
