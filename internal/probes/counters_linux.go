@@ -3,6 +3,7 @@ package probes
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/cilium/ebpf"
 
@@ -133,6 +134,10 @@ const cgroupBatchLen = 256
 // (commit cb4d03ab499d, "bpf: Add generic support for lookup batch op"):
 // those iterate entry by entry.
 type cgroupBatch struct {
+	// mu makes reads of the one Set safe from several goroutines (the live
+	// source's tick, a test or a tool reading beside it): the buffers are
+	// shared.
+	mu          sync.Mutex
 	unsupported bool
 	keys        []uint64
 	values      []pageallocCgroupAlloc // cgroupBatchLen * possible CPUs
@@ -140,6 +145,8 @@ type cgroupBatch struct {
 }
 
 func (b *cgroupBatch) read(m *ebpf.Map, add func(id uint64, perCPU []pageallocCgroupAlloc)) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	ncpu, err := ebpf.PossibleCPU()
 	if err != nil {
 		return err

@@ -272,9 +272,13 @@ func TestVanishedCgroupForgotten(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := counts[id]; !ok {
-		t.Fatalf("the child's rings were not counted for cgroup %d: nothing to forget", id)
+	rings := counts[id].Unmovable[6]
+	if rings < 16 {
+		t.Fatalf("the child's 16 order-6 ring blocks were not counted for cgroup %d (%d): nothing to forget", id, rings)
 	}
+	// Forgotten: the entry with the child's ring blocks is deleted. (This
+	// test reads the counters beside the live source's ticks; it is how a
+	// race on the batch buffers of Set.CgroupAllocs was found.)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		counts, _, err := set.CgroupAllocs()
@@ -284,8 +288,14 @@ func TestVanishedCgroupForgotten(t *testing.T) {
 		if _, ok := counts[id]; !ok {
 			break
 		}
+		select {
+		case err := <-done:
+			t.Fatalf("the live source ended before forgetting cgroup %d: %v", id, err)
+		default:
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the vanished cgroup %d still holds its kernel map entry after 5 s", id)
+			pth, rm, ok := live.Cgroups.Path(id)
+			t.Fatalf("the vanished cgroup %d still holds its kernel map entry (%d order-6 allocations) after 5 s; resolver: %q %v %v; announced %v", id, rings, pth, rm, ok, announced)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
