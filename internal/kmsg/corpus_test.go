@@ -1,13 +1,14 @@
 package kmsg
 
 import (
-	"bytes"
 	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fragscope/fragscope/internal/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/kmsg/*.reports.json from the parser's output")
@@ -49,20 +50,7 @@ func TestCorpusGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			got = append(got, '\n')
-			golden := filepath.Join(corpusDir, name[:3]+".reports.json")
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("reports differ from %s (run with -update and review the diff)", golden)
-			}
+			testutil.Golden(t, filepath.Join(corpusDir, name[:3]+".reports.json"), got, *update)
 		})
 	}
 }
