@@ -74,6 +74,25 @@ func inode(t *testing.T, path string) uint64 {
 // (unmovable order-6) and one populating anonymous memory (movable
 // order-0): the counters land on the right container and pod, not the
 // other; and a cgroup removed during the run keeps its path.
+// attributionLive opens the page_alloc hook attributing to mode's
+// hierarchy and a live source over it, ticking every 100 ms and sweeping
+// for removed cgroups every sweep ticks. The set is closed with the test.
+func attributionLive(t *testing.T, mode cgroup.Mode, mount, hier, root string, sweep int) (*probes.Set, *Live) {
+	t.Helper()
+	set, err := probes.Open(probes.Options{Hooks: []probes.Hook{probes.HookPageAlloc}, CgroupV1Memory: mode == cgroup.ModeV1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { set.Close() })
+	return set, &Live{
+		Set: set, Interval: 100 * time.Millisecond, SweepEvery: sweep,
+		TakeSnapshot: func(string) (*snapshot.Snapshot, error) {
+			return snapshot.TakeWith("", snapshot.Options{SkipPagetypeinfo: true})
+		},
+		Cgroups: cgroup.NewResolver(mount, hier, cgroup.WithMountRoot(root), cgroup.WithMinWalkInterval(10*time.Millisecond)),
+	}
+}
+
 func TestAttributionToContainers(t *testing.T) {
 	if os.Getenv(workChildEnv) != "" {
 		t.Skip("child mode runs in TestWorkChild")
@@ -93,20 +112,9 @@ func TestAttributionToContainers(t *testing.T) {
 				t.Skipf("hierarchy missing on this machine: %v", err)
 			}
 			unmov, moving := kubeletTree(t, mount)
-			set, err := probes.Open(probes.Options{Hooks: []probes.Hook{probes.HookPageAlloc}, CgroupV1Memory: h.mode == cgroup.ModeV1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer set.Close()
-			live := &Live{
-				Set: set, Interval: 100 * time.Millisecond, SweepEvery: 1,
-				TakeSnapshot: func(string) (*snapshot.Snapshot, error) {
-					return snapshot.TakeWith("", snapshot.Options{SkipPagetypeinfo: true})
-				},
-				Cgroups: cgroup.NewResolver(mount, hier, cgroup.WithMountRoot(root), cgroup.WithMinWalkInterval(10*time.Millisecond)),
-				// Stands in for the CRI: the path gives the UID, the CRI the name.
-				Pod: func(uid string) (string, string, bool) { return "web-" + uid[:4], "shop", uid == podUID },
-			}
+			_, live := attributionLive(t, h.mode, mount, hier, root, 1)
+			// Stands in for the CRI: the path gives the UID, the CRI the name.
+			live.Pod = func(uid string) (string, string, bool) { return "web-" + uid[:4], "shop", uid == podUID }
 			ctx, cancel := context.WithCancel(context.Background())
 			var evs []event.Event
 			done := make(chan error, 1)
@@ -230,18 +238,7 @@ func TestVanishedCgroupForgotten(t *testing.T) {
 	if err != nil {
 		t.Skipf("hierarchy missing on this machine: %v", err)
 	}
-	set, err := probes.Open(probes.Options{Hooks: []probes.Hook{probes.HookPageAlloc}, CgroupV1Memory: mode == cgroup.ModeV1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer set.Close()
-	live := &Live{
-		Set: set, Interval: 100 * time.Millisecond, SweepEvery: 2,
-		TakeSnapshot: func(string) (*snapshot.Snapshot, error) {
-			return snapshot.TakeWith("", snapshot.Options{SkipPagetypeinfo: true})
-		},
-		Cgroups: cgroup.NewResolver(mount, hier, cgroup.WithMountRoot(root), cgroup.WithMinWalkInterval(10*time.Millisecond)),
-	}
+	set, live := attributionLive(t, mode, mount, hier, root, 2)
 	// The cgroup comes, allocates and goes before the live source starts:
 	// the kernel counted it, no walk will ever see it.
 	dir := filepath.Join(mount, fmt.Sprintf("fragscope-vanish-%d", os.Getpid()))
