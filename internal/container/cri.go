@@ -66,8 +66,11 @@ type CRI struct {
 	refresh   time.Duration
 	now       func() time.Time
 
-	mu       sync.Mutex
-	pods     map[string]Pod
+	mu         sync.Mutex
+	pods       map[string]Pod
+	containers map[string]string // container id -> name (CRI metadata)
+	sandboxes  []Sandbox         // the last listing, for SandboxBeingCreated
+	lastForced time.Time         // SandboxBeingCreated's last forced listing
 	next     time.Time // no listing before this
 	backoff  time.Duration
 	endpoint string
@@ -94,6 +97,23 @@ func NewCRI(endpoint string) *CRI {
 	}
 }
 
+// Container returns the name of a Kubernetes container (its metadata name,
+// "app", as in the pod spec) by container id, under the same listing rules
+// as Pod: a miss lists the node's containers at most once per 10 s.
+func (c *CRI) Container(ctx context.Context, id string) (name string, ok bool) {
+	if id == "" {
+		return "", false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n, ok := c.containers[id]; ok {
+		return n, true
+	}
+	c.maybeListLocked(ctx)
+	n, ok := c.containers[id]
+	return n, ok
+}
+
 // Pod returns the pod with the given UID (dashes, as Identity.PodUID). ok is
 // false when the runtime does not list it, or when no socket answers; Err
 // says which. A cache miss lists the node's pods, at most once per 10 s (and
@@ -108,8 +128,16 @@ func (c *CRI) Pod(ctx context.Context, uid string) (pod Pod, ok bool) {
 	if p, ok := c.pods[uid]; ok {
 		return p, true
 	}
+	c.maybeListLocked(ctx)
+	p, ok := c.pods[uid]
+	return p, ok
+}
+
+// maybeListLocked lists the node's sandboxes and containers unless the
+// refresh interval or a backoff says not yet.
+func (c *CRI) maybeListLocked(ctx context.Context) {
 	if c.now().Before(c.next) {
-		return Pod{}, false
+		return
 	}
 	c.err = c.listLocked(ctx)
 	switch {
@@ -122,8 +150,6 @@ func (c *CRI) Pod(ctx context.Context, uid string) (pod Pod, ok bool) {
 		c.backoff = min(max(2*c.backoff, c.refresh), criMaxBackoff)
 		c.next = c.now().Add(c.backoff)
 	}
-	p, ok := c.pods[uid]
-	return p, ok
 }
 
 // Endpoint returns the endpoint of the last listing, "" if none ran.
@@ -202,6 +228,24 @@ func (c *CRI) listLocked(ctx context.Context) error {
 		return fmt.Errorf("CRI ListPodSandbox on %s: %w", ep, err)
 	}
 	c.mergeLocked(podsOf(resp.GetItems()))
+	c.sandboxes = sandboxesOf(resp.GetItems())
+	// Container names are a second call; a runtime that lists sandboxes
+	// but fails here still names pods.
+	cresp, err := c.client.ListContainers(ctx, &runtimeapi.ListContainersRequest{})
+	if status.Code(err) == codes.Unimplemented {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("CRI ListContainers on %s: %w", ep, err)
+	}
+	if c.containers == nil || len(c.containers) > criMaxPods*8 {
+		c.containers = map[string]string{}
+	}
+	for _, it := range cresp.GetContainers() {
+		if n := it.GetMetadata().GetName(); n != "" {
+			c.containers[it.GetId()] = n
+		}
+	}
 	return nil
 }
 

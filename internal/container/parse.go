@@ -8,6 +8,9 @@ const (
 	RuntimeCRIO       = "cri-o"
 	RuntimeDocker     = "docker"
 	RuntimePodman     = "podman"
+	// RuntimeRunc is runc run by hand (or by a tool that keeps runc's
+	// default state root, /run/runc), not through containerd or docker.
+	RuntimeRunc = "runc"
 )
 
 // Kubernetes QoS classes, as Identity.QoS names them.
@@ -59,6 +62,15 @@ func (i Identity) IsZero() bool { return i == Identity{} }
 //	    crio-conmon-<id>.scope, docker-<id>.scope)
 //	/docker/<id>, /system.slice/docker-<id>.scope      (docker alone)
 //	/machine.slice/libpod-<id>.scope[/container], /libpod_parent/libpod-<id>   (podman)
+//	/libpod_parent/conmon                              (podman's monitors, cgroupfs manager)
+//	/<slice>/runc-<id>.scope                           (runc --systemd-cgroup, default cgroupsPath)
+//
+// What a path cannot tell alone it leaves to Runtimes, which asks the
+// runtimes' state: docker's --cgroup-parent (/<parent>/<id>), ctr
+// (/<namespace>/<id>) and plain runc (/<id>, any name) put the container in
+// a directory named only by its id, and a hex or a short name as the last
+// component says nothing by itself (this machine's own sessions sit in
+// /process_api/<32 hex>).
 func Parse(path string) Identity {
 	var id Identity
 	prev := ""
@@ -92,6 +104,13 @@ func Parse(path string) Identity {
 			id.ContainerID, id.Runtime = c, ""
 		case prev == "docker" && isContainerID(c):
 			id.ContainerID, id.Runtime = c, RuntimeDocker
+			if id.Driver == "" {
+				id.Driver = DriverCgroupfs
+			}
+		case prev == "libpod_parent" && c == "conmon":
+			// podman's cgroupfs manager puts every container's conmon
+			// here: the runtime's monitor, no container's workload.
+			id.Runtime, id.ContainerID = RuntimePodman, ""
 			if id.Driver == "" {
 				id.Driver = DriverCgroupfs
 			}
@@ -142,13 +161,17 @@ func systemdSlice(id *Identity, name string) {
 var scopePrefixes = []struct {
 	prefix, runtime string
 	conmon          bool
+	anyID           bool // the id is a name, not hex (runc's ids are the user's)
 }{
-	{"cri-containerd-", RuntimeContainerd, false},
-	{"crio-conmon-", RuntimeCRIO, true},
-	{"crio-", RuntimeCRIO, false},
-	{"docker-", RuntimeDocker, false},
-	{"libpod-conmon-", RuntimePodman, true},
-	{"libpod-", RuntimePodman, false},
+	{"cri-containerd-", RuntimeContainerd, false, false},
+	{"crio-conmon-", RuntimeCRIO, true, false},
+	{"crio-", RuntimeCRIO, false, false},
+	{"docker-", RuntimeDocker, false, false},
+	{"libpod-conmon-", RuntimePodman, true, false},
+	{"libpod-", RuntimePodman, false, false},
+	// runc --systemd-cgroup without a cgroupsPath: system.slice:runc:<id>.
+	// Only runc makes scopes with this prefix.
+	{"runc-", RuntimeRunc, false, true},
 }
 
 // scope reads a container cgroup named <prefix><id> (a systemd scope
@@ -156,7 +179,7 @@ var scopePrefixes = []struct {
 func scope(id *Identity, name, driver string) {
 	for _, p := range scopePrefixes {
 		cid, ok := strings.CutPrefix(name, p.prefix)
-		if !ok || !isContainerID(cid) {
+		if !ok || !(isContainerID(cid) || p.anyID && driver == DriverSystemd && isName(cid)) {
 			continue
 		}
 		id.Runtime = p.runtime
@@ -180,6 +203,21 @@ func isContainerID(s string) bool {
 	}
 	for i := 0; i < len(s); i++ {
 		if !isHex(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// isName accepts a container name as runc and containerd allow them
+// (^[\w+-\.]+$ in runc's validator).
+func isName(s string) bool {
+	if s == "" || len(s) > 1024 || s == "." || s == ".." {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.' || c == '+') {
 			return false
 		}
 	}

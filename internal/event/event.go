@@ -180,6 +180,23 @@ type NsSyscall struct {
 	Errno   int32         `json:"errno"`
 	Enter   time.Time     `json:"enter"`
 	Latency time.Duration `json:"latency_ns"`
+	// Sandbox is the pod sandbox a container runtime was most likely
+	// creating when a network namespace creation failed in the runtime's
+	// own process (containerd's CRI, CRI-O's pinns), as the live source
+	// guessed it from the CRI and kubelet's pod log directories; recorded
+	// because replay cannot ask. Nil for every other failure.
+	Sandbox *SandboxGuess `json:"sandbox,omitempty"`
+}
+
+// SandboxGuess names the pod a failed runtime-made namespace was most
+// likely for. It is a guess: the failing task is the runtime's.
+type SandboxGuess struct {
+	PodUID       string `json:"pod_uid,omitempty"`
+	PodName      string `json:"pod_name,omitempty"`
+	PodNamespace string `json:"pod_namespace,omitempty"`
+	SandboxID    string `json:"sandbox_id,omitempty"`
+	Candidates   int    `json:"candidates"` // pods that fitted; this is the newest
+	Why          string `json:"why"`
 }
 
 func (e *NsSyscall) Kind() Kind      { return KindNsSyscall }
@@ -252,6 +269,15 @@ type CgroupPath struct {
 	// while recording; recordings carry them because replay cannot ask.
 	PodName      string `json:"pod_name,omitempty"`
 	PodNamespace string `json:"pod_namespace,omitempty"`
+	// Runtime and ContainerID are set when the container runtime's state
+	// or API confirmed a layout the path alone cannot tell (plain runc, ctr,
+	// docker's --cgroup-parent); ContainerName is the runtime's name for
+	// it, RuntimeNamespace a ctr container's containerd namespace.
+	// Recorded for the same reason as the pod names.
+	Runtime          string `json:"runtime,omitempty"`
+	ContainerID      string `json:"container_id,omitempty"`
+	ContainerName    string `json:"container_name,omitempty"`
+	RuntimeNamespace string `json:"runtime_namespace,omitempty"`
 }
 
 func (e *CgroupPath) Kind() Kind      { return KindCgroupPath }

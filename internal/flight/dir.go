@@ -288,5 +288,6 @@ func (j *joiner) end() {
 }
 
 func samePath(a, b event.CgroupPath) bool {
-	return a.Path == b.Path && a.Removed == b.Removed && a.PodName == b.PodName && a.PodNamespace == b.PodNamespace
+	a.Time, b.Time = time.Time{}, time.Time{}
+	return a == b
 }

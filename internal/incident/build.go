@@ -7,6 +7,7 @@ import (
 
 	"github.com/fragscope/fragscope/internal/aggregate"
 	"github.com/fragscope/fragscope/internal/allocrule"
+	"github.com/fragscope/fragscope/internal/container"
 	"github.com/fragscope/fragscope/internal/event"
 	"github.com/fragscope/fragscope/internal/session"
 	"github.com/fragscope/fragscope/internal/slabname"
@@ -19,6 +20,9 @@ func (c *Correlator) build(p *pending, task event.Task, at time.Time, closedBy s
 		ClosedBy: closedBy,
 		Task: Task{PID: task.PID, TID: task.TID, Comm: task.Comm, CgroupID: task.CgroupID,
 			CgroupPath: c.sess.CgroupPath(task.CgroupID), Container: c.container(task.CgroupID)},
+	}
+	if sys != nil && sys.Sandbox != nil && (inc.Task.Container == nil || inc.Task.Container.PodName == "") {
+		inc.Task.Container = sandboxContainer(task, sys.Sandbox)
 	}
 	if sys != nil {
 		ns := aggregate.Namespaces(sys.Syscall, sys.Flags)
@@ -190,6 +194,29 @@ func (c *Correlator) container(id uint64) *Container {
 	if ci.ContainerID == "" && ci.PodUID == "" && cg.PodName == "" {
 		return nil // a kubepods QoS level alone names no one
 	}
-	return &Container{Runtime: ci.Runtime, ID: ci.ContainerID, PodUID: ci.PodUID,
-		PodName: cg.PodName, PodNamespace: cg.PodNamespace, QoS: ci.QoS}
+	how := AttributedPath
+	if cg.Confirmed {
+		how = AttributedRuntime
+	}
+	return &Container{Runtime: ci.Runtime, ID: ci.ContainerID, Name: cg.ContainerName,
+		RuntimeNamespace: cg.RuntimeNamespace, PodUID: ci.PodUID,
+		PodName: cg.PodName, PodNamespace: cg.PodNamespace, QoS: ci.QoS, Attribution: how}
+}
+
+// sandboxContainer is the pod a runtime was guessed to be creating when
+// its own netns creation failed: the task is the runtime, the pod a guess.
+func sandboxContainer(task event.Task, g *event.SandboxGuess) *Container {
+	rt := ""
+	switch task.Comm {
+	case "containerd":
+		rt = container.RuntimeContainerd
+	case "crio", "pinns":
+		rt = container.RuntimeCRIO
+	}
+	why := g.Why
+	if g.Candidates > 1 {
+		why += fmt.Sprintf("; %d pods fitted", g.Candidates)
+	}
+	return &Container{Runtime: rt, PodUID: g.PodUID, PodName: g.PodName, PodNamespace: g.PodNamespace,
+		SandboxID: g.SandboxID, Attribution: AttributedSandbox, Guess: why}
 }

@@ -83,13 +83,39 @@ type Task struct {
 
 // Container names the container and pod of the failing task.
 type Container struct {
-	Runtime      string `json:"runtime,omitempty"`
-	ID           string `json:"id,omitempty"`
-	PodUID       string `json:"pod_uid,omitempty"`
-	PodName      string `json:"pod_name,omitempty"`
-	PodNamespace string `json:"pod_namespace,omitempty"`
-	QoS          string `json:"qos,omitempty"`
+	Runtime string `json:"runtime,omitempty"`
+	ID      string `json:"id,omitempty"`
+	// Name is the runtime's name for the container (docker's, the
+	// CRI's, a ctr or runc id), when it answered while recording.
+	Name string `json:"name,omitempty"`
+	// RuntimeNamespace is a ctr container's containerd namespace.
+	RuntimeNamespace string `json:"runtime_namespace,omitempty"`
+	PodUID           string `json:"pod_uid,omitempty"`
+	PodName          string `json:"pod_name,omitempty"`
+	PodNamespace     string `json:"pod_namespace,omitempty"`
+	QoS              string `json:"qos,omitempty"`
+	// Attribution says how the container was found: AttributedPath,
+	// AttributedRuntime or AttributedSandbox (a guess: see Guess).
+	Attribution string `json:"attribution"`
+	// Guess explains a guessed attribution: what it was chosen from and
+	// how many pods fitted.
+	Guess string `json:"guess,omitempty"`
+	// SandboxID is the guessed sandbox's id, when the runtime listed it.
+	SandboxID string `json:"sandbox_id,omitempty"`
 }
+
+// Container.Attribution values.
+const (
+	// AttributedPath: the cgroup path alone names the container.
+	AttributedPath = "cgroup_path"
+	// AttributedRuntime: the runtime's state or API confirmed whose
+	// cgroup it is (plain runc, ctr, docker's --cgroup-parent).
+	AttributedRuntime = "runtime"
+	// AttributedSandbox: the failing task is the runtime's own (containerd
+	// making a pod's netns); the pod is the sandbox it was most likely
+	// creating at that time. A guess.
+	AttributedSandbox = "sandbox_being_created"
+)
 
 // Alloc is one failed page allocation inside the syscall.
 type Alloc struct {

@@ -579,7 +579,7 @@ func TestIncidentNamesContainer(t *testing.T) {
 	if inc == nil {
 		t.Fatal("no incident")
 	}
-	want := Container{Runtime: "containerd", ID: ctr, PodUID: "5f1c4b2e-0d3a-4c8e-9a61-2b7f3d9e8c10", PodName: "web-1", PodNamespace: "shop", QoS: "burstable"}
+	want := Container{Runtime: "containerd", ID: ctr, PodUID: "5f1c4b2e-0d3a-4c8e-9a61-2b7f3d9e8c10", PodName: "web-1", PodNamespace: "shop", QoS: "burstable", Attribution: AttributedPath}
 	if inc.Task.Container == nil || *inc.Task.Container != want {
 		t.Fatalf("container = %+v, want %+v", inc.Task.Container, want)
 	}
@@ -597,6 +597,61 @@ func TestIncidentNamesContainer(t *testing.T) {
 	host := c.Add(&event.NsSyscall{Time: at.Add(2 * time.Second), Task: event.Task{PID: 3, TID: 3, Comm: "unshare", CgroupID: 5}, Syscall: "unshare", Flags: cloneNewNet, Errno: -28, Enter: at.Add(time.Second)})
 	if host == nil || host.Task.Container != nil {
 		t.Errorf("host task's incident names a container: %+v", host)
+	}
+}
+
+// A container only its runtime could name (ctr's /<namespace>/<id>, docker's
+// --cgroup-parent) is named from what the recording carries, and says so.
+func TestIncidentNamesRuntimeContainer(t *testing.T) {
+	c := New(nil)
+	at := aggtest.T0
+	c.Add(&event.Start{Time: at, Hooks: []event.HookStatus{{Hook: "ns_syscall", Attached: true}}})
+	ctr := strings.Repeat("cd", 32)
+	c.Add(&event.CgroupPath{Time: at, ID: 8, Path: "/tenant-a/" + ctr, Runtime: "docker", ContainerID: ctr, ContainerName: "web"})
+	c.Add(&event.CgroupPath{Time: at, ID: 9, Path: "/fsns/web1", Runtime: "containerd", ContainerID: "web1", ContainerName: "web1", RuntimeNamespace: "fsns"})
+	for _, tc := range []struct {
+		id   uint64
+		want Container
+		line string
+	}{
+		{8, Container{Runtime: "docker", ID: ctr, Name: "web", Attribution: AttributedRuntime},
+			"container: docker container web " + ctr + " (confirmed by the runtime)"},
+		{9, Container{Runtime: "containerd", ID: "web1", Name: "web1", RuntimeNamespace: "fsns", Attribution: AttributedRuntime},
+			"container: containerd container fsns/web1 (confirmed by the runtime)"},
+	} {
+		task := event.Task{PID: 9, TID: 9, Comm: "runc:[1:CHILD]", CgroupID: tc.id}
+		inc := c.Add(&event.NsSyscall{Time: at.Add(time.Second), Task: task, Syscall: "unshare", Flags: cloneNewNet, Errno: -12, Enter: at})
+		if inc == nil || inc.Task.Container == nil || *inc.Task.Container != tc.want {
+			t.Fatalf("cgroup %d: container = %+v, want %+v", tc.id, inc.Task.Container, tc.want)
+		}
+		if got := containerLine(inc.Task.Container); got != tc.line {
+			t.Errorf("line %q, want %q", got, tc.line)
+		}
+	}
+}
+
+// A netns creation that failed in containerd's own process names the pod
+// the live source guessed, marked as a guess, from the event alone.
+func TestIncidentSandboxGuess(t *testing.T) {
+	c := New(nil)
+	at := aggtest.T0
+	c.Add(&event.Start{Time: at, Hooks: []event.HookStatus{{Hook: "ns_syscall", Attached: true}}})
+	c.Add(&event.CgroupPath{Time: at, ID: 4, Path: "/system.slice/containerd.service"})
+	g := &event.SandboxGuess{PodUID: "6c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f", PodName: "db-0", PodNamespace: "shop",
+		Candidates: 2, Why: "the newest pod with a kubelet log directory (made 3ms before the failure) and no sandbox listed by the runtime"}
+	inc := c.Add(&event.NsSyscall{Time: at.Add(time.Second), Task: event.Task{PID: 700, TID: 731, Comm: "containerd", CgroupID: 4},
+		Syscall: "unshare", Flags: cloneNewNet, Errno: -28, Enter: at, Sandbox: g})
+	if inc == nil || inc.Task.Container == nil {
+		t.Fatalf("incident %+v", inc)
+	}
+	want := Container{Runtime: "containerd", PodUID: g.PodUID, PodName: "db-0", PodNamespace: "shop",
+		Attribution: AttributedSandbox, Guess: g.Why + "; 2 pods fitted"}
+	if *inc.Task.Container != want {
+		t.Fatalf("container = %+v, want %+v", *inc.Task.Container, want)
+	}
+	line := containerLine(inc.Task.Container)
+	if !strings.HasPrefix(line, "container: pod shop/db-0, uid "+g.PodUID+", containerd sandbox (not listed by the runtime) (a guess: the failing task is containerd itself;") {
+		t.Errorf("line %q", line)
 	}
 }
 

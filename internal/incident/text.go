@@ -286,15 +286,37 @@ func containerLine(c *Container) string {
 	case c.PodUID != "":
 		parts = append(parts, "pod uid "+c.PodUID+" (name unknown: no CRI answered while recording)")
 	}
-	if c.ID != "" {
-		ctr := "container " + c.ID
+	if c.ID != "" || c.Name != "" {
+		ctr := "container"
+		if c.Name != "" {
+			ctr += " " + c.Name
+			if c.RuntimeNamespace != "" {
+				ctr = "container " + c.RuntimeNamespace + "/" + c.Name
+			}
+		}
+		if c.ID != "" && c.ID != c.Name {
+			ctr += " " + c.ID
+		}
 		if c.Runtime != "" {
 			ctr = c.Runtime + " " + ctr
 		}
 		parts = append(parts, ctr)
+	} else if c.Attribution == AttributedSandbox {
+		sb := "sandbox (not listed by the runtime)"
+		if c.SandboxID != "" {
+			sb = "sandbox " + c.SandboxID
+		}
+		parts = append(parts, strings.TrimSpace(c.Runtime+" "+sb))
 	}
 	if c.QoS != "" {
 		parts = append(parts, c.QoS+" QoS")
 	}
-	return "container: " + strings.Join(parts, ", ")
+	line := "container: " + strings.Join(parts, ", ")
+	switch c.Attribution {
+	case AttributedRuntime:
+		line += " (confirmed by the runtime)"
+	case AttributedSandbox:
+		line += " (a guess: the failing task is " + c.Runtime + " itself; the pod is the sandbox it was most likely creating at that time: " + c.Guess + ")"
+	}
+	return line
 }

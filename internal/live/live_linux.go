@@ -137,8 +137,8 @@ func Open(ctx context.Context, o Options) (*Session, error) {
 		TakeSnapshot: (&snapshotPolicy{now: time.Now}).take,
 		Warn:         warn,
 		Cgroups:      cgroups,
-		Pod:          podLookup(ctx, o.CRIEndpoint),
 	}
+	runtimeLookups(ctx, o.CRIEndpoint, s.Source)
 	if syms != nil {
 		s.Source.Symbolize = syms.FormatFrame
 	}
@@ -218,8 +218,8 @@ func openWithoutBPF(ctx context.Context, o Options, warn func(string), why strin
 		TakeSnapshot: (&snapshotPolicy{now: time.Now}).take,
 		Warn:         warn,
 		Cgroups:      cgroups,
-		Pod:          podLookup(ctx, o.CRIEndpoint),
 	}
+	runtimeLookups(ctx, o.CRIEndpoint, s.Source)
 	o.Kmsg = "on" // without BPF the kernel log is the only source of failures
 	if err := s.followKmsg(o, warn, false); err != nil {
 		return nil, err
@@ -362,12 +362,23 @@ func cgroupSetup(flag string) (v1 bool, res *cgroup.Resolver, err error) {
 	return mode.MemoryV1(), cgroup.NewResolver(mount, hierarchy, cgroup.WithMountRoot(root)), nil
 }
 
-// podLookup asks the CRI (over gRPC, when a runtime socket exists) for pod names; it
-// stays silent when no runtime socket is reachable.
-func podLookup(ctx context.Context, endpoint string) func(uid string) (string, string, bool) {
-	cri := container.NewCRI(endpoint)
-	return func(uid string) (string, string, bool) {
+// runtimeLookups gives the live source the container runtimes' answers:
+// pod names from the CRI (over gRPC, when a runtime socket exists),
+// container names and ambiguous layouts from runc's state, docker's API
+// ($DOCKER_HOST or its default socket) and the CRI, and the pod a runtime
+// was creating when its own netns creation failed. Each stays silent when
+// its socket or state is absent.
+func runtimeLookups(ctx context.Context, criEndpoint string, l *source.Live) {
+	cri := container.NewCRI(criEndpoint)
+	rt := container.NewRuntimes(container.NewDocker(""), cri)
+	l.Pod = func(uid string) (string, string, bool) {
 		pod, ok := cri.Pod(ctx, uid)
 		return pod.Name, pod.Namespace, ok
+	}
+	l.Names = func(path string) container.Named { return rt.Resolve(ctx, path) }
+	l.Sandbox = func(at time.Time) (event.SandboxGuess, bool) {
+		g, ok := cri.SandboxBeingCreated(ctx, at, container.DefaultPodLogDir)
+		return event.SandboxGuess{PodUID: g.Pod.UID, PodName: g.Pod.Name, PodNamespace: g.Pod.Namespace,
+			SandboxID: g.SandboxID, Candidates: g.Candidates, Why: g.Why}, ok
 	}
 }

@@ -43,10 +43,18 @@ type Session struct {
 type Cgroup struct {
 	Path      string
 	Removed   bool
-	Container container.Identity // parsed from Path
+	// Container is parsed from Path, with the runtime and id a runtime
+	// confirmed while recording where the path alone was ambiguous.
+	Container container.Identity
 	// PodName and PodNamespace are the CRI's, when it was reachable while
 	// recording.
 	PodName, PodNamespace string
+	// ContainerName is the runtime's name for the container (docker's,
+	// the CRI's, a ctr or runc id); RuntimeNamespace a ctr container's
+	// containerd namespace. "" when no runtime answered while recording.
+	ContainerName, RuntimeNamespace string
+	// Confirmed is set when the runtime, not the path, said whose it is.
+	Confirmed bool
 }
 
 // Snapshot is a kept free-memory snapshot and its stream position. The
@@ -100,6 +108,13 @@ func (s *Session) Add(ev event.Event) {
 		c, ok := s.cgroups[e.ID]
 		if !ok || c.Path != e.Path {
 			c.Container = container.Parse(e.Path)
+			c.ContainerName, c.RuntimeNamespace, c.Confirmed = "", "", false
+		}
+		if e.ContainerID != "" {
+			c.Container.Runtime, c.Container.ContainerID, c.Confirmed = e.Runtime, e.ContainerID, true
+		}
+		if e.ContainerName != "" {
+			c.ContainerName, c.RuntimeNamespace = e.ContainerName, e.RuntimeNamespace
 		}
 		c.Path, c.Removed = e.Path, e.Removed
 		if e.PodName != "" {

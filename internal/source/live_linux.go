@@ -66,6 +66,12 @@ type Live struct {
 	Warn func(msg string)
 	// Pod names a pod by UID (from the CRI); nil or !ok when unknown.
 	Pod func(uid string) (name, namespace string, ok bool)
+	// Names asks the container runtimes about a new cgroup path (runc
+	// state, docker's API, the CRI); nil or zero when none answers.
+	Names func(path string) container.Named
+	// Sandbox guesses the pod a runtime was creating a sandbox for when a
+	// network namespace creation failed in its own process; nil: never.
+	Sandbox func(at time.Time) (event.SandboxGuess, bool)
 }
 
 type liveState struct {
@@ -233,6 +239,13 @@ func (l *Live) handle(st *liveState, dec *probes.Decoder, raw []byte, emit func(
 		return
 	}
 	l.announceCgroups(st, emit, ev)
+	if ns, ok := ev.(*event.NsSyscall); ok && l.Sandbox != nil && container.CreatesPodNetns(ns.Task.Comm, ns.Syscall, ns.Flags) {
+		// Rare (a runtime failing to make a pod's netns) and bounded by
+		// the CRI's 1 s; the result rides on the event so replay agrees.
+		if g, ok := l.Sandbox(ns.Time); ok {
+			ns.Sandbox = &g
+		}
+	}
 	if af, ok := ev.(*event.AllocFail); ok {
 		st.recentAllocs[st.nextAlloc%len(st.recentAllocs)] = event.AllocFail{Time: af.Time, Task: af.Task, Order: af.Order, GFP: af.GFP}
 		st.nextAlloc++
@@ -424,6 +437,10 @@ func (l *Live) announceCgroups(st *liveState, emit func(event.Event), ev event.E
 			if name, ns, ok := l.Pod(uid); ok {
 				cp.PodName, cp.PodNamespace = name, ns
 			}
+		}
+		if l.Names != nil && !u.Removed {
+			n := l.Names(u.Path)
+			cp.Runtime, cp.ContainerID, cp.ContainerName, cp.RuntimeNamespace = n.Runtime, n.ID, n.Name, n.Namespace
 		}
 		emit(cp)
 		if u.Removed {

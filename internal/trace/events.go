@@ -89,6 +89,16 @@ func (e *encoder) nsSyscall(ev *event.NsSyscall) {
 	e.varint(int64(ev.Errno))
 	e.varint(ev.Time.UnixNano() - ev.Enter.UnixNano())
 	e.uvarint(uint64(ev.Latency))
+	if g := ev.Sandbox; g != nil {
+		// Appended with the sandbox attribution, written only when set.
+		e.byte(1)
+		e.string(g.PodUID)
+		e.string(g.PodName)
+		e.string(g.PodNamespace)
+		e.string(g.SandboxID)
+		e.uvarint(uint64(g.Candidates))
+		e.string(g.Why)
+	}
 }
 
 func (d *decoder) nsSyscall(ev *event.NsSyscall) {
@@ -99,6 +109,11 @@ func (d *decoder) nsSyscall(ev *event.NsSyscall) {
 	ev.Errno = int32(d.varint())
 	ev.Enter = ev.Time.Add(-time.Duration(d.varint()))
 	ev.Latency = time.Duration(d.uvarint())
+	ev.Sandbox = nil
+	if len(d.buf) > 0 && d.err == nil && d.byte() == 1 {
+		ev.Sandbox = &event.SandboxGuess{PodUID: d.str(), PodName: d.str(), PodNamespace: d.str(),
+			SandboxID: d.str(), Candidates: int(d.uvarint()), Why: d.str()}
+	}
 }
 
 // tick stores only the non-zero allocation cells: most orders and
