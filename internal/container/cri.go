@@ -71,13 +71,13 @@ type CRI struct {
 	containers map[string]string // container id -> name (CRI metadata)
 	sandboxes  []Sandbox         // the last listing, for SandboxBeingCreated
 	lastForced time.Time         // SandboxBeingCreated's last forced listing
-	next     time.Time // no listing before this
-	backoff  time.Duration
-	endpoint string
-	conn     *grpc.ClientConn // to endpoint; nil after a failure
-	client   runtimeapi.RuntimeServiceClient
-	err      error
-	calls    int
+	next       time.Time         // no listing before this
+	backoff    time.Duration
+	endpoint   string
+	conn       *grpc.ClientConn // to endpoint; nil after a failure
+	client     runtimeapi.RuntimeServiceClient
+	err        error
+	calls      int
 }
 
 // NewCRI returns a CRI client for endpoint (a --cri-endpoint value:

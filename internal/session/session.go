@@ -41,8 +41,8 @@ type Session struct {
 // path and pod: the fragmenting cgroup of the last minute may be a pod that
 // is gone by the failure.
 type Cgroup struct {
-	Path      string
-	Removed   bool
+	Path    string
+	Removed bool
 	// Container is parsed from Path, with the runtime and id a runtime
 	// confirmed while recording where the path alone was ambiguous.
 	Container container.Identity
