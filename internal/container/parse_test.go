@@ -118,6 +118,30 @@ func TestParse(t *testing.T) {
 		{"no leading slash", "kubepods/pod" + uid + "/" + ctr,
 			Identity{ContainerID: ctr, PodUID: uid, QoS: QoSGuaranteed, Driver: DriverCgroupfs}},
 
+		// Paths /proc/<pid>/cgroup showed for real runs on the development
+		// machine (Debian 12: docker 20.10.24, containerd 1.6.20, runc
+		// 1.1.5, podman 4.3.1; hybrid cgroups, cgroupfs drivers).
+		{"real docker", "/docker/e86898f392da7aa096190e43270387c091cc207e47eeb19142a0c72b7e240863",
+			Identity{Runtime: RuntimeDocker, ContainerID: "e86898f392da7aa096190e43270387c091cc207e47eeb19142a0c72b7e240863", Driver: DriverCgroupfs}},
+		{"real podman cgroupfs", "/libpod_parent/libpod-ca8af8784ddf7a1ae613541ff096135d936c6839159c043b746c9096c0dd29d9",
+			Identity{Runtime: RuntimePodman, ContainerID: "ca8af8784ddf7a1ae613541ff096135d936c6839159c043b746c9096c0dd29d9", Driver: DriverCgroupfs}},
+		{"real podman conmon cgroupfs", "/libpod_parent/conmon", Identity{Runtime: RuntimePodman, Driver: DriverCgroupfs}},
+		// Ambiguous from the path: Runtimes asks the runtimes' state.
+		{"real docker --cgroup-parent", "/mytenant-a/9e17085f47d194c3186e4b0ddf5c97d7c5b69c5f011a701d9538609b5b27f91e", Identity{}},
+		{"real docker relative --cgroup-parent (v1, under the caller's cgroup)",
+			"/process_api/8c4fae7d4eaae7e1aaf017b039e81569/tenantrel/fab174b1cfbbf384a603c06cebd9edc9a1eed3afd481cd72c43664901455f4c2", Identity{}},
+		{"real ctr run", "/fsns/web1", Identity{}},
+		{"real runc run (v2)", "/runcplain1", Identity{}},
+		{"real runc run (v1, under the caller's cgroup)", "/process_api/8c4fae7d4eaae7e1aaf017b039e81569/runcplain1", Identity{}},
+		{"real session cgroup of this machine", "/process_api/8c4fae7d4eaae7e1aaf017b039e81569", Identity{}},
+		// runc --systemd-cgroup's default (system.slice:runc:<id>); no
+		// systemd on the development machine to run it.
+		{"runc systemd", "/system.slice/runc-web_1.scope", Identity{Runtime: RuntimeRunc, ContainerID: "web_1", Driver: DriverSystemd}},
+		{"runc systemd hex", "/system.slice/runc-" + ctr + ".scope", Identity{Runtime: RuntimeRunc, ContainerID: ctr, Driver: DriverSystemd}},
+		{"runc-named directory, not a scope", "/runc-web", Identity{}},
+		{"docker systemd --cgroup-parent", "/tenant.slice/docker-" + ctr + ".scope",
+			Identity{Runtime: RuntimeDocker, ContainerID: ctr, Driver: DriverSystemd}},
+
 		// Not containers.
 		{"root", "/", Identity{}},
 		{"empty", "", Identity{}},
@@ -156,7 +180,7 @@ func FuzzParse(f *testing.F) {
 		f.Add(s)
 	}
 	valid := map[string]map[string]bool{
-		"runtime": {"": true, RuntimeContainerd: true, RuntimeCRIO: true, RuntimeDocker: true, RuntimePodman: true},
+		"runtime": {"": true, RuntimeContainerd: true, RuntimeCRIO: true, RuntimeDocker: true, RuntimePodman: true, RuntimeRunc: true},
 		"qos":     {"": true, QoSGuaranteed: true, QoSBurstable: true, QoSBestEffort: true},
 		"driver":  {"": true, DriverCgroupfs: true, DriverSystemd: true},
 	}

@@ -105,8 +105,12 @@ func (r *Runtimes) Resolve(ctx context.Context, path string) Named {
 	// its containers, so a start that failed (and took its state with it)
 	// is still recognised; a two-level path whose first level is no
 	// containerd namespace is not.
-	if len(comps) == 2 && isDir(filepath.Join("/run/containerd/runc", comps[0])) && isName(comps[0]) {
-		return Named{Runtime: RuntimeContainerd, ID: leaf, Name: leaf, Namespace: comps[0]}
+	if len(comps) == 2 && isName(comps[0]) {
+		for _, root := range r.roots {
+			if root.runtime == RuntimeContainerd && isDir(filepath.Join(root.dir, comps[0])) {
+				return Named{Runtime: RuntimeContainerd, ID: leaf, Name: leaf, Namespace: comps[0]}
+			}
+		}
 	}
 	// docker --cgroup-parent with the cgroupfs driver: /<parent>/<id>. A
 	// 64-hex leaf alone is no proof; the engine knowing the id is, and it

@@ -268,3 +268,34 @@ func TestKindsCovered(t *testing.T) {
 		t.Errorf("cgroup_path round trip: %v %v", got, tail)
 	}
 }
+
+// The sandbox guess and the runtime's names ride on their events through a
+// recording; an NsSyscall without a guess stays byte for byte what it was.
+func TestRoundTripContainerAttribution(t *testing.T) {
+	at := aggtest.T0
+	plain := &event.NsSyscall{Time: at.Add(time.Second), Task: event.Task{PID: 7, TID: 8, Comm: "containerd", CgroupID: 3},
+		Syscall: "unshare", Flags: 0x40000000, Errno: -28, Enter: at, Latency: time.Millisecond}
+	guessed := *plain
+	guessed.Sandbox = &event.SandboxGuess{PodUID: "6c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f", PodName: "db-0", PodNamespace: "shop",
+		SandboxID: "abc", Candidates: 2, Why: "the newest NOTREADY sandbox"}
+	evs := []event.Event{
+		&event.CgroupPath{Time: at, ID: 3, Path: "/fsns/web1", Runtime: "containerd", ContainerID: "web1", ContainerName: "web1", RuntimeNamespace: "fsns"},
+		plain, &guessed, plain,
+	}
+	_, b := record(t, evs)
+	got, tail := readAll(t, b)
+	if tail != nil || len(got) != len(evs) {
+		t.Fatalf("read %d events (%v), wrote %d", len(got), tail, len(evs))
+	}
+	for i, ev := range evs {
+		if want := render(t, ev); got[i] != want {
+			t.Errorf("event %d:\n got %s\nwant %s", i, got[i], want)
+		}
+	}
+	var e1, e2 encoder
+	e1.nsSyscall(plain)
+	e2.nsSyscall(&guessed)
+	if !bytes.HasPrefix(e2.buf, e1.buf) || len(e2.buf) == len(e1.buf) {
+		t.Errorf("the guess is not appended to the old payload: %x vs %x", e1.buf, e2.buf)
+	}
+}
