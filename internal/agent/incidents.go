@@ -127,8 +127,8 @@ func (k *keeper) add(inc *incident.Incident, agg *aggregate.Aggregator) {
 		"json", filepath.Join(k.incidentsDir(), name+".json"),
 		"recording", filepath.Join(k.incidentsDir(), name+traceExt)}
 	if c := inc.Task.Container; c != nil {
-		attrs = append(attrs, slog.Group("container", "runtime", c.Runtime, "id", c.ID,
-			"pod", c.PodName, "namespace", c.PodNamespace, "pod_uid", c.PodUID))
+		attrs = append(attrs, slog.Group("container", "runtime", c.Runtime, "id", c.ID, "name", c.Name,
+			"pod", c.PodName, "namespace", c.PodNamespace, "pod_uid", c.PodUID, "attribution", c.Attribution))
 	}
 	if jerr != nil {
 		attrs = append(attrs, "err", jerr.Error())

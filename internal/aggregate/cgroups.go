@@ -57,6 +57,9 @@ type CgroupStat struct {
 	Removed               bool
 	Container             container.Identity
 	PodName, PodNamespace string
+	// ContainerName and RuntimeNamespace are the runtime's (see
+	// session.Cgroup), "" when no runtime answered while recording.
+	ContainerName, RuntimeNamespace string
 	CgroupCounts
 }
 
@@ -220,7 +223,8 @@ func (a *Aggregator) cgroupStat(id uint64, counts CgroupCounts) CgroupStat {
 	e, _ := a.sess.Cgroup(id)
 	return CgroupStat{
 		ID: id, Path: e.Path, Removed: e.Removed, Container: e.Container,
-		PodName: e.PodName, PodNamespace: e.PodNamespace, CgroupCounts: counts,
+		PodName: e.PodName, PodNamespace: e.PodNamespace,
+		ContainerName: e.ContainerName, RuntimeNamespace: e.RuntimeNamespace, CgroupCounts: counts,
 	}
 }
 

@@ -63,13 +63,13 @@ type cgroupRow struct {
 	v      cgroupValues
 }
 
-type cgroupLabelValues [4]string // cgroupLabels
+type cgroupLabelValues [5]string // cgroupLabels
 
 func labelsOf(s *aggregate.CgroupStat) cgroupLabelValues {
 	// Made valid here, before the set compares labels, so that two paths
 	// that differ only in invalid bytes cannot become one series twice.
 	return cgroupLabelValues{validLabel(s.Label()), validLabel(s.Container.ContainerID),
-		validLabel(s.PodName), validLabel(s.PodNamespace)}
+		validLabel(s.PodName), validLabel(s.PodNamespace), validLabel(s.Container.Runtime)}
 }
 
 func newCgroupSet(top, max int) *cgroupSet {
@@ -216,6 +216,6 @@ func (s *cgroupSet) emit(m *samples) {
 		}
 	}
 	for k, d := range cgroupDescs {
-		m.counter(d, s.other[k], "other", "", "", "")
+		m.counter(d, s.other[k], "other", "", "", "", "")
 	}
 }

@@ -20,7 +20,7 @@ func newDesc(name, help string, labels ...string) *prometheus.Desc {
 	return prometheus.NewDesc(ns+"_"+name, help, labels, nil)
 }
 
-var cgroupLabels = []string{"cgroup", "container", "pod", "namespace"}
+var cgroupLabels = []string{"cgroup", "container", "pod", "namespace", "runtime"}
 
 var (
 	descFreeBlocks = newDesc("free_blocks",

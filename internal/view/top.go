@@ -183,7 +183,7 @@ func writeCgroupTable(b *bytes.Buffer, indent string, rows []aggregate.CgroupRan
 		rank.cells = append(rank.cells, fmt.Sprint(r.Rank))
 		path.cells = append(path.cells, r.Label())
 		id := r.Container
-		ctr.cells = append(ctr.cells, containerLabel(id.Runtime, id.ContainerID))
+		ctr.cells = append(ctr.cells, containerLabel(id.Runtime, id.ContainerID, r.ContainerName))
 		pod.cells = append(pod.cells, podLabel(&r.CgroupStat))
 		qos.cells = append(qos.cells, id.QoS)
 		frag.cells = append(frag.cells, count(r, aggregate.SortFragmenting))
@@ -249,9 +249,18 @@ func writeCgroupTable(b *bytes.Buffer, indent string, rows []aggregate.CgroupRan
 }
 
 // containerLabel is "containerd 3c1d9a8b7c6d": the runtime and the short
-// id docker and crictl print. kubelet's cgroupfs driver names no runtime.
-func containerLabel(runtime, id string) string {
+// id docker and crictl print, or the runtime's name for the container
+// ("docker web", "containerd web1") when it gave one. kubelet's cgroupfs
+// driver names no runtime.
+func containerLabel(runtime, id, name string) string {
+	const most = 28
 	id = shortID(id, 12)
+	if name != "" {
+		id = name
+		if len(id) > most {
+			id = id[:most-2] + ".."
+		}
+	}
 	switch {
 	case runtime == "":
 		return id
@@ -418,13 +427,17 @@ type jsonCgroup struct {
 }
 
 type jsonContainer struct {
-	Runtime      string `json:"runtime"`
-	ContainerID  string `json:"container_id"`
-	PodUID       string `json:"pod_uid"`
-	PodName      string `json:"pod_name"`
-	PodNamespace string `json:"pod_namespace"`
-	QoS          string `json:"qos"`
-	Driver       string `json:"driver"`
+	Runtime     string `json:"runtime"`
+	ContainerID string `json:"container_id"`
+	// Name and RuntimeNamespace are the runtime's (docker's name, a ctr
+	// id and its containerd namespace), "" when no runtime answered.
+	Name             string `json:"name"`
+	RuntimeNamespace string `json:"runtime_namespace"`
+	PodUID           string `json:"pod_uid"`
+	PodName          string `json:"pod_name"`
+	PodNamespace     string `json:"pod_namespace"`
+	QoS              string `json:"qos"`
+	Driver           string `json:"driver"`
 }
 
 type jsonCgroupCounts struct {
@@ -445,7 +458,7 @@ func cgroupOf(rank int, s *aggregate.CgroupStat) jsonCgroup {
 	return jsonCgroup{
 		Rank: rank, ID: s.ID, Path: s.Path, Removed: s.Removed,
 		Container: jsonContainer{
-			Runtime: id.Runtime, ContainerID: id.ContainerID, PodUID: id.PodUID,
+			Runtime: id.Runtime, ContainerID: id.ContainerID, Name: s.ContainerName, RuntimeNamespace: s.RuntimeNamespace, PodUID: id.PodUID,
 			PodName: s.PodName, PodNamespace: s.PodNamespace, QoS: id.QoS, Driver: id.Driver,
 		},
 		jsonCgroupCounts: cgroupCountsOf(&s.CgroupCounts),
