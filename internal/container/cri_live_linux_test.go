@@ -168,6 +168,13 @@ func TestCRILiveContainerd(t *testing.T) {
 // and any shim it started, at cleanup.
 func startContainerd(t *testing.T, bin, dir, sock string) {
 	t.Helper()
+	startContainerdIn(t, nil, "", bin, dir, sock)
+}
+
+// startContainerdIn is startContainerd run under the command prefix wrap
+// (e.g. unshare), with extra lines for the CRI plugin's section.
+func startContainerdIn(t *testing.T, wrap []string, criExtra, bin, dir, sock string) {
+	t.Helper()
 	cfg := fmt.Sprintf(`version = 2
 root = %[1]q
 state = %[2]q
@@ -185,6 +192,7 @@ disabled_plugins = []
   # Root here lacks CAP_SYS_RESOURCE: the sandbox's -998 would be refused
   # (runc: "failed to update /proc/self/oom_score_adj").
   restrict_oom_score_adj = true
+%[9]s
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "native"
     default_runtime_name = "runc"
@@ -197,7 +205,7 @@ disabled_plugins = []
     conf_dir = %[7]q
 `, filepath.Join(dir, "root"), filepath.Join(dir, "state"), sock, filepath.Join(dir, "opt"),
 		liveSandboxImage, filepath.Join(dir, "cni-bin"), filepath.Join(dir, "cni-conf"),
-		filepath.Join(dir, "runc"))
+		filepath.Join(dir, "runc"), criExtra)
 	cfgPath := filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -206,7 +214,8 @@ disabled_plugins = []
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "--config", cfgPath)
+	argv := append(slices.Clone(wrap), bin, "--config", cfgPath)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group, so a ^C of the test does not leave the
 	// daemon without its cleanup half done.
