@@ -1,0 +1,199 @@
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestRuntimesNameContainers is scenario 3 of issue 11 (in part): `ctr run`
+// and `docker run` of a packet-ring workload (a static binary as the whole
+// rootfs: no registry), the agent's metrics and `fragscope top` naming the
+// runtime and the container (ctr: runtime, id, containerd namespace, from
+// runc's state; docker: its engine API's name). Each daemon is private to
+// the test and stopped by PID; every container, namespace and cgroup is
+// removed.
+func TestRuntimesNameContainers(t *testing.T) {
+	requireRoot(t)
+	containerd := requireTool(t, "containerd", "containerd")
+	ctrBin := requireTool(t, "ctr", "containerd")
+	bin := buildBinary(t)
+	took := lap(t)
+
+	// The workload and its rootfs.
+	rootfs := filepath.Join(tempRoot(t, "fsr"), "rootfs")
+	os.MkdirAll(rootfs, 0o755)
+	build := exec.Command("go", "build", "-o", filepath.Join(rootfs, "packetring"), "./testdata/packetring")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the workload: %v\n%s", err, out)
+	}
+
+	// containerd, for ctr: its own root, state and socket.
+	cdir := tempRoot(t, "fsc")
+	sock := filepath.Join(cdir, "c.sock")
+	cfg := fmt.Sprintf("version = 2\nroot = %q\nstate = %q\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n[grpc]\n  address = %q\n",
+		filepath.Join(cdir, "root"), filepath.Join(cdir, "state"), sock)
+	os.WriteFile(filepath.Join(cdir, "config.toml"), []byte(cfg), 0o644)
+	logf, _ := os.Create(filepath.Join(cdir, "containerd.log"))
+	cd := exec.Command(containerd, "--config", filepath.Join(cdir, "config.toml"))
+	cd.Stdout, cd.Stderr = logf, logf
+	cd.SysProcAttr = &unix.SysProcAttr{Setpgid: true}
+	if err := cd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ns := fmt.Sprintf("fsr%d", os.Getpid())
+	ctr := func(args ...string) *exec.Cmd {
+		return exec.Command(ctrBin, append([]string{"--address", sock}, args...)...)
+	}
+	t.Cleanup(func() {
+		nss := []string{ns}
+		for _, n := range nss {
+			for _, id := range []string{"ring"} {
+				ctr("-n", n, "tasks", "kill", "-s", "SIGKILL", id).Run()
+				time.Sleep(100 * time.Millisecond)
+				ctr("-n", n, "tasks", "rm", "-f", id).Run()
+				ctr("-n", n, "containers", "rm", id).Run()
+			}
+			ctr("namespaces", "rm", n).Run()
+			// The shim's runc root for the namespace outlives it.
+			os.RemoveAll(filepath.Join("/run/containerd/runc", n))
+			os.RemoveAll(filepath.Join("/run/containerd/io.containerd.runtime.v2.task", n))
+		}
+		cd.Process.Signal(unix.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cd.Process.Kill()
+			<-done
+		}
+		logf.Close()
+		for _, n := range nss {
+			removeCgroupTree(t, n)
+		}
+	})
+	for deadline := time.Now().Add(30 * time.Second); ctr("version").Run() != nil; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(logf.Name())
+			t.Fatalf("containerd not up:\n%s", b)
+		}
+	}
+	docker := startDockerd(t)
+	took("containerd and dockerd up")
+
+	// docker: the same rootfs, imported (no registry to pull from).
+	var img bytes.Buffer
+	tw := tar.NewWriter(&img)
+	pr, _ := os.ReadFile(filepath.Join(rootfs, "packetring"))
+	tw.WriteHeader(&tar.Header{Name: "packetring", Mode: 0o755, Size: int64(len(pr))})
+	tw.Write(pr)
+	tw.Close()
+	imp := docker.cmd("import", "-", "fsring:1")
+	imp.Stdin = &img
+	if out, err := imp.CombinedOutput(); err != nil {
+		t.Fatalf("docker import: %v\n%s", err, out)
+	}
+
+	dockerHost := ""
+	for _, e := range docker.env {
+		if v, ok := strings.CutPrefix(e, "DOCKER_HOST="); ok {
+			dockerHost = v
+		}
+	}
+	// fragscope finds the engine as the docker CLI does.
+	t.Setenv("DOCKER_HOST", dockerHost)
+	dataDir := t.TempDir()
+	a := startAgent(t, bin, dataDir)
+	t.Cleanup(func() {
+		if a.cmd.ProcessState == nil {
+			a.stop(t)
+		}
+	})
+
+	ring := []string{"/packetring", "-for", "8s", "-blocks", "4", "-period", "50ms"}
+	if out, err := ctr(append([]string{"-n", ns, "run", "-d", "--rootfs", rootfs, "ring"}, ring...)...).CombinedOutput(); err != nil {
+		t.Fatalf("ctr run: %v\n%s", err, out)
+	}
+	dockerID := strings.TrimSpace(docker.run(t, append([]string{"run", "-d", "--name", "fsring", "--network", "none", "fsring:1"}, ring...)...))
+	t.Cleanup(func() { docker.cmd("rm", "-f", "fsring").Run() })
+
+	var top, topErr bytes.Buffer
+	tc := exec.Command(bin, "top", "--json", "--duration", "3s", "--interval", "500ms", "--sort", "unmovable", "--limit", "50")
+	tc.Stdout, tc.Stderr = &top, &topErr
+	if err := tc.Run(); err != nil {
+		t.Fatalf("fragscope top: %v\n%s", err, topErr.String())
+	}
+	took("ctr run, docker run, top")
+	type topRow struct {
+		Path      string `json:"cgroup_path"`
+		Unmovable uint64 `json:"unmovable_high_order"`
+		Container struct {
+			Runtime, Name    string
+			ID               string `json:"container_id"`
+			RuntimeNamespace string `json:"runtime_namespace"`
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(top.String()), "\n")
+	var final struct{ Cgroups []topRow }
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &final); err != nil {
+		t.Fatalf("top's last line: %v\n%s", err, top.String())
+	}
+	want := map[string]topRow{}
+	for _, r := range final.Cgroups {
+		switch {
+		case r.Container.Runtime == "containerd" && r.Container.ID == "ring" && r.Container.Name == "ring" && r.Container.RuntimeNamespace == ns:
+			want["ctr"] = r
+		case r.Container.Runtime == "docker" && r.Container.ID == dockerID && r.Container.Name == "fsring":
+			want["docker"] = r
+		}
+	}
+	for _, k := range []string{"ctr", "docker"} {
+		if r, ok := want[k]; !ok || r.Unmovable == 0 {
+			t.Errorf("top names no %s container with its high-order unmovable allocations (%+v):\n%s", k, r, lines[len(lines)-1])
+		} else {
+			t.Logf("top: %s %s/%s %s: %d", r.Container.Runtime, r.Container.RuntimeNamespace, r.Container.Name, r.Path, r.Unmovable)
+		}
+	}
+	for _, l := range []map[string]string{{"runtime": "containerd", "container": "ring"}, {"runtime": "docker", "container": dockerID}} {
+		v := waitMetric(t, a, "fragscope_cgroup_unmovable_high_order_allocations_total", l, 1)
+		t.Logf("metrics %v: %v", l, v)
+	}
+
+	// Not here: a failed start of each named in an incident. Under a 128K
+	// v1 memory parent both runtimes fail ("can't get final child's PID
+	// from pipe: EOF") or hang in the OOM wait, but the recordings of
+	// those runs held no incident: what runc init's failing call was is
+	// not yet known (issue 11).
+}
+
+// removeCgroupTree removes the cgroup at path (relative to each hierarchy's
+// root) and everything below it, deepest first, in every hierarchy.
+func removeCgroupTree(t *testing.T, path string) {
+	roots, _ := filepath.Glob("/sys/fs/cgroup/*")
+	for _, root := range roots {
+		top := filepath.Join(root, path)
+		var dirs []string
+		filepath.WalkDir(top, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		for i := len(dirs) - 1; i >= 0; i-- {
+			if err := os.Remove(dirs[i]); err != nil && !os.IsNotExist(err) {
+				t.Errorf("remove cgroup %s: %v", dirs[i], err)
+			}
+		}
+	}
+}
