@@ -22,6 +22,7 @@ import (
 	"github.com/fragscope/fragscope/internal/gfp"
 	"github.com/fragscope/fragscope/internal/kallsyms"
 	"github.com/fragscope/fragscope/internal/kernlog"
+	"github.com/fragscope/fragscope/internal/memcg"
 	"github.com/fragscope/fragscope/internal/privs"
 	"github.com/fragscope/fragscope/internal/probes"
 	"github.com/fragscope/fragscope/internal/snapshot"
@@ -137,6 +138,7 @@ func Open(ctx context.Context, o Options) (*Session, error) {
 		TakeSnapshot: (&snapshotPolicy{now: time.Now}).take,
 		Warn:         warn,
 		Cgroups:      cgroups,
+		Memcg:        memcgReader(),
 	}
 	runtimeLookups(ctx, o.CRIEndpoint, s.Source)
 	if syms != nil {
@@ -381,4 +383,14 @@ func runtimeLookups(ctx context.Context, criEndpoint string, l *source.Live) {
 		return event.SandboxGuess{PodUID: g.Pod.UID, PodName: g.Pod.Name, PodNamespace: g.Pod.Namespace,
 			SandboxID: g.SandboxID, Candidates: g.Candidates, Why: g.Why}, ok
 	}
+}
+
+// memcgReader finds this host's memory controller; nil (no readings) when
+// the kernel has none.
+func memcgReader() *memcg.Reader {
+	r, err := memcg.NewReader()
+	if err != nil {
+		return nil
+	}
+	return r
 }
