@@ -70,7 +70,7 @@ func (j *JSON) Event(ev event.Event, agg *aggregate.Aggregator) error {
 			jsonHeader: header(e), Task: taskOf(e.Task, agg),
 			Syscall: e.Syscall, Flags: e.Flags, Namespaces: ns, NamespaceFlags: aggregate.FormatNamespaces(ns),
 			Errno: errno, ErrnoName: aggregate.ErrnoName(errno),
-			Enter: formatTime(e.Enter), LatencyNS: int64(e.Latency),
+			Enter: formatTime(e.Enter), LatencyNS: int64(e.Latency), Sandbox: e.Sandbox,
 		}
 	case *event.Tick:
 		iv := agg.Interval()
@@ -84,7 +84,9 @@ func (j *JSON) Event(ev event.Event, agg *aggregate.Aggregator) error {
 	case *event.MemSnapshot:
 		obj = jsonSnapshotOf(e, agg)
 	case *event.CgroupPath:
-		obj = jsonCgroupPath{jsonHeader: header(e), ID: e.ID, Path: e.Path, Removed: e.Removed}
+		obj = jsonCgroupPath{jsonHeader: header(e), ID: e.ID, Path: e.Path, Removed: e.Removed,
+			PodName: e.PodName, PodNamespace: e.PodNamespace, Runtime: e.Runtime, ContainerID: e.ContainerID,
+			ContainerName: e.ContainerName, RuntimeNamespace: e.RuntimeNamespace}
 	case *event.KernelReport:
 		obj = jsonKernelReportOf(e, agg)
 	case *event.MemcgState:
@@ -301,6 +303,9 @@ type jsonNsSyscall struct {
 	ErrnoName      string   `json:"errno_name"`
 	Enter          string   `json:"enter"`
 	LatencyNS      int64    `json:"latency_ns"`
+	// Sandbox is the live source's guess of the pod a runtime was making
+	// a netns for (event.SandboxGuess), when the failing task was one.
+	Sandbox *event.SandboxGuess `json:"sandbox,omitempty"`
 }
 
 type jsonCgroupPath struct {
@@ -308,6 +313,13 @@ type jsonCgroupPath struct {
 	ID      uint64 `json:"cgroup_id"`
 	Path    string `json:"cgroup_path"`
 	Removed bool   `json:"removed"`
+	// What the CRI and the runtimes said while recording (event.CgroupPath).
+	PodName          string `json:"pod_name,omitempty"`
+	PodNamespace     string `json:"pod_namespace,omitempty"`
+	Runtime          string `json:"runtime,omitempty"`
+	ContainerID      string `json:"container_id,omitempty"`
+	ContainerName    string `json:"container_name,omitempty"`
+	RuntimeNamespace string `json:"runtime_namespace,omitempty"`
 }
 
 type jsonSnapshot struct {
