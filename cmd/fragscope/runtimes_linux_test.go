@@ -2,6 +2,7 @@ package main
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -15,15 +16,21 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestRuntimesNameContainers is scenario 3 of issue 11 (in part): `ctr run`
-// and `docker run` of a packet-ring workload (a static binary as the whole
+// TestRuntimesNameContainers is scenario 3 of issue 11: `ctr run` and
+// `docker run` of a packet-ring workload (a static binary as the whole
 // rootfs: no registry), the agent's metrics and `fragscope top` naming the
 // runtime and the container (ctr: runtime, id, containerd namespace, from
-// runc's state; docker: its engine API's name). Each daemon is private to
-// the test and stopped by PID; every container, namespace and cgroup is
-// removed.
+// runc's state; docker: its engine API's name); then a failed start of
+// each under a v1 memory parent too small for runc init's unshare, an
+// incident naming the container (ctr: the namespace's runc root, its state
+// gone with the start; docker --cgroup-parent: the engine API). Each daemon
+// is private to the test and stopped by PID; every container, namespace
+// and cgroup is removed.
 func TestRuntimesNameContainers(t *testing.T) {
 	requireRoot(t)
+	if _, err := os.Stat("/sys/fs/cgroup/memory/memory.limit_in_bytes"); err != nil {
+		t.Skip("no v1 memory hierarchy (a v2-only host): the failed starts use a v1 memory cgroup parent")
+	}
 	containerd := requireTool(t, "containerd", "containerd")
 	ctrBin := requireTool(t, "ctr", "containerd")
 	bin := buildBinary(t)
@@ -57,8 +64,11 @@ func TestRuntimesNameContainers(t *testing.T) {
 	}
 	t.Cleanup(func() {
 		nss := []string{ns}
+		for n := 1; n <= 4; n++ {
+			nss = append(nss, fmt.Sprint(ns, "f", n))
+		}
 		for _, n := range nss {
-			for _, id := range []string{"ring"} {
+			for _, id := range []string{"ring", "fail1", "fail2", "fail3", "fail4"} {
 				ctr("-n", n, "tasks", "kill", "-s", "SIGKILL", id).Run()
 				time.Sleep(100 * time.Millisecond)
 				ctr("-n", n, "tasks", "rm", "-f", id).Run()
@@ -126,7 +136,7 @@ func TestRuntimesNameContainers(t *testing.T) {
 		t.Fatalf("ctr run: %v\n%s", err, out)
 	}
 	dockerID := strings.TrimSpace(docker.run(t, append([]string{"run", "-d", "--name", "fsring", "--network", "none", "fsring:1"}, ring...)...))
-	t.Cleanup(func() { docker.cmd("rm", "-f", "fsring").Run() })
+	t.Cleanup(func() { docker.cmd("rm", "-f", "fsring", "fsfail1", "fsfail2", "fsfail3", "fsfail4").Run() })
 
 	var top, topErr bytes.Buffer
 	tc := exec.Command(bin, "top", "--json", "--duration", "3s", "--interval", "500ms", "--sort", "unmovable", "--limit", "50")
@@ -170,11 +180,138 @@ func TestRuntimesNameContainers(t *testing.T) {
 		t.Logf("metrics %v: %v", l, v)
 	}
 
-	// Not here: a failed start of each named in an incident. Under a 128K
-	// v1 memory parent both runtimes fail ("can't get final child's PID
-	// from pipe: EOF") or hang in the OOM wait, but the recordings of
-	// those runs held no incident: what runc init's failing call was is
-	// not yet known (issue 11).
+	// Failed starts, recorded by `fragscope record` and read back with
+	// `fragscope incidents`, as a user would.
+	a.stop(t)
+	trace := filepath.Join(t.TempDir(), "fail.fst")
+	ready := filepath.Join(t.TempDir(), "ready")
+	var recErr bytes.Buffer
+	rec := exec.Command(bin, "record", "-o", trace, "--interval", "200ms", "--ready-file", ready)
+	rec.Stderr = &recErr
+	if err := rec.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if rec.ProcessState == nil {
+			rec.Process.Kill()
+			rec.Wait()
+		}
+	})
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, err := os.Stat(ready); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fragscope record never ready:\n%s", recErr.String())
+		}
+	}
+	limit := func(cg, v string) {
+		dir := filepath.Join("/sys/fs/cgroup/memory", cg)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, "memory.oom_control"), []byte("1"), 0)
+		if err := os.WriteFile(filepath.Join(dir, "memory.limit_in_bytes"), []byte(v), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// failStart runs start under a 192K v1 memory parent with the OOM
+	// killer off: runc init's unshare cannot charge the new namespaces
+	// (ENOMEM or ENOBUFS) and the start fails. The runtime's clean-up then
+	// waits in the memcg OOM wait, and an init that faults a page before
+	// its unshare hangs there: after 3 s the limit is raised, which ends
+	// either. A start that then succeeded is tried again (fresh parent:
+	// a released one stays charged).
+	failStart := func(what string, cgOf func(attempt int) string, start func(attempt int) *exec.Cmd) int {
+		for attempt := 1; attempt <= 4; attempt++ {
+			cg := cgOf(attempt)
+			limit(cg, "192K")
+			c := start(attempt)
+			var out bytes.Buffer
+			c.Stdout, c.Stderr = &out, &out
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			release := time.AfterFunc(3*time.Second, func() { limit(cg, "64M") })
+			err := c.Wait()
+			release.Stop()
+			limit(cg, "64M")
+			t.Logf("%s attempt %d under 192K: %v: %s", what, attempt, err, bytes.TrimSpace(out.Bytes()))
+			// What the runtime printed.
+			if err != nil && bytes.Contains(out.Bytes(), []byte("OCI runtime create failed")) {
+				return attempt
+			}
+		}
+		t.Fatalf("%s never failed to start under a 192K memory cgroup parent", what)
+		return 0
+	}
+	// ctr's cgroup is /<namespace>/<id>: the namespace's is the parent.
+	nsOf := func(n int) string { return fmt.Sprint(ns, "f", n) }
+	ctrAttempt := failStart("ctr run", nsOf, func(n int) *exec.Cmd {
+		return ctr("-n", nsOf(n), "run", "--rootfs", rootfs, fmt.Sprint("fail", n), "/packetring", "-for", "1s")
+	})
+	failCtr, failNS := fmt.Sprint("fail", ctrAttempt), nsOf(ctrAttempt)
+	parentOf := func(n int) string { return fmt.Sprintf("/fsrp%d-%d", os.Getpid(), n) }
+	t.Cleanup(func() {
+		for n := 1; n <= 4; n++ {
+			removeCgroupTree(t, parentOf(n))
+		}
+	})
+	dockerAttempt := failStart("docker run", parentOf, func(n int) *exec.Cmd {
+		return docker.cmd("run", "--name", fmt.Sprint("fsfail", n), "--network", "none", "--cgroup-parent", parentOf(n), "fsring:1", "/packetring", "-for", "1s")
+	})
+	failName := fmt.Sprint("fsfail", dockerAttempt)
+	failID := strings.TrimSpace(docker.run(t, "inspect", "-f", "{{.Id}}", failName))
+
+	time.Sleep(time.Second)
+	rec.Process.Signal(unix.SIGINT)
+	if err := rec.Wait(); err != nil {
+		t.Fatalf("fragscope record: %v\n%s", err, recErr.String())
+	}
+	out, err := exec.Command(bin, "incidents", "--json", trace).Output()
+	if err != nil {
+		t.Fatalf("fragscope incidents %s: %v", trace, err)
+	}
+	found := map[string]bool{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(nil, 1<<22)
+	for sc.Scan() {
+		var line struct {
+			Incident struct {
+				Task struct {
+					CgroupPath string `json:"cgroup_path"`
+					Container  *struct {
+						Runtime, ID, Name, Attribution string
+						RuntimeNamespace               string `json:"runtime_namespace"`
+					}
+				}
+				Syscall struct {
+					Name      string
+					ErrnoName string `json:"errno_name"`
+				}
+				Verdict struct{ Cause string }
+			}
+		}
+		if json.Unmarshal(sc.Bytes(), &line) != nil || line.Incident.Task.Container == nil {
+			continue
+		}
+		inc := line.Incident
+		c := inc.Task.Container
+		switch {
+		case c.Runtime == "containerd" && c.ID == failCtr && c.Name == failCtr && c.RuntimeNamespace == failNS && c.Attribution == "runtime":
+			t.Logf("ctr incident: %s %s in %s, %s: %+v", inc.Syscall.Name, inc.Syscall.ErrnoName, inc.Task.CgroupPath, inc.Verdict.Cause, *c)
+			found["ctr"] = true
+		case c.Runtime == "docker" && c.ID == failID && c.Name == failName && c.Attribution == "runtime":
+			t.Logf("docker incident: %s %s in %s, %s: %+v", inc.Syscall.Name, inc.Syscall.ErrnoName, inc.Task.CgroupPath, inc.Verdict.Cause, *c)
+			found["docker"] = true
+		}
+	}
+	for _, k := range []string{"ctr", "docker"} {
+		if !found[k] {
+			t.Errorf("no incident names the failed %s container; incidents:\n%s", k, out)
+		}
+	}
+	took("failed starts and their incidents")
 }
 
 // removeCgroupTree removes the cgroup at path (relative to each hierarchy's

@@ -151,6 +151,23 @@ func (r *Resolver) Path(id uint64) (path string, removed, ok bool) {
 	return e.path, e.removed, true
 }
 
+// PathSoon is Path for the cgroup of a failure: a miss may walk within the
+// minimum interval too (at most once per FailureWalkInterval, and within
+// the walk-cost bound), because the cgroup of a failed container start
+// lives a few milliseconds: runc removes it as soon as its init fails, and
+// the next walk allowed by the interval would find nothing.
+func (r *Resolver) PathSoon(id uint64) (path string, removed, ok bool) {
+	r.mu.Lock()
+	if r.cache[id] == nil && r.walked && r.now().Sub(r.lastWalk) >= max(FailureWalkInterval, walkCostFactor*r.stats.LastWalk) {
+		r.walkLocked()
+	}
+	r.mu.Unlock()
+	return r.Path(id)
+}
+
+// FailureWalkInterval is the least time between walks PathSoon starts.
+const FailureWalkInterval = 50 * time.Millisecond
+
 // mayWalkLocked reports whether a miss may walk now: not before the
 // minimum interval, and not before walkCostFactor times the last walk's
 // duration, so that on a host where a walk is slow (tens of ms for a few

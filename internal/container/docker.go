@@ -31,7 +31,7 @@ const (
 )
 
 // Docker names containers through the Docker engine API over its unix
-// socket (GET /containers/{id}/json), the one request fragscope needs: a
+// socket (GET /containers/json filtered by id), the one request fragscope needs: a
 // few lines of net/http, where the docker client module would bring
 // hundreds of packages. It is safe for concurrent use; requests run one at
 // a time.
@@ -163,9 +163,14 @@ func (d *Docker) inspect(ctx context.Context, sock, id string) (dockerName, erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
-	// Unversioned: every engine serves it as its own version, and only
-	// "Name" is read, which has not changed since API 1.0.
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://docker/containers/"+url.PathEscape(id)+"/json", nil)
+	// The list, filtered by id, not GET /containers/{id}/json: the list
+	// reads the engine's lock-free view of its containers, while inspect
+	// waits for the container's lock, which a start holds until it ends,
+	// and a start that fails under a memory limit can take seconds to.
+	// Unversioned: every engine serves it as its own version; "Id" and
+	// "Names" have not changed since API 1.0.
+	filter := url.QueryEscape(`{"id":["` + id + `"]}`)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://docker/containers/json?all=1&filters="+filter, nil)
 	if err != nil {
 		return dockerName{}, err
 	}
@@ -176,26 +181,30 @@ func (d *Docker) inspect(ctx context.Context, sock, id string) (dockerName, erro
 		return dockerName{}, fmt.Errorf("docker engine %s: %w", sock, err)
 	}
 	defer resp.Body.Close()
-	switch resp.StatusCode {
-	case http.StatusOK:
-	case http.StatusNotFound:
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-		return dockerName{}, nil
-	default:
+	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return dockerName{}, fmt.Errorf("docker engine %s: GET /containers/%s/json: %s: %s", sock, id, resp.Status, strings.TrimSpace(string(b)))
+		return dockerName{}, fmt.Errorf("docker engine %s: GET /containers/json: %s: %s", sock, resp.Status, strings.TrimSpace(string(b)))
 	}
-	var body struct {
-		ID   string `json:"Id"`
-		Name string `json:"Name"`
+	var list []struct {
+		ID    string   `json:"Id"`
+		Names []string `json:"Names"`
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(&body); err != nil {
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(&list); err != nil {
 		return dockerName{}, fmt.Errorf("docker engine %s: container %s: %w", sock, id, err)
 	}
-	// The engine also resolves name prefixes and names: only an exact id
-	// is this cgroup's container.
-	if body.ID != id {
-		return dockerName{}, nil
+	// The id filter matches prefixes too: only the exact id is this
+	// cgroup's container. Names lists a linked container's aliases after
+	// its own name ("/web", "/app/web"): the first without a second slash.
+	for _, c := range list {
+		if c.ID != id {
+			continue
+		}
+		for _, n := range c.Names {
+			if n = strings.TrimPrefix(n, "/"); !strings.Contains(n, "/") {
+				return dockerName{name: n, ok: true}, nil
+			}
+		}
+		return dockerName{ok: true}, nil
 	}
-	return dockerName{name: strings.TrimPrefix(body.Name, "/"), ok: true}, nil
+	return dockerName{}, nil // the engine answered: not its container
 }

@@ -39,18 +39,23 @@ func (f *fakeDocker) serve(t *testing.T) string {
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.calls.Add(1)
-		id, ok := strings.CutSuffix(strings.TrimPrefix(r.URL.Path, "/containers/"), "/json")
 		if f.fail.Load() {
 			http.Error(w, `{"message":"boom"}`, http.StatusInternalServerError)
 			return
 		}
-		name, known := f.names[id]
-		if !ok || !known {
-			w.WriteHeader(http.StatusNotFound)
-			w.Write([]byte(`{"message":"No such container: ` + id + `"}`))
+		var filters struct{ ID []string }
+		if r.URL.Path != "/containers/json" || json.Unmarshal([]byte(r.URL.Query().Get("filters")), &filters) != nil || len(filters.ID) != 1 {
+			http.Error(w, `{"message":"bad request"}`, http.StatusBadRequest)
 			return
 		}
-		json.NewEncoder(w).Encode(map[string]any{"Id": id, "Name": name, "State": map[string]any{"Status": "created"}})
+		// The engine's id filter matches prefixes.
+		list := []map[string]any{}
+		for id, name := range f.names {
+			if strings.HasPrefix(id, filters.ID[0]) {
+				list = append(list, map[string]any{"Id": id, "Names": []string{name}, "State": "created"})
+			}
+		}
+		json.NewEncoder(w).Encode(list)
 	})}
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
@@ -158,17 +163,12 @@ func TestDockerBackoff(t *testing.T) {
 
 // The engine resolves names and id prefixes too; only an exact id counts.
 func TestDockerExactID(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "docker.sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		json.NewEncoder(w).Encode(map[string]any{"Id": realPlain, "Name": "/plainbox"})
-	})}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	if _, ok := NewDocker(sock).Name(context.Background(), realPlain[:12]); ok {
+	fd := &fakeDocker{names: map[string]string{realPlain: "/plainbox"}}
+	d := NewDocker(fd.serve(t))
+	if _, ok := d.Name(context.Background(), realPlain[:12]); ok {
 		t.Error("a prefix match was taken for the container")
+	}
+	if name, ok := d.Name(context.Background(), realPlain); !ok || name != "plainbox" {
+		t.Errorf("Name = %q %v", name, ok)
 	}
 }

@@ -442,7 +442,8 @@ func (l *Live) announceCgroups(st *liveState, emit func(event.Event), ev event.E
 	case *event.NetnsCreate:
 		l.Cgroups.Path(e.Task.CgroupID)
 	case *event.NsSyscall:
-		l.Cgroups.Path(e.Task.CgroupID)
+		// A failed container start's cgroup is gone within milliseconds.
+		l.Cgroups.PathSoon(e.Task.CgroupID)
 	case *event.Tick:
 		for _, x := range e.Extfrag {
 			l.Cgroups.Path(x.CgroupID)
