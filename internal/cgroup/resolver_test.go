@@ -333,3 +333,28 @@ func TestResolverWalkCostBackoff(t *testing.T) {
 		t.Errorf("no walk 2 s (20x) after a 100 ms walk: %d walks", w)
 	}
 }
+
+// A failure's cgroup (a container whose start just failed, removed within
+// milliseconds) may walk inside the miss interval, at most once per
+// FailureWalkInterval.
+func TestResolverPathSoon(t *testing.T) {
+	root := t.TempDir()
+	mkdirIno(t, filepath.Join(root, "a"))
+	r, clock := newTestResolver(root)
+	r.Path(1 << 40) // the first walk
+	fail := mkdirIno(t, filepath.Join(root, "fsrp", "0123abcd"))
+	clock.advance(FailureWalkInterval - time.Millisecond)
+	if _, _, ok := r.PathSoon(fail); ok || r.Stats().Walks != 1 {
+		t.Fatalf("walked sooner than FailureWalkInterval: %d walks", r.Stats().Walks)
+	}
+	clock.advance(time.Millisecond)
+	if p, _, ok := r.PathSoon(fail); !ok || p != "/fsrp/0123abcd" || r.Stats().Walks != 2 {
+		t.Errorf("PathSoon = %q %v after %d walks", p, ok, r.Stats().Walks)
+	}
+	// A known id costs no walk.
+	clock.advance(time.Second)
+	r.PathSoon(fail)
+	if w := r.Stats().Walks; w != 2 {
+		t.Errorf("walks = %d for a known id", w)
+	}
+}
