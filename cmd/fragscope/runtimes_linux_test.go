@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fragscope/fragscope/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -90,7 +91,7 @@ func TestRuntimesNameContainers(t *testing.T) {
 		}
 		logf.Close()
 		for _, n := range nss {
-			removeCgroupTree(t, n)
+			testutil.RemoveCgroupTree(t, n)
 		}
 	})
 	for deadline := time.Now().Add(30 * time.Second); ctr("version").Run() != nil; time.Sleep(100 * time.Millisecond) {
@@ -254,7 +255,7 @@ func TestRuntimesNameContainers(t *testing.T) {
 	parentOf := func(n int) string { return fmt.Sprintf("/fsrp%d-%d", os.Getpid(), n) }
 	t.Cleanup(func() {
 		for n := 1; n <= 4; n++ {
-			removeCgroupTree(t, parentOf(n))
+			testutil.RemoveCgroupTree(t, parentOf(n))
 		}
 	})
 	dockerAttempt := failStart("docker run", parentOf, func(n int) *exec.Cmd {
@@ -312,25 +313,4 @@ func TestRuntimesNameContainers(t *testing.T) {
 		}
 	}
 	took("failed starts and their incidents")
-}
-
-// removeCgroupTree removes the cgroup at path (relative to each hierarchy's
-// root) and everything below it, deepest first, in every hierarchy.
-func removeCgroupTree(t *testing.T, path string) {
-	roots, _ := filepath.Glob("/sys/fs/cgroup/*")
-	for _, root := range roots {
-		top := filepath.Join(root, path)
-		var dirs []string
-		filepath.WalkDir(top, func(p string, d os.DirEntry, err error) error {
-			if err == nil && d.IsDir() {
-				dirs = append(dirs, p)
-			}
-			return nil
-		})
-		for i := len(dirs) - 1; i >= 0; i-- {
-			if err := os.Remove(dirs[i]); err != nil && !os.IsNotExist(err) {
-				t.Errorf("remove cgroup %s: %v", dirs[i], err)
-			}
-		}
-	}
 }

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fragscope/fragscope/internal/testutil"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -62,7 +63,7 @@ func TestCRILiveContainerd(t *testing.T) {
 	// are gone, nothing is left mounted, and the cgroups are empty.
 	t.Cleanup(func() {
 		unmountUnder(t, dir)
-		removeCgroups(t, cgParent)
+		testutil.RemoveCgroupTree(t, cgParent)
 	})
 
 	sock := filepath.Join(dir, "containerd.sock")
@@ -78,25 +79,7 @@ func TestCRILiveContainerd(t *testing.T) {
 	defer cancel()
 	waitCRI(t, ctx, rt, dir)
 
-	archive := filepath.Join(dir, "pause.tar")
-	writeImageArchive(t, archive, bins["busybox"], liveSandboxImage)
-	out, err := exec.CommandContext(ctx, bins["ctr"], "--address", sock, "-n", "k8s.io",
-		"images", "import", "--snapshotter", "native", archive).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ctr images import: %v\n%s", err, out)
-	}
-	t.Logf("ctr images import: %s", bytes.TrimSpace(out))
-	// The CRI plugin learns of the image from containerd's events.
-	for {
-		st, err := img.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: &runtimeapi.ImageSpec{Image: liveSandboxImage}})
-		if err == nil && st.GetImage() != nil {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("CRI never listed the imported %s: %v", liveSandboxImage, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	importSandboxImage(t, ctx, img, bins, dir, sock)
 
 	const (
 		name, namespace = "db-0", "shop"
@@ -161,6 +144,30 @@ func TestCRILiveContainerd(t *testing.T) {
 	t.Logf("containerd %s: first lookup (connect+ListPodSandbox) %v, later miss %v", c.Endpoint(), d, time.Since(start)/n)
 	if c.Err() != nil {
 		t.Errorf("err %v", c.Err())
+	}
+}
+
+// importSandboxImage imports the sandbox image built from busybox into
+// the k8s.io namespace and waits until the CRI plugin lists it (it learns
+// of images from containerd's events).
+func importSandboxImage(t *testing.T, ctx context.Context, img runtimeapi.ImageServiceClient, bins map[string]string, dir, sock string) {
+	t.Helper()
+	archive := filepath.Join(dir, "pause.tar")
+	writeImageArchive(t, archive, bins["busybox"], liveSandboxImage)
+	out, err := exec.CommandContext(ctx, bins["ctr"], "--address", sock, "-n", "k8s.io",
+		"images", "import", "--snapshotter", "native", archive).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ctr images import: %v\n%s", err, out)
+	}
+	for {
+		st, err := img.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: &runtimeapi.ImageSpec{Image: liveSandboxImage}})
+		if err == nil && st.GetImage() != nil {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("CRI never listed the imported %s: %v", liveSandboxImage, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -353,31 +360,6 @@ func unmountUnder(t *testing.T, dir string) {
 			t.Errorf("unmount %s: %v", m, err)
 		} else {
 			t.Logf("unmounted leftover %s", m)
-		}
-	}
-}
-
-// removeCgroups removes parent and the cgroups below it in every mounted
-// hierarchy (v1 controllers and the v2 one), deepest first.
-func removeCgroups(t *testing.T, parent string) {
-	roots, _ := filepath.Glob("/sys/fs/cgroup/*")
-	roots = append(roots, "/sys/fs/cgroup")
-	for _, root := range roots {
-		top := filepath.Join(root, parent)
-		if _, err := os.Stat(top); err != nil {
-			continue
-		}
-		var dirs []string
-		filepath.WalkDir(top, func(p string, d os.DirEntry, err error) error {
-			if err == nil && d.IsDir() {
-				dirs = append(dirs, p)
-			}
-			return nil
-		})
-		for _, d := range slices.Backward(dirs) {
-			if err := os.Remove(d); err != nil {
-				t.Errorf("remove cgroup %s: %v", d, err)
-			}
 		}
 	}
 }

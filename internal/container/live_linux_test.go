@@ -2,11 +2,12 @@ package container
 
 import (
 	"fmt"
-	"github.com/fragscope/fragscope/internal/testutil"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fragscope/fragscope/internal/testutil"
 
 	"github.com/fragscope/fragscope/internal/cgroup"
 	"golang.org/x/sys/unix"

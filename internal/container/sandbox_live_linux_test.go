@@ -72,22 +72,7 @@ func TestSandboxNetnsFailureLive(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	waitCRI(t, ctx, rt, dir)
-	archive := filepath.Join(dir, "pause.tar")
-	writeImageArchive(t, archive, bins["busybox"], liveSandboxImage)
-	if out, err := exec.CommandContext(ctx, bins["ctr"], "--address", sock, "-n", "k8s.io",
-		"images", "import", "--snapshotter", "native", archive).CombinedOutput(); err != nil {
-		t.Fatalf("ctr images import: %v\n%s", err, out)
-	}
-	for {
-		st, err := img.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: &runtimeapi.ImageSpec{Image: liveSandboxImage}})
-		if err == nil && st.GetImage() != nil {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("CRI never listed the imported %s: %v", liveSandboxImage, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	importSandboxImage(t, ctx, img, bins, dir, sock)
 
 	trace := filepath.Join(dir, "sbx.fst")
 	ready := filepath.Join(dir, "ready")
