@@ -21,8 +21,9 @@ import (
 // printed it), or stalling for delay.
 type fakeRuntime struct {
 	runtimeapi.UnimplementedRuntimeServiceServer
-	resp  *runtimeapi.ListPodSandboxResponse
-	delay time.Duration
+	resp       *runtimeapi.ListPodSandboxResponse
+	containers *runtimeapi.ListContainersResponse // nil: ListContainers unimplemented
+	delay      time.Duration
 	calls atomic.Int32
 }
 
@@ -36,6 +37,13 @@ func (f *fakeRuntime) ListPodSandbox(ctx context.Context, req *runtimeapi.ListPo
 		}
 	}
 	return f.resp, nil
+}
+
+func (f *fakeRuntime) ListContainers(ctx context.Context, req *runtimeapi.ListContainersRequest) (*runtimeapi.ListContainersResponse, error) {
+	if f.containers == nil {
+		return f.UnimplementedRuntimeServiceServer.ListContainers(ctx, req)
+	}
+	return f.containers, nil
 }
 
 // serveFake serves srv on a unix socket in a temporary directory and
@@ -305,5 +313,28 @@ func TestPodsOfLabels(t *testing.T) {
 	}
 	if pods := podsOf(nil); len(pods) != 0 {
 		t.Errorf("empty listing: %v", pods)
+	}
+}
+
+// Kubernetes container names come from the same listing as pod names; a
+// runtime without ListContainers still names pods.
+func TestCRIContainers(t *testing.T) {
+	srv := &fakeRuntime{resp: recordedPods(t), containers: &runtimeapi.ListContainersResponse{Containers: []*runtimeapi.Container{
+		{Id: ctr, PodSandboxId: "s1", Metadata: &runtimeapi.ContainerMetadata{Name: "redis"}},
+	}}}
+	c := newTestCRI(t, "unix://"+serveFake(t, srv))
+	if name, ok := c.Container(context.Background(), ctr); !ok || name != "redis" || c.Err() != nil {
+		t.Fatalf("Container = %q %v (err %v)", name, ok, c.Err())
+	}
+	if _, ok := c.Container(context.Background(), ctr2); ok {
+		t.Error("an unlisted container was named")
+	}
+	r := &Runtimes{CRI: c}
+	if n := r.Resolve(context.Background(), "/kubepods/burstable/pod"+uid+"/"+ctr); n != (Named{Name: "redis"}) {
+		t.Errorf("Resolve = %+v", n)
+	}
+	old := newTestCRI(t, "unix://"+serveFake(t, &fakeRuntime{resp: recordedPods(t)}))
+	if _, ok := old.Pod(context.Background(), uid); !ok || old.Err() != nil {
+		t.Errorf("without ListContainers: pod lookup failed (%v)", old.Err())
 	}
 }

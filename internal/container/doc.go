@@ -27,4 +27,22 @@
 // them. When the socket is absent (docker, podman, a bare host) the lookup
 // costs a stat per 10 s: Pod returns false and Err says why, for
 // diagnostics only.
+//
+// # Names and ambiguous layouts: the runtimes' own state
+//
+// Runtimes (runtimes.go) answers what a path cannot: runc's state files
+// (/run/runc, docker's and containerd's runc roots) name the container
+// whose cgroup_paths end in the path (plain runc, ctr's /<namespace>/<id>);
+// Docker (docker.go) asks the engine API over its unix socket for names and
+// for ids under a --cgroup-parent of any name; CRI.Container names
+// Kubernetes containers. The live source records the answers on the
+// CgroupPath records.
+//
+// # Pod sandboxes a runtime was creating
+//
+// containerd's CRI makes a pod's netns in its own process, so that failure
+// names no pod. SandboxBeingCreated (sandbox.go) guesses it: the newest
+// NOTREADY sandbox listed, else the newest pod with a kubelet log directory
+// and no sandbox (containerd 1.6 lists a sandbox only once it runs). The
+// guess is recorded on the NsSyscall event.
 package container
