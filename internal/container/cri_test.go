@@ -24,7 +24,7 @@ type fakeRuntime struct {
 	resp       *runtimeapi.ListPodSandboxResponse
 	containers *runtimeapi.ListContainersResponse // nil: ListContainers unimplemented
 	delay      time.Duration
-	calls atomic.Int32
+	calls      atomic.Int32
 }
 
 func (f *fakeRuntime) ListPodSandbox(ctx context.Context, req *runtimeapi.ListPodSandboxRequest) (*runtimeapi.ListPodSandboxResponse, error) {
