@@ -298,3 +298,11 @@ func containerLine(c *Container) string {
 	}
 	return "container: " + strings.Join(parts, ", ")
 }
+
+// Headline is the incident's one-line summary, as WriteText's first line:
+// what failed, for whom, with which errno and why. The report's cards use it.
+func Headline(inc *Incident) string { return headline(inc) }
+
+// ContainerLine is the "container: pod ..., runtime container ..." line of
+// WriteText.
+func ContainerLine(c *Container) string { return containerLine(c) }
