@@ -243,4 +243,3 @@ func Render(ctx context.Context, src event.Source, o Options, w io.Writer) error
 	}
 	return rep.WriteHTML(w)
 }
-

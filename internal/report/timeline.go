@@ -31,7 +31,7 @@ type cell struct {
 
 	fails     [event.Orders]uint64 // failed page allocations by order
 	incidents int
-	nsFails   uint64 // failed namespace syscalls and forks
+	nsFails   uint64          // failed namespace syscalls and forks
 	stalls    []time.Duration // longest of each stall kind (index = stallKinds)
 }
 
