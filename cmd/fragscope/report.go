@@ -106,7 +106,7 @@ func reportSource(c *cli.Context, path string) (event.Source, report.Options, fu
 			if err != nil {
 				return nil, opt, nil, err
 			}
-			opt.Input = "kernel log"
+			opt.Input = report.InputKernelLog
 			src := &explainSource{inputs: inputs, year: c.Int("year"), read: &countingReader{},
 				reports: &view.IncidentReports{W: io.Discard}}
 			return src, opt, func() { inputs[0].close() }, nil
@@ -116,9 +116,9 @@ func reportSource(c *cli.Context, path string) (event.Source, report.Options, fu
 	if err != nil {
 		return nil, opt, nil, err
 	}
-	opt.Input = "recording"
+	opt.Input = report.InputRecording
 	if !isTrace {
-		opt.Input = "data dir"
+		opt.Input = report.InputDataDir
 	}
 	return rec.src, opt, func() { rec.close(); rec.warnings() }, nil
 }

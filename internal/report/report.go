@@ -21,12 +21,19 @@ import (
 	"github.com/fragscope/fragscope/internal/view"
 )
 
+// The kinds of input, for Options.Input.
+const (
+	InputRecording = "recording"
+	InputDataDir   = "data dir"
+	InputKernelLog = "kernel log"
+)
+
 // Options say what the report is of.
 type Options struct {
 	// Title names the input: a file, a data dir, a log.
 	Title string
-	// Input is what kind of input it is: "recording", "data dir",
-	// "kernel log".
+	// Input is what kind of input it is: InputRecording, InputDataDir,
+	// InputKernelLog.
 	Input string
 }
 
