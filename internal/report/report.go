@@ -120,20 +120,18 @@ func (r *Report) Event(ev event.Event, agg *aggregate.Aggregator) error {
 			r.addSnapshot(e)
 		}
 	case *event.Tick:
-		// The aggregator's view of the interval this Tick closed: the same
+		// The aggregator's counts of the interval this Tick closed: the
 		// numbers `replay --json` prints for it.
-		in := agg.Interval()
+		in := agg.IntervalCounters()
 		c := r.tl.at(e.Time.Add(-e.Interval / 2))
 		c.covered += in.Covered
-		for _, o := range in.Orders {
-			if o.Order < event.Orders {
-				c.allocs[o.Order] += o.Allocs
-			}
+		for o, n := range in.Allocs {
+			c.allocs[o] += n
 		}
-		c.extfrag += in.Extfrag.Events
-		c.fragmenting += in.Extfrag.Fragmenting
+		c.extfrag += in.Extfrag
+		c.fragmenting += in.Fragmenting
 		c.drops += in.Drops
-		c.lost += in.Extfrag.Overflow + in.CgroupOverflow
+		c.lost += in.ExtfragOverflow + in.CgroupOverflow
 	case *event.AllocFail:
 		// A duplicate is the kernel log's copy of a failure a hook already
 		// reported: the aggregator does not count it, nor is it drawn twice.
