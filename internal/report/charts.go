@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/palette"
 	"gonum.org/v1/plot/palette/brewer"
 	"gonum.org/v1/plot/plotter"
@@ -95,6 +96,14 @@ func mustColor(s string) color.Color {
 	var r, g, b uint8
 	fmt.Sscanf(s, "#%02X%02X%02X", &r, &g, &b)
 	return color.RGBA{r, g, b, 255}
+}
+
+// The charts' text is measured with Liberation Sans, which the page
+// names first (gonum's default is the serif): Arial and Helvetica, the
+// fallbacks, have the same metrics.
+func init() {
+	plot.DefaultFont = font.Font{Typeface: "Liberation", Variant: "Sans"}
+	plotter.DefaultFont = plot.DefaultFont
 }
 
 // newPlot is a plot with the report's fonts and sizes.
@@ -183,7 +192,7 @@ func (r *Report) marks(p *plot.Plot, ch *chart, y func(order int) (float64, bool
 	}
 	if len(fails) > 0 {
 		s, _ := plotter.NewScatter(fails)
-		s.Shape = draw.TriangleGlyph{}
+		s.Shape = draw.PyramidGlyph{} // filled: visible on black (empty) cells too
 		s.Radius = vg.Points(3.5)
 		s.Color = mustColor(failureC)
 		p.Add(s)
