@@ -156,17 +156,18 @@ func svg(p *plot.Plot, w, h vg.Length) (template.HTML, error) {
 	return template.HTML(out), nil //nolint:gosec // gonum escapes the text it writes (html.EscapeString)
 }
 
-// marks adds the incident lines and the failure points of the cells to
-// p: every cell with a failure keeps its mark whatever the downsampling.
-// y is where a failure of an order goes (nil: the marks are left out);
-// lo and hi the vertical extent of an incident line.
-func (r *Report) marks(p *plot.Plot, ch *chart, y func(order int) (float64, bool), lo, hi float64) {
-	var incs []float64
-	var fails plotter.XYs
+// marks adds the incidents and the failure points of the cells to p:
+// every cell with a failure keeps its mark whatever the downsampling. y is
+// where a failure of an order goes (nil: the marks are left out); an
+// incident is a square at top, with a dashed line down to lo when there
+// are few enough for lines not to hide the chart.
+func (r *Report) marks(p *plot.Plot, ch *chart, y func(order int) (float64, bool), lo, top float64) {
+	var incs, fails plotter.XYs
 	for i := range r.tl.cells {
 		c := &r.tl.cells[i]
+		x := unix(r.tl.mid(i))
 		if c.incidents > 0 {
-			incs = append(incs, unix(r.tl.mid(i)))
+			incs = append(incs, plotter.XY{X: x, Y: top})
 		}
 		if y == nil {
 			continue
@@ -176,18 +177,25 @@ func (r *Report) marks(p *plot.Plot, ch *chart, y func(order int) (float64, bool
 				continue
 			}
 			if v, ok := y(o); ok {
-				fails = append(fails, plotter.XY{X: unix(r.tl.mid(i)), Y: v})
+				fails = append(fails, plotter.XY{X: x, Y: v})
 			}
 		}
 	}
-	for _, x := range incs {
-		l, _ := plotter.NewLine(plotter.XYs{{X: x, Y: lo}, {X: x, Y: hi}})
-		l.Color = mustColor(incidentC)
-		l.Width = vg.Points(1)
-		l.Dashes = []vg.Length{vg.Points(3), vg.Points(2)}
-		p.Add(l)
+	if len(incs) <= incidentLines {
+		for _, pt := range incs {
+			l, _ := plotter.NewLine(plotter.XYs{{X: pt.X, Y: lo}, pt})
+			l.Color = mustColor(incidentC)
+			l.Width = vg.Points(0.8)
+			l.Dashes = []vg.Length{vg.Points(3), vg.Points(2)}
+			p.Add(l)
+		}
 	}
 	if len(incs) > 0 {
+		s, _ := plotter.NewScatter(incs)
+		s.Shape = draw.BoxGlyph{}
+		s.Radius = vg.Points(2.5)
+		s.Color = mustColor(incidentC)
+		p.Add(s)
 		ch.Series = append(ch.Series, series{Name: "incident", Color: incidentC, Kind: "marks", Points: len(incs)})
 	}
 	if len(fails) > 0 {
@@ -212,6 +220,10 @@ type grid struct {
 }
 
 const fillFor = time.Minute
+
+// incidentLines is how many incidents a chart draws as lines across it;
+// beyond, only their marks along the top.
+const incidentLines = 12
 
 func (r *Report) grid(zone int) *grid {
 	g := &grid{r: r, zone: zone, empty: true}
@@ -265,9 +277,10 @@ func (r *Report) heatmap(zone int) (*chart, error) {
 	hm.Underflow = mustColor(emptyC)
 	p.Add(hm)
 	ch.Series = append(ch.Series, series{Name: "free blocks", Color: "", Kind: "image", Points: len(g.z) * r.orders})
-	p.Y.Min, p.Y.Max = -0.5, float64(r.orders)-0.5
+	// A row above the highest order holds the incidents' marks.
+	p.Y.Min, p.Y.Max = -0.5, float64(r.orders)+0.5
 	p.Y.Tick.Marker = orderTicks(r.orders)
-	r.marks(p, ch, func(o int) (float64, bool) { return float64(o), o < r.orders }, -0.5, float64(r.orders)-0.5)
+	r.marks(p, ch, func(o int) (float64, bool) { return float64(o), o < r.orders }, -0.5, float64(r.orders))
 	svg, err := svg(p, chartW, heatH)
 	if err != nil {
 		return nil, err
@@ -297,7 +310,7 @@ func (n orderTicks) Ticks(min, max float64) []plot.Tick {
 		}
 		out = append(out, t)
 	}
-	return out
+	return append(out, plot.Tick{Value: float64(n), Label: "incidents"})
 }
 
 // lines draws one line per named series over the cells: y returns a

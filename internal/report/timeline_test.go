@@ -3,6 +3,8 @@ package report
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -87,6 +89,9 @@ func TestDownsamplingKeepsEveryFailure(t *testing.T) {
 	var html bytes.Buffer
 	if err := rep.WriteHTML(&html); err != nil {
 		t.Fatal(err)
+	}
+	if dir := os.Getenv("FRAGSCOPE_REPORT_OUT"); dir != "" {
+		os.WriteFile(filepath.Join(dir, "synthetic-24h.html"), html.Bytes(), 0o644)
 	}
 	if n := html.Len(); n > 3<<20 {
 		t.Errorf("24 h report is %d bytes: want under 3 MiB", n)
