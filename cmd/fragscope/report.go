@@ -120,5 +120,10 @@ func reportSource(c *cli.Context, path string) (event.Source, report.Options, fu
 	if !isTrace {
 		opt.Input = report.InputDataDir
 	}
+	for _, f := range []string{"since", "until"} {
+		if c.IsSet(f) {
+			opt.Title += " --" + f + " " + c.String(f)
+		}
+	}
 	return rec.src, opt, func() { rec.close(); rec.warnings() }, nil
 }

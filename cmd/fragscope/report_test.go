@@ -2,14 +2,19 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/fragscope/fragscope/internal/event"
+	"github.com/fragscope/fragscope/internal/flight"
 	"github.com/fragscope/fragscope/internal/report/reporttest"
 	"github.com/fragscope/fragscope/internal/testutil"
+	"github.com/fragscope/fragscope/internal/trace"
 )
 
 // reportInputs are the real fixtures a report is drawn from, with the
@@ -101,6 +106,51 @@ func TestReportContents(t *testing.T) {
 	}
 	if !bytes.Equal(frag, again) {
 		t.Error("two reports of the same recording differ")
+	}
+}
+
+// An agent's data dir is read as one recording, and --since/--until cut
+// it: the failing clone written by a flight recorder, as the agent writes
+// it, reports the same incident, and a window before it holds none.
+func TestReportDataDir(t *testing.T) {
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	r, f, err := trace.Open(filepath.Join(vmTracesDir, "failing-clone-faultinject.trace"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var clock time.Time
+	rec, err := flight.Open(flight.Options{Dir: dir, Now: func() time.Time { return clock }, RetainAge: 100 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (&trace.Source{Reader: r}).Run(context.Background(), func(ev event.Event) {
+		if w := ev.When(); w.After(clock) {
+			clock = w
+		}
+		if err := rec.Write(ev); err != nil {
+			t.Fatal(err)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rec.Close(); err != nil {
+		t.Fatal(err)
+	}
+	whole, err := exec.Command(bin, "report", "-o", "-", dir).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(whole, []byte("data dir <b>")) || !bytes.Contains(whole, []byte(`id="incident-1"`)) {
+		t.Errorf("data dir report lacks its kind or the incident:\n%.600s", whole)
+	}
+	before, err := exec.Command(bin, "report", "-o", "-", "--until", "2026-11-27T14:02:10Z", dir).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(before, []byte(`id="incident-1"`)) || !bytes.Contains(before, []byte("--until 2026-11-27T14:02:10Z")) {
+		t.Errorf("a window ending before the incident shows it, or its title lacks the window:\n%.600s", before)
 	}
 }
 

@@ -389,7 +389,15 @@ func (r *Report) overTime(d *pageData) error {
 		d.Notes = append(d.Notes, "The input covers less than one chart column: nothing to draw over time.")
 		return nil
 	}
+	if r.opt.Input == InputKernelLog {
+		// A log's snapshots are its reports' Mem-Info dumps, minutes or
+		// days apart: each is drawn in its card, not stretched over time.
+		d.Notes = append(d.Notes, "A kernel log has one free-memory picture per report: each is in its incident card above.")
+	}
 	for zi := range r.zones {
+		if r.opt.Input == InputKernelLog {
+			break
+		}
 		ch, err := r.heatmap(zi)
 		if err != nil {
 			return err
@@ -404,7 +412,7 @@ func (r *Report) overTime(d *pageData) error {
 			failed = append(failed, o)
 		}
 	}
-	if len(failed) > 0 {
+	if len(failed) > 0 && r.opt.Input != InputKernelLog {
 		for zi, k := range r.zones {
 			ch := &chart{ID: fmt.Sprintf("fragindex-%d-%s", k.node, k.name),
 				Title: fmt.Sprintf("Fragmentation index at the failing orders, %s", k),
