@@ -90,6 +90,9 @@ func reportSource(c *cli.Context, path string) (event.Source, report.Options, fu
 	opt := report.Options{Title: path}
 	isTrace := false
 	if !flight.IsDataDir(path) {
+		if st, err := os.Stat(path); err == nil && st.IsDir() {
+			return nil, opt, nil, fmt.Errorf("report: %s is a directory but not an agent data dir (no segments/ in it): name a trace file, a data dir or a kernel log", path)
+		}
 		f, err := os.Open(path)
 		if err != nil {
 			return nil, opt, nil, fmt.Errorf("report: %w", err)

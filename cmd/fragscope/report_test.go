@@ -164,6 +164,7 @@ func TestReportErrors(t *testing.T) {
 	}{
 		{[]string{"report", "-o", filepath.Join(dir, "x.html")}, "exactly one RECORDING"},
 		{[]string{"report", "-o", filepath.Join(dir, "x.html"), filepath.Join(dir, "missing")}, "no such file"},
+		{[]string{"report", "-o", filepath.Join(dir, "x.html"), vmTracesDir}, "not an agent data dir"},
 		{[]string{"report", "-o", filepath.Join(dir, "no", "x.html"), filepath.Join(vmTracesDir, "fragmentation-6.12.trace")}, "writable -o FILE"},
 		{[]string{"report", "-o", filepath.Join(dir, "x.html"), "--since", "1h", filepath.Join(kmsgCorpus, "001-seed-rhel7-nf_conntrack.log")}, "kernel log"},
 	} {

@@ -192,6 +192,9 @@ func (r *Report) verdict() ([]string, []namedInt) {
 	if len(out) == 0 {
 		out = append(out, "No failed allocation, no failed namespace syscall and no incident in this "+r.opt.Input+".")
 	}
+	if r.opt.Input == InputKernelLog && len(r.reports) == 0 {
+		out = append(out, "No kernel report (page allocation failure, OOM, slab or vmalloc failure, Mem-Info) was found in this log.")
+	}
 	// A kernel log's last snapshot is its last report's Mem-Info, which
 	// the cards show: "at the end" says something only of a recording.
 	if s := r.summary.Snapshot; s != nil && s.Snapshot != nil && r.opt.Input != InputKernelLog {

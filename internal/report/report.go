@@ -110,15 +110,16 @@ func New(o Options) *Report {
 
 // Event folds one event; the session and agg already include it.
 func (r *Report) Event(ev event.Event, agg *aggregate.Aggregator) error {
+	if ms, ok := ev.(*event.MemSnapshot); ok && ms.Snapshot == nil {
+		return nil // When would dereference it, as the session knows
+	}
 	when := ev.When()
 	if when.IsZero() {
 		return nil
 	}
 	switch e := ev.(type) {
 	case *event.MemSnapshot:
-		if e.Snapshot != nil {
-			r.addSnapshot(e)
-		}
+		r.addSnapshot(e)
 	case *event.Tick:
 		// The aggregator's counts of the interval this Tick closed: the
 		// numbers `replay --json` prints for it.
