@@ -129,9 +129,52 @@ func (r *Report) timeAxis(p *plot.Plot) {
 	case span > 2*time.Hour:
 		format = "15:04"
 	}
-	p.X.Tick.Marker = plot.TimeTicks{Format: format}
+	p.X.Tick.Marker = plot.TimeTicks{Ticker: clockTicks{}, Format: format}
 	p.X.Min = unix(r.tl.start(0))
 	p.X.Max = unix(r.tl.start(len(r.tl.cells)))
+}
+
+// clockSteps are the tick steps a reader expects on a clock: gonum's
+// default ticks are round numbers of seconds (a 24 h axis got 04:40,
+// 13:00, 21:20).
+var clockSteps = []time.Duration{
+	time.Millisecond, 2 * time.Millisecond, 5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond,
+	50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond, 500 * time.Millisecond,
+	time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 15 * time.Second, 30 * time.Second,
+	time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute,
+	time.Hour, 2 * time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour, 24 * time.Hour,
+}
+
+// clockTicks labels about five round clock times (UTC) on an axis of
+// Unix seconds, with unlabelled minor ticks between them.
+type clockTicks struct{}
+
+func (clockTicks) Ticks(min, max float64) []plot.Tick {
+	span := time.Duration((max - min) * 1e9)
+	step := clockSteps[len(clockSteps)-1]
+	for _, s := range clockSteps {
+		if span/s <= 6 {
+			step = s
+			break
+		}
+	}
+	minor := step / 5
+	if step%(4*time.Hour) == 0 || step == 3*time.Hour {
+		minor = step / 3
+	}
+	var out []plot.Tick
+	first := time.Unix(0, int64(min*1e9)).UTC().Truncate(minor)
+	for t := first; unix(t) <= max; t = t.Add(minor) {
+		if unix(t) < min {
+			continue
+		}
+		tk := plot.Tick{Value: unix(t)}
+		if t.Truncate(step).Equal(t) {
+			tk.Label = "x" // TimeTicks replaces it with the formatted time
+		}
+		out = append(out, tk)
+	}
+	return out
 }
 
 func unix(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
