@@ -143,6 +143,7 @@ var clockSteps = []time.Duration{
 	time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 15 * time.Second, 30 * time.Second,
 	time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute,
 	time.Hour, 2 * time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour, 24 * time.Hour,
+	2 * 24 * time.Hour, 7 * 24 * time.Hour, 14 * 24 * time.Hour,
 }
 
 // clockTicks labels about five round clock times (UTC) on an axis of
@@ -157,6 +158,9 @@ func (clockTicks) Ticks(min, max float64) []plot.Tick {
 			step = s
 			break
 		}
+	}
+	for span/step > 6 { // months or years (kernel logs of a long-lived host)
+		step *= 2
 	}
 	minor := step / 5
 	if step%(4*time.Hour) == 0 || step == 3*time.Hour {

@@ -100,3 +100,26 @@ func TestDownsamplingKeepsEveryFailure(t *testing.T) {
 		t.Errorf("%d cards kept of %d incidents", len(rep.keptIncidents()), rep.incidents)
 	}
 }
+
+// The time axis labels 2 to 7 round clock times, whatever the span.
+func TestClockTicks(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 13, 7, 23, 400_000_000, time.UTC)
+	for _, span := range []time.Duration{800 * time.Millisecond, 11 * time.Second, 7 * time.Minute, 2 * time.Hour, 24 * time.Hour, 9 * 24 * time.Hour, 400 * 24 * time.Hour} {
+		var labels []time.Time
+		for _, tk := range (clockTicks{}).Ticks(unix(t0), unix(t0.Add(span))) {
+			if tk.Label != "" {
+				labels = append(labels, time.Unix(0, int64(tk.Value*1e9)).UTC())
+			}
+		}
+		if len(labels) < 2 || len(labels) > 7 {
+			t.Errorf("span %v: %d labels %v", span, len(labels), labels)
+			continue
+		}
+		step := labels[1].Sub(labels[0]).Round(time.Millisecond)
+		for _, l := range labels {
+			if l.Round(time.Millisecond).Truncate(step) != l.Round(time.Millisecond) {
+				t.Errorf("span %v: label %v is not a multiple of its step %v", span, l, step)
+			}
+		}
+	}
+}
