@@ -66,6 +66,9 @@ func (rp *reports) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	// The page's own policy, as a header too: served, it must not fetch
+	// either.
+	w.Header().Set("Content-Security-Policy", report.ContentSecurityPolicy)
 	w.Header().Set("Content-Disposition", fmt.Sprintf("inline; filename=%q", name+".html"))
 	w.Write(buf.Bytes())
 }

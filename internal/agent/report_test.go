@@ -76,6 +76,14 @@ func TestReportOfLastIncident(t *testing.T) {
 		t.Errorf("before the pin: %d, want the report read from the segments:\n%.600s", code, body)
 	}
 	k.pinDue(true)
+	resp, err := http.Get(srv.URL + ReportPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
+		t.Errorf("served without the page's policy: %q", csp)
+	}
 	code, body = get("")
 	if code != http.StatusOK || strings.Contains(body, "not pinned yet") || !strings.Contains(body, headline) {
 		t.Errorf("after the pin: %d, want the report of the pinned recording:\n%.600s", code, body)

@@ -134,7 +134,8 @@ func TestReportInChromium(t *testing.T) {
 }
 
 // The checks can fail: a page that fetches from the network, throws, and
-// names a series it does not draw is caught on each count.
+// names a series it does not draw is caught on each count; and the
+// report's own Content-Security-Policy refuses a fetch slipped into it.
 func TestBrowserChecksCatchFaults(t *testing.T) {
 	b := browser(t)
 	page := filepath.Join(t.TempDir(), "bad.html")
@@ -154,6 +155,20 @@ func TestBrowserChecksCatchFaults(t *testing.T) {
 	all := strings.Join(p.Console, "\n")
 	if !strings.Contains(all, "boom") || !strings.Contains(all, "127.0.0.1:9") {
 		t.Errorf("console lines miss the exception or the blocked fetch:\n%s", all)
+	}
+	// The report's own policy blocks a fetch someone slipped into it.
+	rep := bytes.Replace(render(t, "../../testdata/vm/fragmentation-6.12.trace"), []byte("<body>"),
+		[]byte(`<body><img src="http://127.0.0.1:9/slipped.png">`), 1)
+	slipped := filepath.Join(t.TempDir(), "slipped.html")
+	if err := os.WriteFile(slipped, rep, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ps, err := b.Load(ctx, "file://"+slipped, "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if all := strings.Join(ps.Console, "\n"); !strings.Contains(all, "Content Security Policy") || !strings.Contains(all, "slipped.png") {
+		t.Errorf("the report's policy did not refuse the slipped fetch:\n%s", all)
 	}
 	var got reporttest.Checked
 	if err := json.Unmarshal(p.Check, &got); err != nil {

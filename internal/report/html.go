@@ -32,6 +32,7 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 // pageData is what the template shows; every field is computed here so
 // the template only lays it out.
 type pageData struct {
+	CSP          string
 	Title, Input string
 	Host, Kernel string
 	Version      string
@@ -128,7 +129,7 @@ func (r *Report) WriteHTML(w io.Writer) error {
 }
 
 func (r *Report) pageData() (*pageData, error) {
-	d := &pageData{Title: r.opt.Title, Input: r.opt.Input, First: r.first, Last: r.last,
+	d := &pageData{CSP: ContentSecurityPolicy, Title: r.opt.Title, Input: r.opt.Input, First: r.first, Last: r.last,
 		Span: r.last.Sub(r.first), Events: r.summary.Events, Width: r.tl.width,
 		Hooks: r.hooks, Listed: r.listed, Reports: r.reports}
 	if st := r.start; st != nil {

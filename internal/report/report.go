@@ -21,6 +21,10 @@ const (
 	InputKernelLog = "kernel log"
 )
 
+// ContentSecurityPolicy is the page's policy (a meta element in it): no
+// script, no fetch; inline styles and data: images only.
+const ContentSecurityPolicy = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+
 // Options say what the report is of.
 type Options struct {
 	// Title names the input: a file, a data dir, a log.
