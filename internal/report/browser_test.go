@@ -44,7 +44,8 @@ func browser(t *testing.T) *reporttest.Browser {
 }
 
 // Debian's headless Chromium renders the reports of the fragmentation and
-// failing-clone guest recordings and of the seed's kernel log: no console
+// failing-clone guest recordings, of the synthetic seed recording (two
+// incidents, one namespace_limit) and of the seed's kernel log: no console
 // error, no request but the file itself, every chart drawn with each of its
 // series (the heatmap's image decoded to its cells), every incident card
 // with every field; a screenshot and a PDF of each are kept.
@@ -57,6 +58,7 @@ func TestReportInChromium(t *testing.T) {
 	}{
 		{"../../testdata/vm/fragmentation-6.12.trace", 0, 2},
 		{"../../testdata/vm/failing-clone-faultinject.trace", 1, 2},
+		{"../../testdata/traces/seed-incident.synthetic.fst", 2, 3},
 		{"../../testdata/kmsg/001-seed-rhel7-nf_conntrack.log", 3, 0},
 	} {
 		name := strings.TrimSuffix(filepath.Base(tc.input), filepath.Ext(tc.input))

@@ -168,8 +168,6 @@ func (r *Report) stall(kind int, at time.Time, d time.Duration) {
 func (r *Report) addSnapshot(e *event.MemSnapshot) {
 	s := e.Snapshot
 	c := r.tl.at(s.Time)
-	c.snaps++
-	c.failureSnap = c.failureSnap || e.Reason == "failure"
 	for i := range s.Zones {
 		z := &s.Zones[i]
 		if z.Empty() && z.Managed == 0 {

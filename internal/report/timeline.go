@@ -20,9 +20,7 @@ const (
 // every failure and the worst free-memory picture: the fewest free blocks
 // and the highest fragmentation index seen in either.
 type cell struct {
-	snaps       int  // snapshots folded in
-	failureSnap bool // one was taken because of a failure
-	zones       []zoneCell
+	zones []zoneCell // by Report.zones index
 
 	covered              time.Duration // counter time the ticks here cover
 	allocs               [event.Orders]uint64
@@ -44,8 +42,6 @@ type zoneCell struct {
 }
 
 func (c *cell) merge(o *cell) {
-	c.snaps += o.snaps
-	c.failureSnap = c.failureSnap || o.failureSnap
 	for len(c.zones) < len(o.zones) {
 		c.zones = append(c.zones, zoneCell{})
 	}
