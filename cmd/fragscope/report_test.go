@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -68,6 +70,61 @@ func TestReportGolden(t *testing.T) {
 			}
 			testutil.Golden(t, golden, []byte(outline), *update)
 		})
+	}
+}
+
+// Every log of the kernel-log corpus (many kernels and mangled formats)
+// renders a self-contained report whose cards are complete, with a zone
+// picture for each incident whose Mem-Info had free-block lines: as many
+// as `explain --json` shows.
+func TestReportKmsgCorpus(t *testing.T) {
+	bin := buildBinary(t)
+	logs, err := filepath.Glob(filepath.Join(kmsgCorpus, "*.log"))
+	if err != nil || len(logs) < 20 {
+		t.Fatalf("want the corpus in %s, found %d (%v)", kmsgCorpus, len(logs), err)
+	}
+	pictures, want := 0, 0
+	for _, l := range logs {
+		js, err := exec.Command(bin, "explain", "--json", l).Output()
+		if err != nil {
+			t.Fatalf("explain %s: %v", l, err)
+		}
+		for _, line := range bytes.Split(bytes.TrimSpace(js), []byte("\n")) {
+			var obj struct {
+				Incident struct {
+					Memory *struct {
+						Zones []struct {
+							FreeBlocks []uint64 `json:"free_blocks"`
+						} `json:"zones"`
+					} `json:"memory"`
+				} `json:"incident"`
+			}
+			if json.Unmarshal(line, &obj) != nil || obj.Incident.Memory == nil {
+				continue
+			}
+			for _, z := range obj.Incident.Memory.Zones {
+				if slices.ContainsFunc(z.FreeBlocks, func(n uint64) bool { return n > 0 }) {
+					want++
+					break
+				}
+			}
+		}
+		doc, err := exec.Command(bin, "report", "-o", "-", l).Output()
+		if err != nil {
+			t.Errorf("report %s: %v", l, err)
+			continue
+		}
+		outline, err := reporttest.Outline(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := reporttest.SelfContained(doc); len(p) > 0 || strings.Contains(outline, "MISSING") || strings.Contains(outline, "NO SVG") {
+			t.Errorf("%s: %v\n%s", l, p, outline)
+		}
+		pictures += strings.Count(outline, "chart zones-")
+	}
+	if pictures != want || want < 5 {
+		t.Errorf("%d zone pictures in the corpus' reports, want %d: one per incident with free blocks", pictures, want)
 	}
 }
 
