@@ -337,3 +337,7 @@ func memcgLevels(f *memcg.Finding) string {
 	}
 	return strings.Join(parts, "; ")
 }
+
+// MemcgLine lists the memory cgroup chain read for the failure, innermost
+// first, the refusing one marked: WriteText's "memory cgroups" line.
+func MemcgLine(f *memcg.Finding) string { return memcgLevels(f) }

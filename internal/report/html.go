@@ -75,6 +75,7 @@ type card struct {
 	Time      time.Time
 	Task      string
 	Container string
+	Memcg     string // the memory cgroup chain read for the failure, when it was
 	Chain     string
 	Allocs    []string
 	Stack     string
@@ -236,6 +237,9 @@ func (r *Report) card(n int, inc *incident.Incident) (card, error) {
 		c.Container = strings.TrimPrefix(incident.ContainerLine(t.Container), "container: ")
 	} else {
 		c.Container = "not in a container (no runtime or pod in its cgroup path)"
+	}
+	if f := inc.Memcg; f != nil {
+		c.Memcg = fmt.Sprintf("v%d: %s", f.Version, incident.MemcgLine(f))
 	}
 	c.Chain = strings.Join(inc.Chain, " → ")
 	if c.Chain == "" {
