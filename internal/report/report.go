@@ -52,10 +52,6 @@ var stallKinds = []string{
 	"kmem_cache_create",
 }
 
-// stallPoints bounds the points kept per stall kind beyond the per-cell
-// maxima: the longest ones.
-const stallPoints = 500
-
 // Report is a view.View that collects a session for WriteHTML.
 type Report struct {
 	opt Options
