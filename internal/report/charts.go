@@ -324,9 +324,15 @@ func (r *Report) heatmap(zone int) (*chart, error) {
 	hm.Underflow = mustColor(emptyC)
 	p.Add(hm)
 	ch.Series = append(ch.Series, series{Name: "free blocks", Color: "", Kind: "image", Points: len(g.z) * r.orders})
-	// A row above the highest order holds the incidents' marks.
-	p.Y.Min, p.Y.Max = -0.5, float64(r.orders)+0.5
-	p.Y.Tick.Marker = orderTicks(r.orders)
+	// A row above the highest order holds the incidents' marks, when
+	// there are any.
+	p.Y.Min, p.Y.Max = -0.5, float64(r.orders)-0.5
+	ticks := orderTicks{orders: r.orders}
+	if r.incidents > 0 {
+		p.Y.Max++
+		ticks.incidents = true
+	}
+	p.Y.Tick.Marker = ticks
 	r.marks(p, ch, func(o int) (float64, bool) { return float64(o), o < r.orders }, -0.5, float64(r.orders))
 	svg, err := svg(p, chartW, heatH)
 	if err != nil {
@@ -341,23 +347,30 @@ func (r *Report) heatmap(zone int) (*chart, error) {
 	return ch, nil
 }
 
-// orderTicks labels every order (or every other past 12).
-type orderTicks int
+// orderTicks labels every order (or every other past 12), and the
+// incidents' row above them.
+type orderTicks struct {
+	orders    int
+	incidents bool
+}
 
-func (n orderTicks) Ticks(min, max float64) []plot.Tick {
+func (k orderTicks) Ticks(min, max float64) []plot.Tick {
 	step := 1
-	if n > 12 {
+	if k.orders > 12 {
 		step = 2
 	}
 	var out []plot.Tick
-	for o := 0; o < int(n); o++ {
+	for o := 0; o < k.orders; o++ {
 		t := plot.Tick{Value: float64(o)}
 		if o%step == 0 {
 			t.Label = fmt.Sprint(o)
 		}
 		out = append(out, t)
 	}
-	return append(out, plot.Tick{Value: float64(n), Label: "incidents"})
+	if k.incidents {
+		out = append(out, plot.Tick{Value: float64(k.orders), Label: "incidents"})
+	}
+	return out
 }
 
 // lines draws one line per named series over the cells: y returns a
