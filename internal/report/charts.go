@@ -121,17 +121,30 @@ func newPlot(xLabel, yLabel string) *plot.Plot {
 
 // timeAxis puts the cells' times (Unix seconds, UTC) on p's x axis.
 func (r *Report) timeAxis(p *plot.Plot) {
-	span := time.Duration(len(r.tl.cells)) * r.tl.width
+	p.X.Tick.Marker = timeTicks(time.Duration(len(r.tl.cells)) * r.tl.width)
+	p.X.Min = unix(r.tl.start(0))
+	p.X.Max = unix(r.tl.start(len(r.tl.cells)))
+}
+
+// timeTicks labels an axis of span with clockTicks, as precisely as
+// their steps: sub-second steps below 6 s.
+func timeTicks(span time.Duration) plot.TimeTicks {
 	format := "15:04:05"
 	switch {
 	case span > 36*time.Hour:
 		format = "01-02 15:04"
 	case span > 2*time.Hour:
 		format = "15:04"
+	case span <= 60*time.Millisecond:
+		format = "15:04:05.000"
+	case span <= 600*time.Millisecond:
+		format = "15:04:05.00"
+	case span <= 6*time.Second:
+		format = "15:04:05.0"
 	}
-	p.X.Tick.Marker = plot.TimeTicks{Ticker: clockTicks{}, Format: format}
-	p.X.Min = unix(r.tl.start(0))
-	p.X.Max = unix(r.tl.start(len(r.tl.cells)))
+	// gonum's UTCUnixTime drops the fraction of a second.
+	return plot.TimeTicks{Ticker: clockTicks{}, Format: format,
+		Time: func(t float64) time.Time { return time.Unix(0, int64(math.Round(t*1e9))).UTC() }}
 }
 
 // clockSteps are the tick steps a reader expects on a clock: gonum's
@@ -426,10 +439,12 @@ func (r *Report) lines(ch *chart, yLabel string, specs []lineSpec, logY bool) er
 	if logY {
 		p.Y.Scale = plot.LogScale{}
 		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
-		if lo == hi {
-			lo, hi = lo/10, hi*10
+		// Whole decades: LogTicks labels only powers of ten.
+		p.Y.Min = math.Pow(10, math.Floor(math.Log10(lo)))
+		p.Y.Max = math.Pow(10, math.Ceil(math.Log10(hi)))
+		if p.Y.Max <= p.Y.Min {
+			p.Y.Max = p.Y.Min * 10
 		}
-		p.Y.Min, p.Y.Max = lo, hi
 	} else {
 		p.Y.Min = math.Min(0, lo)
 		p.Y.Max = math.Max(hi, p.Y.Min+1)

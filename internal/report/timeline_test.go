@@ -101,7 +101,8 @@ func TestDownsamplingKeepsEveryFailure(t *testing.T) {
 	}
 }
 
-// The time axis labels 2 to 7 round clock times, whatever the span.
+// The time axis labels 2 to 7 round clock times, whatever the span, each
+// written differently.
 func TestClockTicks(t *testing.T) {
 	t0 := time.Date(2026, 12, 1, 13, 7, 23, 400_000_000, time.UTC)
 	for _, span := range []time.Duration{800 * time.Millisecond, 11 * time.Second, 7 * time.Minute, 2 * time.Hour, 24 * time.Hour, 9 * 24 * time.Hour, 400 * 24 * time.Hour} {
@@ -114,6 +115,13 @@ func TestClockTicks(t *testing.T) {
 		if len(labels) < 2 || len(labels) > 7 {
 			t.Errorf("span %v: %d labels %v", span, len(labels), labels)
 			continue
+		}
+		seen := map[string]bool{}
+		for _, tk := range timeTicks(span).Ticks(unix(t0), unix(t0.Add(span))) {
+			if tk.Label != "" && seen[tk.Label] {
+				t.Errorf("span %v: label %q twice", span, tk.Label)
+			}
+			seen[tk.Label] = true
 		}
 		step := labels[1].Sub(labels[0]).Round(time.Millisecond)
 		for _, l := range labels {
