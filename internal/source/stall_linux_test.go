@@ -1,0 +1,142 @@
+package source
+
+import (
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/fragscope/fragscope/internal/event"
+	"github.com/fragscope/fragscope/internal/probes"
+)
+
+// fakeMaps is the kernel's in-flight maps for the tracker's unit test.
+type fakeMaps struct {
+	entries []probes.InFlight
+	forgot  []uint32
+}
+
+func (f *fakeMaps) InFlight(buf []probes.InFlight) ([]probes.InFlight, error) {
+	return append(buf, f.entries...), nil
+}
+
+func (f *fakeMaps) ForgetInFlight(call string, tid uint32) error {
+	f.forgot = append(f.forgot, tid)
+	f.entries = slices.DeleteFunc(f.entries, func(e probes.InFlight) bool { return e.Task.TID == tid && e.Call == call })
+	return nil
+}
+
+const sec = uint64(time.Second)
+
+// TestStallTracker drives the tracker with a fake clock, maps and wchan:
+// each stalled call is reported once while it runs, then its end; a call
+// under the threshold, a reclaim that got its memory and a dead task's
+// entry are never reported and the last two are forgotten.
+func TestStallTracker(t *testing.T) {
+	base := time.Date(2026, 12, 2, 5, 0, 0, 0, time.UTC)
+	clock := func(ns uint64) time.Time { return base.Add(time.Duration(ns)) }
+	maps := &fakeMaps{}
+	wchans := map[uint32]string{}
+	tr := newStallTracker(time.Second, maps, clock)
+	tr.wchan = func(pid, tid uint32) (string, error) {
+		w, ok := wchans[tid]
+		if !ok {
+			return "", os.ErrNotExist
+		}
+		return w, nil
+	}
+	var got []event.Stall
+	scan := func(now uint64) {
+		t.Helper()
+		got = got[:0]
+		if err := tr.scan(now, func(s *event.Stall) { got = append(got, *s) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	task := func(tid uint32, comm string) event.Task {
+		return event.Task{PID: 100, TID: tid, Comm: comm, CgroupID: 7}
+	}
+	maps.entries = []probes.InFlight{
+		{Call: "unshare", Task: task(1, "unshare"), Flags: 0x40000000, EnterNs: 10 * sec},                       // stalls
+		{Call: "clone", Task: task(2, "fast"), EnterNs: 11*sec + sec/2},                                         // under the threshold at 12 s
+		{Call: probes.CallMemcgOOMWait, Task: task(3, "runc:[2:INIT]"), EnterNs: 10 * sec},                      // waits
+		{Call: probes.CallMemcgOOMWait, Task: task(4, "reclaimer"), EnterNs: 10 * sec},                          // got its memory
+		{Call: "setns", Task: task(5, "ghost"), EnterNs: 5 * sec},                                               // died mid-call
+		{Call: probes.CallMemcgOOMWait, Task: task(6, "young"), EnterNs: 11*sec + 900*uint64(time.Millisecond)}, // too recent to ask
+	}
+	wchans[1] = "rtnl_lock"
+	wchans[2] = "0"
+	wchans[3] = probes.MemcgOOMWaitFunc
+	wchans[4] = "0"
+	wchans[6] = "0"
+
+	scan(12 * sec)
+	if len(got) != 2 {
+		t.Fatalf("scan at 12 s: %d stalls, want unshare and the OOM wait: %+v", len(got), got)
+	}
+	slices.SortFunc(got, func(a, b event.Stall) int { return int(a.Task.TID) - int(b.Task.TID) })
+	if g := got[0]; g.Call != "unshare" || !g.Running() || g.Duration != 2*time.Second || g.Wchan != "rtnl_lock" ||
+		!g.Enter.Equal(clock(10*sec)) || g.Flags != 0x40000000 || g.Task.Comm != "unshare" || g.Task.CgroupID != 7 {
+		t.Errorf("unshare stall: %+v", g)
+	}
+	if g := got[1]; g.Call != probes.CallMemcgOOMWait || !g.Running() || g.Duration != 2*time.Second || g.Wchan != probes.MemcgOOMWaitFunc {
+		t.Errorf("OOM wait stall: %+v", g)
+	}
+	slices.Sort(maps.forgot)
+	if !slices.Equal(maps.forgot, []uint32{4, 5}) {
+		t.Errorf("forgotten entries %v, want the reclaimer that got its memory (4) and the dead task (5)", maps.forgot)
+	}
+
+	// Still stuck a scan later: nothing new.
+	scan(12*sec + sec/4)
+	if len(got) != 0 {
+		t.Fatalf("second scan reported again: %+v", got)
+	}
+	if tr.inFlight() != 2 {
+		t.Fatalf("in flight %d, want 2", tr.inFlight())
+	}
+
+	// The unshare returns: its exit record ends it; the OOM wait resumes.
+	end := tr.exit(&event.NsSyscall{Time: clock(13 * sec), Task: task(1, "unshare"), Syscall: "unshare",
+		Enter: clock(10 * sec), Latency: 3 * time.Second, Errno: 0})
+	if end == nil || end.End != event.StallReturned || end.Duration != 3*time.Second || end.Errno != 0 {
+		t.Fatalf("exit: %+v", end)
+	}
+	maps.entries = slices.DeleteFunc(maps.entries, func(e probes.InFlight) bool { return e.Task.TID <= 2 }) // the fast clone returned too
+	wchans[3] = "0"
+	scan(13*sec + sec/2)
+	if len(got) != 1 || got[0].End != event.StallResumed || got[0].Task.TID != 3 || got[0].Duration != 3500*time.Millisecond {
+		t.Fatalf("after the limit was raised: %+v", got)
+	}
+	if tr.inFlight() != 0 {
+		t.Fatalf("in flight %d after both ended", tr.inFlight())
+	}
+
+	// A call under the threshold at its exit is no stall's end.
+	if e := tr.exit(&event.NsSyscall{Task: task(2, "fast"), Syscall: "clone", Latency: time.Second / 2}); e != nil {
+		t.Errorf("fast clone exit gave %+v", e)
+	}
+
+	// A reported call whose exit record never comes (dropped) ends as lost
+	// a second after its entry left the map; one whose task died, exited.
+	maps.entries = []probes.InFlight{
+		{Call: "clone3", Task: task(8, "dropped"), EnterNs: 20 * sec},
+		{Call: "unshare", Task: task(9, "killed"), EnterNs: 20 * sec},
+	}
+	wchans[8], wchans[9] = "do_wait", "rwsem_down_write_slowpath"
+	scan(22 * sec)
+	if len(got) != 2 {
+		t.Fatalf("at 22 s: %+v", got)
+	}
+	maps.entries = nil
+	delete(wchans, 9)
+	scan(22*sec + sec/4) // missing: wait for the exit record
+	if len(got) != 0 {
+		t.Fatalf("ended before the grace period: %+v", got)
+	}
+	scan(23*sec + sec/2)
+	slices.SortFunc(got, func(a, b event.Stall) int { return int(a.Task.TID) - int(b.Task.TID) })
+	if len(got) != 2 || got[0].End != event.StallLost || got[1].End != event.StallExited {
+		t.Fatalf("ends after the grace period: %+v", got)
+	}
+}
