@@ -337,6 +337,9 @@ type MemcgCounter struct {
 // KindStall is a task stuck past the stall threshold in a watched call.
 const KindStall Kind = 11
 
+// CallMemcgOOMWait is Stall.Call for a task in the cgroup v1 memcg OOM wait.
+const CallMemcgOOMWait = "memcg_oom_wait"
+
 // Stall ends, as Stall.End names them ("" while the call still runs).
 const (
 	StallReturned = "returned" // the syscall returned (Errno says how)

@@ -9,9 +9,8 @@ import (
 	"github.com/fragscope/fragscope/internal/tracefs"
 )
 
-// CallMemcgOOMWait names the cgroup v1 memcg OOM wait in InFlight.Call and
-// event.Stall.Call.
-const CallMemcgOOMWait = "memcg_oom_wait"
+// CallMemcgOOMWait names the cgroup v1 memcg OOM wait in InFlight.Call.
+const CallMemcgOOMWait = event.CallMemcgOOMWait
 
 // MemcgOOMWaitFunc is the kernel function a task sleeps in, as its wchan
 // shows, while it waits in the cgroup v1 memcg OOM wait: called at the end

@@ -87,13 +87,16 @@ func (j *JSON) Event(ev event.Event, agg *aggregate.Aggregator) error {
 		obj = jsonCgroupPath{jsonHeader: header(e), ID: e.ID, Path: e.Path, Removed: e.Removed}
 	case *event.KernelReport:
 		obj = jsonKernelReportOf(e, agg)
+	case *event.Stall:
+		obj = jsonStallOf(e, agg)
 	default:
 		return nil // a kind this version does not know: skip rather than guess its fields
 	}
 	if err := j.enc.Encode(obj); err != nil {
 		return err
 	}
-	if ev.Kind() == event.KindTick {
+	if k := ev.Kind(); k == event.KindTick || k == event.KindStall {
+		// A stall is what a reader of the stream waits for, as an incident.
 		return j.bw.Flush()
 	}
 	return nil

@@ -1,0 +1,268 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// stallObj is the part of a "stall" JSON object the test reads.
+type stallObj struct {
+	Type string `json:"type"`
+	Task struct {
+		PID        uint32 `json:"pid"`
+		TID        uint32 `json:"tid"`
+		Comm       string `json:"comm"`
+		CgroupPath string `json:"cgroup_path"`
+	} `json:"task"`
+	Container *struct {
+		ID string `json:"id"`
+	} `json:"container"`
+	Call       string `json:"call"`
+	Running    bool   `json:"running"`
+	End        string `json:"end"`
+	DurationNS int64  `json:"duration_ns"`
+	Wchan      string `json:"wchan"`
+}
+
+// runcBundle makes a busybox-static bundle (runtimes.md) whose container
+// prints a line, in the cgroup cgroupsPath.
+func runcBundle(t *testing.T, dir, cgroupsPath string) {
+	t.Helper()
+	busybox := requireTool(t, "busybox", "busybox-static")
+	bin := filepath.Join(dir, "rootfs", "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("cp", busybox, filepath.Join(bin, "busybox")).CombinedOutput(); err != nil {
+		t.Fatalf("cp busybox: %v %s", err, out)
+	}
+	for _, a := range []string{"sh", "echo"} {
+		if err := os.Symlink("busybox", filepath.Join(bin, a)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := exec.Command("runc", "spec", "--bundle", dir).CombinedOutput(); err != nil {
+		t.Fatalf("runc spec: %v %s", err, out)
+	}
+	path := filepath.Join(dir, "config.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec map[string]any
+	if err := json.Unmarshal(b, &spec); err != nil {
+		t.Fatal(err)
+	}
+	proc := spec["process"].(map[string]any)
+	proc["terminal"] = false
+	proc["args"] = []string{"/bin/sh", "-c", "echo hello-from-the-container"}
+	spec["linux"].(map[string]any)["cgroupsPath"] = cgroupsPath
+	if b, err = json.Marshal(spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Issue 11, scenario 4: `runc run` under a v1 memory cgroup parent of 1M
+// with the OOM killer disabled hangs: runc init's page fault waits in the
+// memcg OOM wait (mem_cgroup_oom_synchronize, outside any syscall:
+// runtimes.md and the stall design in DEVELOPERS.md). `fragscope watch
+// --json` must report the stall while runc still hangs and has printed
+// nothing, naming the task and its cgroup, and report its end once the
+// limit is raised and the container runs; the recording replays the same
+// stall objects and `incidents` lists them.
+func TestRuncStartHangsInMemcgOOMWait(t *testing.T) {
+	requireRoot(t)
+	requireTool(t, "runc", "runc")
+	const v1 = "/sys/fs/cgroup/memory"
+	if _, err := os.Stat(filepath.Join(v1, "memory.oom_control")); err != nil {
+		t.Skip("no cgroup v1 memory controller at /sys/fs/cgroup/memory: the memcg OOM wait exists only in cgroup v1")
+	}
+	bin := buildBinary(t)
+	dir := t.TempDir()
+
+	idb := make([]byte, 32)
+	rand.Read(idb)
+	id := hex.EncodeToString(idb) // a container id as runc's users make them
+	parentName := fmt.Sprintf("fragscope-stall-%d", os.Getpid())
+	parent := filepath.Join(v1, parentName)
+	if err := os.Mkdir(parent, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(dir, "runc-state")
+	t.Cleanup(func() {
+		// Release any hang first, or the container's cgroup cannot go.
+		os.WriteFile(filepath.Join(parent, "memory.limit_in_bytes"), []byte("64M"), 0)
+		exec.Command("runc", "--root", state, "delete", "-f", id).Run()
+		for i := 0; i < 50; i++ {
+			os.Remove(filepath.Join(parent, id))
+			if os.Remove(parent) == nil || os.IsNotExist(os.Remove(parent)) {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Errorf("memory cgroup %s could not be removed", parent)
+	})
+	for file, val := range map[string]string{"memory.oom_control": "1", "memory.limit_in_bytes": "1M"} {
+		if err := os.WriteFile(filepath.Join(parent, file), []byte(val), 0); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+	}
+	bundle := filepath.Join(dir, "bundle")
+	runcBundle(t, bundle, "/"+parentName+"/"+id)
+
+	file, ready := filepath.Join(dir, "stall.fst"), filepath.Join(dir, "ready")
+	watch := exec.Command(bin, "watch", "--json", "--record", file, "--stall-threshold", "1s",
+		"--hooks", "ns_syscall,memcg_oom_wait", "--kmsg", "off", "--ready-file", ready)
+	var stderr bytes.Buffer
+	watch.Stderr = &stderr
+	stdout, err := watch.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := watch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Process.Kill()
+	stalls := make(chan stallObj, 16)
+	var live bytes.Buffer // the stall lines as watch printed them
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			var o stallObj
+			if json.Unmarshal(sc.Bytes(), &o) == nil && o.Type == "stall" {
+				live.Write(append(sc.Bytes(), '\n'))
+				stalls <- o
+			}
+		}
+		close(stalls)
+	}()
+	waitReady(t, watch, ready, &stderr)
+
+	var runcOut bytes.Buffer
+	runc := exec.Command("runc", "--root", state, "run", "--bundle", bundle, id)
+	runc.Stdout, runc.Stderr = &runcOut, &runcOut
+	if err := runc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	runcDone := make(chan error, 1)
+	go func() { runcDone <- runc.Wait() }()
+
+	ctrCgroup := "/" + parentName + "/" + id
+	var running stallObj
+	timeout := time.After(20 * time.Second)
+wait:
+	for {
+		select {
+		case o, ok := <-stalls:
+			if !ok {
+				t.Fatalf("watch ended before any stall: %s", stderr.String())
+			}
+			if o.Running && o.Call == "memcg_oom_wait" && o.Task.CgroupPath == ctrCgroup {
+				running = o
+				break wait
+			}
+			t.Logf("other stall: %+v", o)
+		case err := <-runcDone:
+			t.Fatalf("runc ended (%v) before fragscope reported a stall; it printed: %s", err, runcOut.String())
+		case <-timeout:
+			t.Fatalf("no memcg_oom_wait stall within 20 s; runc printed %q; watch stderr:\n%s", runcOut.String(), stderr.String())
+		}
+	}
+	// The stall arrived while the start hangs: runc has not returned nor
+	// printed the container's line, and the task still sleeps in the wait.
+	select {
+	case err := <-runcDone:
+		t.Fatalf("runc returned (%v) right at the stall report: not a hang", err)
+	default:
+	}
+	if strings.Contains(runcOut.String(), "hello-from-the-container") {
+		t.Fatalf("the container already ran: %s", runcOut.String())
+	}
+	w, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/wchan", running.Task.PID, running.Task.TID))
+	if err != nil || string(w) != "mem_cgroup_oom_synchronize" {
+		t.Fatalf("stalled task %d wchan %q (%v), want mem_cgroup_oom_synchronize", running.Task.TID, w, err)
+	}
+	if !strings.HasPrefix(running.Task.Comm, "runc:[2:INIT]") || running.Wchan != "mem_cgroup_oom_synchronize" ||
+		running.DurationNS < int64(time.Second) {
+		t.Errorf("running stall: %+v", running)
+	}
+	if running.Container != nil && running.Container.ID != id {
+		t.Errorf("stall names container %q, want %s", running.Container.ID, id)
+	}
+	t.Logf("stall while hanging: %s[%d] in %s for %v, container %+v", running.Task.Comm, running.Task.TID,
+		running.Task.CgroupPath, time.Duration(running.DurationNS), running.Container)
+
+	// Release the hang: the container runs, and the stall's end follows.
+	if err := os.WriteFile(filepath.Join(parent, "memory.limit_in_bytes"), []byte("64M"), 0); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-runcDone:
+		if err != nil || !strings.Contains(runcOut.String(), "hello-from-the-container") {
+			t.Fatalf("runc run after the limit was raised: %v, printed %q", err, runcOut.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("runc still hangs after the limit was raised; printed %q", runcOut.String())
+	}
+	var end stallObj
+	timeout = time.After(10 * time.Second)
+ended:
+	for {
+		select {
+		case o := <-stalls:
+			if !o.Running && o.Task.TID == running.Task.TID && o.Call == "memcg_oom_wait" {
+				end = o
+				break ended
+			}
+		case <-timeout:
+			t.Fatal("no end of the stall within 10 s of the release")
+		}
+	}
+	// Resumed, or gone: the container's sh ran and exited within one scan.
+	if (end.End != "resumed" && end.End != "exited") || end.DurationNS < running.DurationNS {
+		t.Errorf("stall end: %+v (running report %+v)", end, running)
+	}
+	watch.Process.Signal(syscall.SIGINT)
+	if err := watch.Wait(); err != nil {
+		t.Fatalf("watch: %v\n%s", err, stderr.String())
+	}
+
+	// The recording replays the same stall objects, and incidents lists them.
+	rep, err := exec.Command(bin, "replay", "--json", file).Output()
+	if err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+	var replayed bytes.Buffer
+	for _, line := range bytes.SplitAfter(rep, []byte("\n")) {
+		if bytes.HasPrefix(line, []byte(`{"type":"stall"`)) {
+			replayed.Write(line)
+		}
+	}
+	if live.String() != replayed.String() {
+		t.Errorf("replayed stalls differ:\nlive:\n%s\nreplay:\n%s", live.String(), replayed.String())
+	}
+	inc, err := exec.Command(bin, "incidents", file).Output()
+	if err != nil {
+		t.Fatalf("incidents: %v", err)
+	}
+	for _, want := range []string{"STALL ", "STALL END", "runc:[2:INIT]", "the memcg OOM wait", ctrCgroup} {
+		if !bytes.Contains(inc, []byte(want)) {
+			t.Errorf("incidents output lacks %q:\n%s", want, inc)
+		}
+	}
+}
