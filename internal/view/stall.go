@@ -32,7 +32,11 @@ func stallLine(e *event.Stall, agg *aggregate.Aggregator) string {
 	} else {
 		fmt.Fprintf(&b, "%s %s %s after %s", task(e.Task), stallCall(e), stallEnd(e), round(e.Duration))
 	}
-	fmt.Fprintf(&b, "; tid %d, cgroup %s", e.Task.TID, cgroup(agg, e.Task.CgroupID))
+	label := cgroup(agg, e.Task.CgroupID)
+	if _, ok := agg.Session().Cgroup(e.Task.CgroupID); ok {
+		label = "cgroup " + label
+	}
+	fmt.Fprintf(&b, "; tid %d, %s", e.Task.TID, label)
 	if c := incident.ContainerOf(agg.Session(), e.Task.CgroupID); c != nil {
 		b.WriteString("; " + incident.ContainerLine(c))
 	}
@@ -73,10 +77,11 @@ func writeStallNotice(b *bytes.Buffer, e *event.Stall, agg *aggregate.Aggregator
 	wrap(b, clock(e.Time)+tag, stallLine(e, agg))
 }
 
-// writeStalls is the screen's and the summary's section: the stalls still
-// running first (on a tty the screen is redrawn, so this is where a hang
-// stays visible), then the session's count by call.
-func writeStalls(b *bytes.Buffer, agg *aggregate.Aggregator) {
+// writeStalls is the screen's and the summary's section: the session's
+// count by call, then the stalls still running, with how long they have
+// lasted by now (on a tty the screen is redrawn, so this is where a hang
+// stays visible).
+func writeStalls(b *bytes.Buffer, agg *aggregate.Aggregator, now time.Time) {
 	counts, running := agg.Stalls()
 	if len(counts) == 0 {
 		return
@@ -87,7 +92,11 @@ func writeStalls(b *bytes.Buffer, agg *aggregate.Aggregator) {
 	}
 	b.WriteByte('\n')
 	for i := range running {
-		wrap(b, "  RUNNING "+clock(running[i].Time)+" ", stallLine(&running[i], agg))
+		r := &running[i]
+		if d := now.Sub(r.Enter); d > r.Duration {
+			r.Duration = d
+		}
+		wrap(b, "  RUNNING ", stallLine(r, agg))
 	}
 }
 

@@ -94,7 +94,7 @@ func (t *Terminal) screen(agg *aggregate.Aggregator) {
 		hostKernel(agg), iv.Seq, clock(iv.Begin), clock(iv.End), iv.Covered)
 	writeHookProblems(b, agg)
 	t.writeIncidents(t.tty)
-	writeStalls(b, agg)
+	writeStalls(b, agg, iv.End)
 	writeDrops(b, &iv.Counts, &s.Counts)
 	writeAllocs(b, &iv.Counts, &s.Counts)
 	writeFreeMemory(b, agg, &s)
@@ -122,7 +122,7 @@ func writeSummary(b *bytes.Buffer, agg *aggregate.Aggregator) {
 	writeSlabs(b, nil, &s)
 	writeNetns(b, nil, &s)
 	writeSyscalls(b, nil, &s)
-	writeStalls(b, agg)
+	writeStalls(b, agg, s.End)
 	writeTopFragmenters(b, agg, false)
 	writeExtfrag(b, nil, &s.Counts)
 }

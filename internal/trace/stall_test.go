@@ -1,0 +1,48 @@
+package trace
+
+import (
+	"bytes"
+	"io"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/fragscope/fragscope/internal/event"
+)
+
+// Stalls are recorded as JSON records (rare, free to grow fields) and read
+// back as they were written, running report and end alike.
+func TestStallRoundTrip(t *testing.T) {
+	at := time.Date(2026, 12, 2, 5, 0, 0, 0, time.UTC)
+	task := event.Task{PID: 4242, TID: 4243, Comm: "runc:[2:INIT]", CgroupID: 77}
+	stalls := []*event.Stall{
+		{Time: at, Task: task, Call: event.CallMemcgOOMWait, Enter: at.Add(-1200 * time.Millisecond),
+			Duration: 1200 * time.Millisecond, Wchan: "mem_cgroup_oom_synchronize"},
+		{Time: at.Add(time.Second), Task: task, Call: "unshare", Flags: 0x40000000, Enter: at.Add(-time.Second),
+			Duration: 2 * time.Second, End: event.StallReturned, Errno: 12},
+	}
+	var buf bytes.Buffer
+	w := newWriter(nil, "mem")
+	w.file.w = &buf
+	for _, s := range stalls {
+		if err := w.Write(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.bw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewReader(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range stalls {
+		ev, err := r.Next()
+		if err != nil || !reflect.DeepEqual(ev, want) {
+			t.Fatalf("stall read back as %+v (%v), want %+v", ev, err, want)
+		}
+	}
+	if _, err := r.Next(); err != io.EOF {
+		t.Fatalf("want the end, got %v", err)
+	}
+}
