@@ -33,6 +33,10 @@ type stallObj struct {
 	End        string `json:"end"`
 	DurationNS int64  `json:"duration_ns"`
 	Wchan      string `json:"wchan"`
+	Memcg      *struct {
+		Path       string `json:"path"`
+		LimitBytes uint64 `json:"limit_bytes"`
+	} `json:"memcg"`
 }
 
 // runcBundle makes a busybox-static bundle (runtimes.md) whose container
@@ -201,6 +205,10 @@ wait:
 		running.DurationNS < int64(time.Second) {
 		t.Errorf("running stall: %+v", running)
 	}
+	// The cgroup at its limit is the parent, not the container's own.
+	if m := running.Memcg; m == nil || m.Path != "/"+parentName || m.LimitBytes != 1<<20 {
+		t.Errorf("stall's memory cgroup at its limit: %+v, want /%s with 1048576 bytes", m, parentName)
+	}
 	if running.Container != nil && running.Container.ID != id {
 		t.Errorf("stall names container %q, want %s", running.Container.ID, id)
 	}
@@ -260,7 +268,8 @@ ended:
 	if err != nil {
 		t.Fatalf("incidents: %v", err)
 	}
-	for _, want := range []string{"STALL ", "STALL END", "runc:[2:INIT]", "the memcg OOM wait", ctrCgroup} {
+	for _, want := range []string{"STALL ", "STALL END", "runc:[2:INIT]", "the memcg OOM wait", ctrCgroup,
+		"/" + parentName + " (usage 1024 KiB of its 1024 KiB limit"} {
 		if !bytes.Contains(inc, []byte(want)) {
 			t.Errorf("incidents output lacks %q:\n%s", want, inc)
 		}

@@ -371,6 +371,18 @@ type Stall struct {
 	// Wchan is where the task slept when the running stall was reported
 	// (/proc/<pid>/task/<tid>/wchan), "" when unreadable or at the end.
 	Wchan string `json:"wchan,omitempty"`
+	// Memcg is, for a running memcg OOM wait, the memory cgroup whose
+	// limit the task waits on (often an ancestor of its own); nil when it
+	// could not be read.
+	Memcg *StallMemcg `json:"memcg,omitempty"`
+}
+
+// StallMemcg is the v1 memory cgroup at its limit that holds a task in
+// the OOM wait, read when the stall was reported.
+type StallMemcg struct {
+	Path       string `json:"path"` // in the memory hierarchy
+	LimitBytes uint64 `json:"limit_bytes"`
+	UsageBytes uint64 `json:"usage_bytes"`
 }
 
 func (e *Stall) Kind() Kind      { return KindStall }

@@ -175,6 +175,9 @@ func (l *Live) Run(ctx context.Context, emit func(event.Event)) error {
 			l.StallScan = DefaultStallScan
 		}
 		st.stalls = newStallTracker(l.StallThreshold, l.Set, clock)
+		if _, mounts, err := cgroup.Detect(); err == nil && mounts.Memory != "" {
+			st.stalls.memcg = func(pid uint32) (*event.StallMemcg, error) { return oomMemcg(mounts.Memory, pid) }
+		}
 		stallTicker := time.NewTicker(l.StallScan)
 		defer stallTicker.Stop()
 		stallC = stallTicker.C

@@ -4,6 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -42,6 +46,9 @@ type stallTracker struct {
 	wchan func(pid, tid uint32) (string, error)
 	// clock turns CLOCK_MONOTONIC ns into wall time, as the decoder does.
 	clock func(ns uint64) time.Time
+	// memcg finds the memory cgroup at its limit that holds a task in the
+	// OOM wait (oomMemcg); nil: not looked for.
+	memcg func(pid uint32) (*event.StallMemcg, error)
 
 	buf     []probes.InFlight
 	running map[stallKey]*runningStall
@@ -127,6 +134,9 @@ func (t *stallTracker) scan(now uint64, emit func(*event.Stall)) error {
 			Time: t.clock(now), Task: e.Task, Call: e.Call, Flags: e.Flags,
 			Enter: t.clock(e.EnterNs), Duration: age, Wchan: w,
 		}
+		if e.Call == probes.CallMemcgOOMWait && t.memcg != nil {
+			ev.Memcg, _ = t.memcg(e.Task.PID) // without it the stall is still worth reporting
+		}
 		t.running[key] = &runningStall{ev: ev, seen: true}
 		out := ev
 		emit(&out)
@@ -135,7 +145,7 @@ func (t *stallTracker) scan(now uint64, emit func(*event.Stall)) error {
 		if end := t.check(key, r, now); end != "" {
 			delete(t.running, key)
 			ev := r.ev
-			ev.Time, ev.End, ev.Wchan = t.clock(now), end, ""
+			ev.Time, ev.End, ev.Wchan, ev.Memcg = t.clock(now), end, "", nil
 			ev.Duration = ev.Time.Sub(ev.Enter)
 			emit(&ev)
 		}
@@ -195,3 +205,52 @@ func (t *stallTracker) exit(e *event.NsSyscall) *event.Stall {
 
 // inFlight counts the stalls reported and not yet ended.
 func (t *stallTracker) inFlight() int { return len(t.running) }
+
+// oomMemcg finds the v1 memory cgroup whose limit holds task pid in the
+// OOM wait, under the memory hierarchy mounted at mount. The kernel marks
+// under_oom on the memcg at its limit and on every cgroup below it
+// (mem_cgroup_mark_under_oom walks the subtree), so it is the highest
+// ancestor of the task's memory cgroup, the cgroup itself included, whose
+// memory.oom_control says "under_oom 1".
+func oomMemcg(mount string, pid uint32) (*event.StallMemcg, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return nil, err
+	}
+	var rel string
+	for line := range strings.SplitSeq(string(b), "\n") {
+		// v1 lines are "id:controllers:path"; the path may contain ':'.
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) == 3 && slices.Contains(strings.Split(parts[1], ","), "memory") {
+			rel = parts[2]
+		}
+	}
+	if rel == "" {
+		return nil, fmt.Errorf("pid %d: no v1 memory cgroup in /proc/%d/cgroup", pid, pid)
+	}
+	found := ""
+	for p := path.Clean(rel); ; p = path.Dir(p) {
+		oc, err := os.ReadFile(filepath.Join(mount, p, "memory.oom_control"))
+		if err != nil || !strings.Contains(string(oc), "under_oom 1") {
+			break
+		}
+		found = p
+		if p == "/" {
+			break
+		}
+	}
+	if found == "" {
+		return nil, fmt.Errorf("memory cgroup %s: not under OOM", rel)
+	}
+	m := &event.StallMemcg{Path: found}
+	for file, v := range map[string]*uint64{"memory.limit_in_bytes": &m.LimitBytes, "memory.usage_in_bytes": &m.UsageBytes} {
+		b, err := os.ReadFile(filepath.Join(mount, found, file))
+		if err != nil {
+			return nil, err
+		}
+		if *v, err = strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64); err != nil {
+			return nil, fmt.Errorf("%s of %s: %w", file, found, err)
+		}
+	}
+	return m, nil
+}

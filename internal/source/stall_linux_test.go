@@ -45,6 +45,9 @@ func TestStallTracker(t *testing.T) {
 		}
 		return w, nil
 	}
+	tr.memcg = func(pid uint32) (*event.StallMemcg, error) {
+		return &event.StallMemcg{Path: "/parent", LimitBytes: 1 << 20, UsageBytes: 1 << 20}, nil
+	}
 	var got []event.Stall
 	scan := func(now uint64) {
 		t.Helper()
@@ -79,7 +82,8 @@ func TestStallTracker(t *testing.T) {
 		!g.Enter.Equal(clock(10*sec)) || g.Flags != 0x40000000 || g.Task.Comm != "unshare" || g.Task.CgroupID != 7 {
 		t.Errorf("unshare stall: %+v", g)
 	}
-	if g := got[1]; g.Call != probes.CallMemcgOOMWait || !g.Running() || g.Duration != 2*time.Second || g.Wchan != probes.MemcgOOMWaitFunc {
+	if g := got[1]; g.Call != probes.CallMemcgOOMWait || !g.Running() || g.Duration != 2*time.Second || g.Wchan != probes.MemcgOOMWaitFunc ||
+		g.Memcg == nil || g.Memcg.Path != "/parent" {
 		t.Errorf("OOM wait stall: %+v", g)
 	}
 	slices.Sort(maps.forgot)
@@ -105,7 +109,7 @@ func TestStallTracker(t *testing.T) {
 	maps.entries = slices.DeleteFunc(maps.entries, func(e probes.InFlight) bool { return e.Task.TID <= 2 }) // the fast clone returned too
 	wchans[3] = "0"
 	scan(13*sec + sec/2)
-	if len(got) != 1 || got[0].End != event.StallResumed || got[0].Task.TID != 3 || got[0].Duration != 3500*time.Millisecond {
+	if len(got) != 1 || got[0].End != event.StallResumed || got[0].Task.TID != 3 || got[0].Duration != 3500*time.Millisecond || got[0].Memcg != nil {
 		t.Fatalf("after the limit was raised: %+v", got)
 	}
 	if tr.inFlight() != 0 {

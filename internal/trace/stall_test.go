@@ -17,7 +17,8 @@ func TestStallRoundTrip(t *testing.T) {
 	task := event.Task{PID: 4242, TID: 4243, Comm: "runc:[2:INIT]", CgroupID: 77}
 	stalls := []*event.Stall{
 		{Time: at, Task: task, Call: event.CallMemcgOOMWait, Enter: at.Add(-1200 * time.Millisecond),
-			Duration: 1200 * time.Millisecond, Wchan: "mem_cgroup_oom_synchronize"},
+			Duration: 1200 * time.Millisecond, Wchan: "mem_cgroup_oom_synchronize",
+			Memcg: &event.StallMemcg{Path: "/parent", LimitBytes: 1 << 20, UsageBytes: 1 << 20}},
 		{Time: at.Add(time.Second), Task: task, Call: "unshare", Flags: 0x40000000, Enter: at.Add(-time.Second),
 			Duration: 2 * time.Second, End: event.StallReturned, Errno: 12},
 	}

@@ -29,6 +29,10 @@ func stallLine(e *event.Stall, agg *aggregate.Aggregator) string {
 		if e.Wchan != "" && e.Wchan != "0" {
 			fmt.Fprintf(&b, ", sleeping in %s", e.Wchan)
 		}
+		if m := e.Memcg; m != nil {
+			fmt.Fprintf(&b, ", for room in memory cgroup %s (usage %d KiB of its %d KiB limit, OOM killer disabled)",
+				m.Path, m.UsageBytes>>10, m.LimitBytes>>10)
+		}
 	} else {
 		fmt.Fprintf(&b, "%s %s %s after %s", task(e.Task), stallCall(e), stallEnd(e), round(e.Duration))
 	}
@@ -53,6 +57,9 @@ func stallEnd(e *event.Stall) string {
 	case event.StallResumed:
 		return "ended (the task left the wait)"
 	case event.StallExited:
+		if e.Call == event.CallMemcgOOMWait {
+			return "ended: the task is gone (it left the wait and exited within a scan, or was killed in it)"
+		}
 		return "ended: the task exited inside it"
 	case event.StallLost:
 		return "ended unseen (its exit record was lost)"
@@ -114,6 +121,7 @@ type jsonStall struct {
 	Errno          int32               `json:"errno"`
 	ErrnoName      string              `json:"errno_name,omitempty"`
 	Wchan          string              `json:"wchan,omitempty"`
+	Memcg          *jsonStallMemcg     `json:"memcg,omitempty"`
 }
 
 func jsonStallOf(e *event.Stall, agg *aggregate.Aggregator) jsonStall {
@@ -123,6 +131,9 @@ func jsonStallOf(e *event.Stall, agg *aggregate.Aggregator) jsonStall {
 		Call:      e.Call, Flags: e.Flags, Enter: formatTime(e.Enter), DurationNS: int64(e.Duration),
 		Running: e.Running(), End: e.End, Wchan: e.Wchan,
 	}
+	if m := e.Memcg; m != nil {
+		j.Memcg = &jsonStallMemcg{Path: m.Path, LimitBytes: m.LimitBytes, UsageBytes: m.UsageBytes}
+	}
 	if e.Call != event.CallMemcgOOMWait {
 		j.NamespaceFlags = aggregate.FormatNamespaces(aggregate.Namespaces(e.Call, e.Flags))
 	}
@@ -131,4 +142,11 @@ func jsonStallOf(e *event.Stall, agg *aggregate.Aggregator) jsonStall {
 		j.ErrnoName = aggregate.ErrnoName(j.Errno)
 	}
 	return j
+}
+
+// jsonStallMemcg is the stall's "memcg" object (docs/json.md).
+type jsonStallMemcg struct {
+	Path       string `json:"path"`
+	LimitBytes uint64 `json:"limit_bytes"`
+	UsageBytes uint64 `json:"usage_bytes"`
 }
