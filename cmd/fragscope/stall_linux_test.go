@@ -269,7 +269,7 @@ ended:
 		t.Fatalf("incidents: %v", err)
 	}
 	for _, want := range []string{"STALL ", "STALL END", "runc:[2:INIT]", "the memcg OOM wait", ctrCgroup,
-		"/" + parentName + " (usage 1024 KiB of its 1024 KiB limit"} {
+		"of its 1024 KiB limit"} {
 		if !bytes.Contains(inc, []byte(want)) {
 			t.Errorf("incidents output lacks %q:\n%s", want, inc)
 		}
