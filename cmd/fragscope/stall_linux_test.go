@@ -87,8 +87,16 @@ func runcBundle(t *testing.T, dir, cgroupsPath string) {
 // --json` must report the stall while runc still hangs and has printed
 // nothing, naming the task and its cgroup, and report its end once the
 // limit is raised and the container runs; the recording replays the same
-// stall objects and `incidents` lists them.
+// stall objects and `incidents` lists them. Twice: with the host's tasks
+// in /proc, and in a pid namespace of its own as the agent's pod (hostPID
+// false) runs it, where no wchan can be read and the cgroup's under_oom
+// decides.
 func TestRuncStartHangsInMemcgOOMWait(t *testing.T) {
+	t.Run("host-pids", func(t *testing.T) { runcStall(t, false) })
+	t.Run("own-pid-namespace", func(t *testing.T) { runcStall(t, true) })
+}
+
+func runcStall(t *testing.T, ownPidNs bool) {
 	requireRoot(t)
 	requireTool(t, "runc", "runc")
 	const v1 = "/sys/fs/cgroup/memory"
@@ -129,8 +137,13 @@ func TestRuncStartHangsInMemcgOOMWait(t *testing.T) {
 	runcBundle(t, bundle, "/"+parentName+"/"+id)
 
 	file, ready := filepath.Join(dir, "stall.fst"), filepath.Join(dir, "ready")
-	watch := exec.Command(bin, "watch", "--json", "--record", file, "--stall-threshold", "1s",
-		"--hooks", "ns_syscall,memcg_oom_wait", "--kmsg", "off", "--ready-file", ready)
+	args := []string{bin, "watch", "--json", "--record", file, "--stall-threshold", "1s",
+		"--hooks", "ns_syscall,memcg_oom_wait", "--kmsg", "off", "--ready-file", ready}
+	if ownPidNs {
+		args = append([]string{"unshare", "--pid", "--fork", "--mount-proc"}, args...)
+	}
+	watch := exec.Command(args[0], args[1:]...)
+	watch.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // SIGINT reaches fragscope behind unshare
 	var stderr bytes.Buffer
 	watch.Stderr = &stderr
 	stdout, err := watch.StdoutPipe()
@@ -201,7 +214,14 @@ wait:
 	if err != nil || string(w) != "mem_cgroup_oom_synchronize" {
 		t.Fatalf("stalled task %d wchan %q (%v), want mem_cgroup_oom_synchronize", running.Task.TID, w, err)
 	}
-	if !strings.HasPrefix(running.Task.Comm, "runc:[2:INIT]") || running.Wchan != "mem_cgroup_oom_synchronize" ||
+	wantWchan := "mem_cgroup_oom_synchronize"
+	if ownPidNs {
+		wantWchan = "" // not readable from there
+		if !strings.Contains(stderr.String(), "does not see the host's tasks") {
+			t.Errorf("no warning that /proc shows no host tasks: %s", stderr.String())
+		}
+	}
+	if !strings.HasPrefix(running.Task.Comm, "runc:[2:INIT]") || running.Wchan != wantWchan ||
 		running.DurationNS < int64(time.Second) {
 		t.Errorf("running stall: %+v", running)
 	}
@@ -245,7 +265,7 @@ ended:
 	if (end.End != "resumed" && end.End != "exited") || end.DurationNS < running.DurationNS {
 		t.Errorf("stall end: %+v (running report %+v)", end, running)
 	}
-	watch.Process.Signal(syscall.SIGINT)
+	syscall.Kill(-watch.Process.Pid, syscall.SIGINT)
 	if err := watch.Wait(); err != nil {
 		t.Fatalf("watch: %v\n%s", err, stderr.String())
 	}

@@ -175,8 +175,19 @@ func (l *Live) Run(ctx context.Context, emit func(event.Event)) error {
 			l.StallScan = DefaultStallScan
 		}
 		st.stalls = newStallTracker(l.StallThreshold, l.Set, clock)
-		if _, mounts, err := cgroup.Detect(); err == nil && mounts.Memory != "" {
-			st.stalls.memcg = func(pid uint32) (*event.StallMemcg, error) { return oomMemcg(mounts.Memory, pid) }
+		if r := l.Cgroups; r != nil && r.Hierarchy() == cgroup.HierarchyMemory {
+			// The v1 memory cgroup ids the BPF side reports are this
+			// hierarchy's: the resolver names them.
+			st.stalls.memcg = func(id uint64) (*event.StallMemcg, error) {
+				p, _, ok := r.Path(id)
+				if !ok {
+					return nil, fmt.Errorf("memory cgroup id %d: no path", id)
+				}
+				return oomMemcg(r.Dir, p)
+			}
+		}
+		if !st.stalls.procVisible {
+			l.warn(st, "this process does not see the host's tasks in /proc (a pod without hostPID): stalls are reported without wchan, and a task in the memcg OOM wait is judged by its cgroup's under_oom")
 		}
 		stallTicker := time.NewTicker(l.StallScan)
 		defer stallTicker.Stop()

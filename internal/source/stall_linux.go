@@ -6,7 +6,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -46,9 +45,15 @@ type stallTracker struct {
 	wchan func(pid, tid uint32) (string, error)
 	// clock turns CLOCK_MONOTONIC ns into wall time, as the decoder does.
 	clock func(ns uint64) time.Time
-	// memcg finds the memory cgroup at its limit that holds a task in the
-	// OOM wait (oomMemcg); nil: not looked for.
-	memcg func(pid uint32) (*event.StallMemcg, error)
+	// memcg finds the memory cgroup at its limit that holds the tasks of
+	// memory cgroup id in the OOM wait (oomMemcg), nil when it is not
+	// under OOM; nil func: not looked for.
+	memcg func(cgroupID uint64) (*event.StallMemcg, error)
+	// procVisible: /proc shows the tasks the kernel names (hostPids).
+	// Without it (a pod without hostPID) a task's wchan cannot be read: a
+	// memcg candidate is judged by its cgroup being under OOM instead,
+	// and namespace syscalls are reported without wchan or ghost checks.
+	procVisible bool
 
 	buf     []probes.InFlight
 	running map[stallKey]*runningStall
@@ -71,7 +76,7 @@ type runningStall struct {
 
 func newStallTracker(threshold time.Duration, maps inFlightMaps, clock func(uint64) time.Time) *stallTracker {
 	return &stallTracker{threshold: threshold, maps: maps, wchan: readWchan, clock: clock,
-		running: map[stallKey]*runningStall{}}
+		procVisible: hostPids(), running: map[stallKey]*runningStall{}}
 }
 
 // readWchan reads /proc/<pid>/task/<tid>/wchan: the function the task
@@ -116,26 +121,41 @@ func (t *stallTracker) scan(now uint64, emit func(*event.Stall)) error {
 		if age < t.threshold {
 			continue
 		}
-		w, werr := t.wchan(e.Task.PID, e.Task.TID)
-		switch {
-		case gone(werr):
-			// The task died inside the call (or left a reclaim and
-			// exited): its exit will never be seen, and the entry must
-			// not stand for a stall forever.
-			t.maps.ForgetInFlight(e.Call, e.Task.TID)
-			continue
-		case e.Call == probes.CallMemcgOOMWait && w != probes.MemcgOOMWaitFunc:
-			// Reclaimed and got its memory: not a wait. Forgotten, so the
-			// next scan does not look at it again.
-			t.maps.ForgetInFlight(e.Call, e.Task.TID)
+		var w string
+		if t.procVisible {
+			var werr error
+			w, werr = t.wchan(e.Task.PID, e.Task.TID)
+			switch {
+			case gone(werr):
+				// The task died inside the call (or left a reclaim and
+				// exited): its exit will never be seen, and the entry
+				// must not stand for a stall forever.
+				t.maps.ForgetInFlight(e.Call, e.Task.TID)
+				continue
+			case e.Call == probes.CallMemcgOOMWait && w != probes.MemcgOOMWaitFunc:
+				// Reclaimed and got its memory: not a wait. Forgotten, so
+				// the next scan does not look at it again.
+				t.maps.ForgetInFlight(e.Call, e.Task.TID)
+				continue
+			}
+		}
+		var memcg *event.StallMemcg
+		if e.Call == probes.CallMemcgOOMWait && t.memcg != nil {
+			var merr error
+			memcg, merr = t.memcg(e.Task.CgroupID)
+			if !t.procVisible && (merr != nil || memcg == nil) {
+				// No wchan to ask: a task that stopped reclaiming in a
+				// cgroup not under OOM got its memory.
+				t.maps.ForgetInFlight(e.Call, e.Task.TID)
+				continue
+			}
+		} else if e.Call == probes.CallMemcgOOMWait && !t.procVisible {
+			t.maps.ForgetInFlight(e.Call, e.Task.TID) // nothing can tell a wait from a reclaim
 			continue
 		}
 		ev := event.Stall{
 			Time: t.clock(now), Task: e.Task, Call: e.Call, Flags: e.Flags,
-			Enter: t.clock(e.EnterNs), Duration: age, Wchan: w,
-		}
-		if e.Call == probes.CallMemcgOOMWait && t.memcg != nil {
-			ev.Memcg, _ = t.memcg(e.Task.PID) // without it the stall is still worth reporting
+			Enter: t.clock(e.EnterNs), Duration: age, Wchan: w, Memcg: memcg,
 		}
 		t.running[key] = &runningStall{ev: ev, seen: true}
 		out := ev
@@ -156,6 +176,19 @@ func (t *stallTracker) scan(now uint64, emit func(*event.Stall)) error {
 // check says how a reported stall ended by now, "" if it goes on.
 func (t *stallTracker) check(key stallKey, r *runningStall, now uint64) string {
 	if key.call == probes.CallMemcgOOMWait {
+		if !t.procVisible {
+			m, err := t.memcg(r.ev.Task.CgroupID)
+			switch {
+			case err == nil && m == nil:
+				t.maps.ForgetInFlight(key.call, key.tid)
+				return event.StallResumed
+			case gone(err):
+				// The cgroup was removed: none of its tasks is left.
+				t.maps.ForgetInFlight(key.call, key.tid)
+				return event.StallExited
+			}
+			return ""
+		}
 		w, err := t.wchan(r.ev.Task.PID, key.tid)
 		switch {
 		case gone(err):
@@ -165,6 +198,9 @@ func (t *stallTracker) check(key stallKey, r *runningStall, now uint64) string {
 			t.maps.ForgetInFlight(key.call, key.tid)
 			return event.StallResumed
 		}
+		return ""
+	}
+	if r.seen && !t.procVisible {
 		return ""
 	}
 	if r.seen {
@@ -184,8 +220,10 @@ func (t *stallTracker) check(key stallKey, r *runningStall, now uint64) string {
 	if time.Duration(now-r.missing) < lostAfter {
 		return ""
 	}
-	if _, err := t.wchan(r.ev.Task.PID, key.tid); gone(err) {
-		return event.StallExited
+	if t.procVisible {
+		if _, err := t.wchan(r.ev.Task.PID, key.tid); gone(err) {
+			return event.StallExited
+		}
 	}
 	return event.StallLost
 }
@@ -206,45 +244,41 @@ func (t *stallTracker) exit(e *event.NsSyscall) *event.Stall {
 // inFlight counts the stalls reported and not yet ended.
 func (t *stallTracker) inFlight() int { return len(t.running) }
 
-// oomMemcg finds the v1 memory cgroup whose limit holds task pid in the
-// OOM wait, under the memory hierarchy mounted at mount. The kernel marks
-// under_oom on the memcg at its limit and on every cgroup below it
-// (mem_cgroup_mark_under_oom walks the subtree), so it is the highest
-// ancestor of the task's memory cgroup, the cgroup itself included, whose
+// oomMemcg finds the v1 memory cgroup whose limit holds the tasks of the
+// memory cgroup at hierarchy path rel in the OOM wait; nil, nil when rel
+// is not under OOM. dir maps a hierarchy path to its directory
+// (cgroup.Resolver.Dir). The kernel marks under_oom on the memcg at its
+// limit and on every cgroup below it (mem_cgroup_mark_under_oom walks the
+// subtree), so it is the highest of rel and its ancestors whose
 // memory.oom_control says "under_oom 1".
-func oomMemcg(mount string, pid uint32) (*event.StallMemcg, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
-	if err != nil {
-		return nil, err
-	}
-	var rel string
-	for line := range strings.SplitSeq(string(b), "\n") {
-		// v1 lines are "id:controllers:path"; the path may contain ':'.
-		parts := strings.SplitN(line, ":", 3)
-		if len(parts) == 3 && slices.Contains(strings.Split(parts[1], ","), "memory") {
-			rel = parts[2]
-		}
-	}
-	if rel == "" {
-		return nil, fmt.Errorf("pid %d: no v1 memory cgroup in /proc/%d/cgroup", pid, pid)
-	}
-	found := ""
+func oomMemcg(dir func(string) (string, bool), rel string) (*event.StallMemcg, error) {
+	found, foundDir := "", ""
 	for p := path.Clean(rel); ; p = path.Dir(p) {
-		oc, err := os.ReadFile(filepath.Join(mount, p, "memory.oom_control"))
-		if err != nil || !strings.Contains(string(oc), "under_oom 1") {
+		d, ok := dir(p)
+		if !ok {
 			break
 		}
-		found = p
+		oc, err := os.ReadFile(filepath.Join(d, "memory.oom_control"))
+		if err != nil {
+			if found == "" {
+				return nil, err
+			}
+			break
+		}
+		if !strings.Contains(string(oc), "under_oom 1") {
+			break
+		}
+		found, foundDir = p, d
 		if p == "/" {
 			break
 		}
 	}
 	if found == "" {
-		return nil, fmt.Errorf("memory cgroup %s: not under OOM", rel)
+		return nil, nil
 	}
 	m := &event.StallMemcg{Path: found}
 	for file, v := range map[string]*uint64{"memory.limit_in_bytes": &m.LimitBytes, "memory.usage_in_bytes": &m.UsageBytes} {
-		b, err := os.ReadFile(filepath.Join(mount, found, file))
+		b, err := os.ReadFile(filepath.Join(foundDir, file))
 		if err != nil {
 			return nil, err
 		}
@@ -253,4 +287,16 @@ func oomMemcg(mount string, pid uint32) (*event.StallMemcg, error) {
 		}
 	}
 	return m, nil
+}
+
+// initPidNs is the inode of the initial pid namespace, fixed since Linux
+// 3.8 (commit 98f842e675f9, PROC_PID_INIT_INO).
+const initPidNs = "pid:[4026531836]"
+
+// hostPids reports whether this process sees the host's tasks in /proc:
+// the tids the kernel reports are the initial namespace's. A pod without
+// hostPID does not.
+func hostPids() bool {
+	l, err := os.Readlink("/proc/self/ns/pid")
+	return err == nil && l == initPidNs
 }

@@ -2,6 +2,7 @@ package source
 
 import (
 	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -45,7 +46,8 @@ func TestStallTracker(t *testing.T) {
 		}
 		return w, nil
 	}
-	tr.memcg = func(pid uint32) (*event.StallMemcg, error) {
+	tr.procVisible = true
+	tr.memcg = func(id uint64) (*event.StallMemcg, error) {
 		return &event.StallMemcg{Path: "/parent", LimitBytes: 1 << 20, UsageBytes: 1 << 20}, nil
 	}
 	var got []event.Stall
@@ -142,5 +144,101 @@ func TestStallTracker(t *testing.T) {
 	slices.SortFunc(got, func(a, b event.Stall) int { return int(a.Task.TID) - int(b.Task.TID) })
 	if len(got) != 2 || got[0].End != event.StallLost || got[1].End != event.StallExited {
 		t.Fatalf("ends after the grace period: %+v", got)
+	}
+}
+
+// Without the host's tasks in /proc (a pod without hostPID) no wchan can
+// be read: a memcg candidate is a stall while its cgroup is under OOM and
+// ends when it is not; a namespace syscall is reported by age alone.
+func TestStallTrackerWithoutHostPids(t *testing.T) {
+	base := time.Date(2026, 12, 2, 5, 0, 0, 0, time.UTC)
+	clock := func(ns uint64) time.Time { return base.Add(time.Duration(ns)) }
+	maps := &fakeMaps{}
+	tr := newStallTracker(time.Second, maps, clock)
+	tr.procVisible = false
+	tr.wchan = func(pid, tid uint32) (string, error) {
+		t.Errorf("wchan of %d read without host pids", tid)
+		return "", os.ErrNotExist
+	}
+	underOOM := map[uint64]bool{7: true}
+	tr.memcg = func(id uint64) (*event.StallMemcg, error) {
+		if !underOOM[id] {
+			return nil, nil
+		}
+		return &event.StallMemcg{Path: "/parent", LimitBytes: 1 << 20}, nil
+	}
+	maps.entries = []probes.InFlight{
+		{Call: probes.CallMemcgOOMWait, Task: event.Task{PID: 1, TID: 1, CgroupID: 7}, EnterNs: 10 * sec},
+		{Call: probes.CallMemcgOOMWait, Task: event.Task{PID: 2, TID: 2, CgroupID: 8}, EnterNs: 10 * sec}, // its cgroup is fine
+		{Call: "unshare", Task: event.Task{PID: 3, TID: 3, CgroupID: 8}, EnterNs: 10 * sec},
+	}
+	var got []event.Stall
+	scan := func(now uint64) {
+		got = got[:0]
+		tr.scan(now, func(s *event.Stall) { got = append(got, *s) })
+	}
+	scan(12 * sec)
+	slices.SortFunc(got, func(a, b event.Stall) int { return int(a.Task.TID) - int(b.Task.TID) })
+	if len(got) != 2 || got[0].Task.TID != 1 || got[0].Memcg == nil || got[1].Call != "unshare" || got[1].Wchan != "" {
+		t.Fatalf("at 12 s: %+v", got)
+	}
+	if !slices.Equal(maps.forgot, []uint32{2}) {
+		t.Errorf("forgotten %v, want the candidate whose cgroup is not under OOM", maps.forgot)
+	}
+	scan(13 * sec) // still under OOM, unshare still in the map
+	if len(got) != 0 {
+		t.Fatalf("at 13 s: %+v", got)
+	}
+	underOOM[7] = false
+	scan(14 * sec)
+	if len(got) != 1 || got[0].End != event.StallResumed || got[0].Duration != 4*time.Second {
+		t.Fatalf("after the cgroup left OOM: %+v", got)
+	}
+
+	// A wait whose cgroup is removed (the container ended) ends as exited.
+	underOOM[7] = true
+	maps.entries = append(maps.entries[len(maps.entries)-1:], // the unshare goes on
+		probes.InFlight{Call: probes.CallMemcgOOMWait, Task: event.Task{PID: 1, TID: 1, CgroupID: 7}, EnterNs: 20 * sec})
+	scan(22 * sec)
+	if len(got) != 1 || !got[0].Running() {
+		t.Fatalf("at 22 s: %+v", got)
+	}
+	tr.memcg = func(uint64) (*event.StallMemcg, error) { return nil, os.ErrNotExist }
+	scan(23 * sec)
+	if len(got) != 1 || got[0].End != event.StallExited {
+		t.Fatalf("after the cgroup was removed: %+v", got)
+	}
+}
+
+// oomMemcg names the highest cgroup under OOM above the task's: the one
+// whose limit was hit (the kernel marks its whole subtree).
+func TestOOMMemcg(t *testing.T) {
+	root := t.TempDir()
+	write := func(rel, oom, limit, usage string) {
+		d := filepath.Join(root, rel)
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for f, v := range map[string]string{"memory.oom_control": "oom_kill_disable 1\nunder_oom " + oom + "\noom_kill 0\n",
+			"memory.limit_in_bytes": limit + "\n", "memory.usage_in_bytes": usage + "\n"} {
+			if err := os.WriteFile(filepath.Join(d, f), []byte(v), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write(".", "0", "9223372036854771712", "5000000000")
+	write("parent", "1", "1048576", "1052672")
+	write("parent/ctr", "1", "9223372036854771712", "1040000")
+	write("other", "0", "9223372036854771712", "0")
+	dir := func(p string) (string, bool) { return filepath.Join(root, p), true }
+	m, err := oomMemcg(dir, "/parent/ctr")
+	if err != nil || m == nil || *m != (event.StallMemcg{Path: "/parent", LimitBytes: 1048576, UsageBytes: 1052672}) {
+		t.Errorf("oomMemcg(/parent/ctr) = %+v, %v", m, err)
+	}
+	if m, err := oomMemcg(dir, "/other"); m != nil || err != nil {
+		t.Errorf("a cgroup not under OOM: %+v, %v", m, err)
+	}
+	if _, err := oomMemcg(dir, "/gone"); err == nil {
+		t.Error("a cgroup that does not exist gave no error")
 	}
 }
