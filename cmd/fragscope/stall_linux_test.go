@@ -210,9 +210,25 @@ wait:
 	if strings.Contains(runcOut.String(), "hello-from-the-container") {
 		t.Fatalf("the container already ran: %s", runcOut.String())
 	}
-	w, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/wchan", running.Task.PID, running.Task.TID))
-	if err != nil || string(w) != "mem_cgroup_oom_synchronize" {
-		t.Fatalf("stalled task %d wchan %q (%v), want mem_cgroup_oom_synchronize", running.Task.TID, w, err)
+	// With host pids the named thread is the one asleep in the wait;
+	// without, the cgroup's under_oom decides and the thread named is one
+	// of the process that reclaimed against the limit and stopped (maybe
+	// a sibling of the sleeper): some thread of it must be in the wait.
+	threads := []string{fmt.Sprint(running.Task.TID)}
+	if ownPidNs {
+		ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", running.Task.PID))
+		threads = threads[:0]
+		for _, e := range ents {
+			threads = append(threads, e.Name())
+		}
+	}
+	inWait := false
+	for _, tid := range threads {
+		w, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/wchan", running.Task.PID, tid))
+		inWait = inWait || string(w) == "mem_cgroup_oom_synchronize"
+	}
+	if !inWait {
+		t.Fatalf("no thread of stalled task %d (%v) sleeps in mem_cgroup_oom_synchronize", running.Task.TID, threads)
 	}
 	wantWchan := "mem_cgroup_oom_synchronize"
 	if ownPidNs {

@@ -29,6 +29,9 @@ func stallLine(e *event.Stall, agg *aggregate.Aggregator) string {
 		if e.Wchan != "" && e.Wchan != "0" {
 			fmt.Fprintf(&b, ", sleeping in %s", e.Wchan)
 		}
+		if e.Call == event.CallMemcgOOMWait && e.Wchan == "" {
+			b.WriteString(" (judged by its cgroup's under_oom: /proc shows no host tasks here, so this may be a sibling thread of the sleeper)")
+		}
 		if m := e.Memcg; m != nil {
 			fmt.Fprintf(&b, ", for room in memory cgroup %s (usage %d KiB of its %d KiB limit, OOM killer disabled)",
 				m.Path, m.UsageBytes>>10, m.LimitBytes>>10)
