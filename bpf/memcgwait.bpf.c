@@ -26,12 +26,22 @@ int memcg_reclaim_end(void *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)pid_tgid;
+	struct memcg_wait *old = bpf_map_lookup_elem(&memcg_waits, &tid);
 	struct memcg_wait w = {
 		.last_ns = bpf_ktime_get_ns(),
 		.cgroup_id = current_cgroup_id(),
 		.pid = pid_tgid >> 32,
 	};
 
+	if (old) {
+		/* A task reclaiming again: refreshed in place, which skips the
+		 * LRU map's element replacement (the costly part of an update
+		 * on every reclaim of a task at its limit). */
+		old->last_ns = w.last_ns;
+		old->cgroup_id = w.cgroup_id;
+		bpf_get_current_comm(old->comm, sizeof(old->comm));
+		return 0;
+	}
 	bpf_get_current_comm(w.comm, sizeof(w.comm));
 	bpf_map_update_elem(&memcg_waits, &tid, &w, BPF_ANY);
 	return 0;
