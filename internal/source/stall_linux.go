@@ -1,11 +1,14 @@
 package source
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -161,7 +164,13 @@ func (t *stallTracker) scan(now uint64, emit func(*event.Stall)) error {
 		out := ev
 		emit(&out)
 	}
-	for key, r := range t.running {
+	// In a fixed order, so two ends in one scan are recorded the same way
+	// whatever the map's order.
+	keys := slices.SortedFunc(maps.Keys(t.running), func(a, b stallKey) int {
+		return cmp.Or(cmp.Compare(a.tid, b.tid), cmp.Compare(a.call, b.call), cmp.Compare(a.enter, b.enter))
+	})
+	for _, key := range keys {
+		r := t.running[key]
 		if end := t.check(key, r, now); end != "" {
 			delete(t.running, key)
 			ev := r.ev
