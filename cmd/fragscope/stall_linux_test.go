@@ -94,47 +94,143 @@ func runcBundle(t *testing.T, dir, cgroupsPath string) {
 func TestRuncStartHangsInMemcgOOMWait(t *testing.T) {
 	t.Run("host-pids", func(t *testing.T) { runcStall(t, false) })
 	t.Run("own-pid-namespace", func(t *testing.T) { runcStall(t, true) })
+	t.Run("agent", runcStallAgent)
 }
 
-func runcStall(t *testing.T, ownPidNs bool) {
+// The agent's view of the same hang: fragscope_stalls_in_flight holds the
+// wait at 1 while runc hangs and drops to 0 once it ran; the flight
+// recorder keeps the stall, and `incidents DATA_DIR` lists it.
+func runcStallAgent(t *testing.T) {
+	dir := t.TempDir()
+	h := newRuncHang(t, dir)
+	a := startAgent(t, buildBinary(t), filepath.Join(dir, "data"), "--stall-threshold", "1s", "--kmsg", "off")
+	wait := map[string]string{"call": "memcg_oom_wait"}
+	h.start(t)
+	waitMetric(t, a, "fragscope_stalls_in_flight", wait, 1)
+	h.hanging(t)
+	_, body := a.get("/metrics")
+	if n, _ := sample(t, body, "fragscope_stalls_total", wait); n < 1 {
+		t.Errorf("fragscope_stalls_total{call=memcg_oom_wait} = %v during the hang", n)
+	}
+	h.release(t)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, body := a.get("/metrics")
+		if n, _ := sample(t, body, "fragscope_stalls_in_flight", wait); n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("fragscope_stalls_in_flight{call=memcg_oom_wait} still up 10 s after the container ran")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	a.stop(t)
+	out, err := exec.Command(buildBinary(t), "incidents", a.dataDir).CombinedOutput()
+	if err != nil || !bytes.Contains(out, []byte("STALL END")) || !bytes.Contains(out, []byte(h.CtrCgroup())) {
+		t.Errorf("incidents of the agent's data dir: %v\n%s", err, out)
+	}
+}
+
+// runcHang is a runc bundle whose start hangs in the memcg OOM wait: a v1
+// memory cgroup parent of 1M with the OOM killer disabled.
+type runcHang struct {
+	parent, parentName, id, state, bundle string
+	out                                   bytes.Buffer // what runc printed
+	done                                  chan error
+}
+
+// CtrCgroup is the container's cgroup path in the memory hierarchy.
+func (h *runcHang) CtrCgroup() string { return "/" + h.parentName + "/" + h.id }
+
+func newRuncHang(t *testing.T, dir string) *runcHang {
+	t.Helper()
 	requireRoot(t)
 	requireTool(t, "runc", "runc")
 	const v1 = "/sys/fs/cgroup/memory"
 	if _, err := os.Stat(filepath.Join(v1, "memory.oom_control")); err != nil {
 		t.Skip("no cgroup v1 memory controller at /sys/fs/cgroup/memory: the memcg OOM wait exists only in cgroup v1")
 	}
-	bin := buildBinary(t)
-	dir := t.TempDir()
-
 	idb := make([]byte, 32)
 	rand.Read(idb)
-	id := hex.EncodeToString(idb) // a container id as runc's users make them
-	parentName := fmt.Sprintf("fragscope-stall-%d", os.Getpid())
-	parent := filepath.Join(v1, parentName)
-	if err := os.Mkdir(parent, 0o755); err != nil {
+	h := &runcHang{
+		id:         hex.EncodeToString(idb), // a container id as runc's users make them
+		parentName: fmt.Sprintf("fragscope-stall-%d", os.Getpid()),
+		state:      filepath.Join(dir, "runc-state"),
+		bundle:     filepath.Join(dir, "bundle"),
+		done:       make(chan error, 1),
+	}
+	h.parent = filepath.Join(v1, h.parentName)
+	if err := os.Mkdir(h.parent, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	state := filepath.Join(dir, "runc-state")
 	t.Cleanup(func() {
 		// Release any hang first, or the container's cgroup cannot go.
-		os.WriteFile(filepath.Join(parent, "memory.limit_in_bytes"), []byte("64M"), 0)
-		exec.Command("runc", "--root", state, "delete", "-f", id).Run()
+		os.WriteFile(filepath.Join(h.parent, "memory.limit_in_bytes"), []byte("64M"), 0)
+		exec.Command("runc", "--root", h.state, "delete", "-f", h.id).Run()
 		for i := 0; i < 50; i++ {
-			os.Remove(filepath.Join(parent, id))
-			if os.Remove(parent) == nil || os.IsNotExist(os.Remove(parent)) {
+			os.Remove(filepath.Join(h.parent, h.id))
+			if os.Remove(h.parent) == nil || os.IsNotExist(os.Remove(h.parent)) {
 				return
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		t.Errorf("memory cgroup %s could not be removed", parent)
+		t.Errorf("memory cgroup %s could not be removed", h.parent)
 	})
 	for file, val := range map[string]string{"memory.oom_control": "1", "memory.limit_in_bytes": "1M"} {
-		if err := os.WriteFile(filepath.Join(parent, file), []byte(val), 0); err != nil {
+		if err := os.WriteFile(filepath.Join(h.parent, file), []byte(val), 0); err != nil {
 			t.Fatalf("%s: %v", file, err)
 		}
 	}
-	bundle := filepath.Join(dir, "bundle")
-	runcBundle(t, bundle, "/"+parentName+"/"+id)
+	runcBundle(t, h.bundle, h.CtrCgroup())
+	return h
+}
+
+// start runs `runc run` in the background.
+func (h *runcHang) start(t *testing.T) {
+	t.Helper()
+	runc := exec.Command("runc", "--root", h.state, "run", "--bundle", h.bundle, h.id)
+	runc.Stdout, runc.Stderr = &h.out, &h.out
+	if err := runc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { h.done <- runc.Wait() }()
+}
+
+// hanging fails the test unless runc still hangs, having printed nothing
+// of the container's.
+func (h *runcHang) hanging(t *testing.T) {
+	t.Helper()
+	select {
+	case err := <-h.done:
+		t.Fatalf("runc returned (%v): not a hang; it printed %q", err, h.out.String())
+	default:
+	}
+	if strings.Contains(h.out.String(), "hello-from-the-container") {
+		t.Fatalf("the container already ran: %s", h.out.String())
+	}
+}
+
+// release raises the limit and waits for the container to run.
+func (h *runcHang) release(t *testing.T) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(h.parent, "memory.limit_in_bytes"), []byte("64M"), 0); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-h.done:
+		if err != nil || !strings.Contains(h.out.String(), "hello-from-the-container") {
+			t.Fatalf("runc run after the limit was raised: %v, printed %q", err, h.out.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("runc still hangs after the limit was raised; printed %q", h.out.String())
+	}
+}
+
+func runcStall(t *testing.T, ownPidNs bool) {
+	dir := t.TempDir()
+	h := newRuncHang(t, dir)
+	bin := buildBinary(t)
+	parentName, id := h.parentName, h.id
 
 	file, ready := filepath.Join(dir, "stall.fst"), filepath.Join(dir, "ready")
 	args := []string{bin, "watch", "--json", "--record", file, "--stall-threshold", "1s",
@@ -170,16 +266,8 @@ func runcStall(t *testing.T, ownPidNs bool) {
 	}()
 	waitReady(t, watch, ready, &stderr)
 
-	var runcOut bytes.Buffer
-	runc := exec.Command("runc", "--root", state, "run", "--bundle", bundle, id)
-	runc.Stdout, runc.Stderr = &runcOut, &runcOut
-	if err := runc.Start(); err != nil {
-		t.Fatal(err)
-	}
-	runcDone := make(chan error, 1)
-	go func() { runcDone <- runc.Wait() }()
-
-	ctrCgroup := "/" + parentName + "/" + id
+	h.start(t)
+	ctrCgroup := h.CtrCgroup()
 	var running stallObj
 	timeout := time.After(20 * time.Second)
 wait:
@@ -194,22 +282,15 @@ wait:
 				break wait
 			}
 			t.Logf("other stall: %+v", o)
-		case err := <-runcDone:
-			t.Fatalf("runc ended (%v) before fragscope reported a stall; it printed: %s", err, runcOut.String())
+		case err := <-h.done:
+			t.Fatalf("runc ended (%v) before fragscope reported a stall; it printed: %s", err, h.out.String())
 		case <-timeout:
-			t.Fatalf("no memcg_oom_wait stall within 20 s; runc printed %q; watch stderr:\n%s", runcOut.String(), stderr.String())
+			t.Fatalf("no memcg_oom_wait stall within 20 s; runc printed %q; watch stderr:\n%s", h.out.String(), stderr.String())
 		}
 	}
 	// The stall arrived while the start hangs: runc has not returned nor
 	// printed the container's line, and the task still sleeps in the wait.
-	select {
-	case err := <-runcDone:
-		t.Fatalf("runc returned (%v) right at the stall report: not a hang", err)
-	default:
-	}
-	if strings.Contains(runcOut.String(), "hello-from-the-container") {
-		t.Fatalf("the container already ran: %s", runcOut.String())
-	}
+	h.hanging(t)
 	// With host pids the named thread is the one asleep in the wait;
 	// without, the cgroup's under_oom decides and the thread named is one
 	// of the process that reclaimed against the limit and stopped (maybe
@@ -252,17 +333,7 @@ wait:
 		running.Task.CgroupPath, time.Duration(running.DurationNS), running.Container)
 
 	// Release the hang: the container runs, and the stall's end follows.
-	if err := os.WriteFile(filepath.Join(parent, "memory.limit_in_bytes"), []byte("64M"), 0); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-runcDone:
-		if err != nil || !strings.Contains(runcOut.String(), "hello-from-the-container") {
-			t.Fatalf("runc run after the limit was raised: %v, printed %q", err, runcOut.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("runc still hangs after the limit was raised; printed %q", runcOut.String())
-	}
+	h.release(t)
 	var end stallObj
 	timeout = time.After(10 * time.Second)
 ended:
