@@ -106,14 +106,24 @@ func runcStallAgent(t *testing.T) {
 	a := startAgent(t, buildBinary(t), filepath.Join(dir, "data"), "--stall-threshold", "1s", "--kmsg", "off")
 	wait := map[string]string{"call": "memcg_oom_wait"}
 	h.start(t)
-	waitMetric(t, a, "fragscope_stalls_in_flight", wait, 1)
-	h.hanging(t)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, body := a.get("/metrics")
+		if n, _ := sample(t, body, "fragscope_stalls_in_flight", wait); n >= 1 {
+			break
+		}
+		h.hanging(t) // runc failing instead of hanging is no stall to see
+		if time.Now().After(deadline) {
+			t.Fatalf("fragscope_stalls_in_flight{call=memcg_oom_wait} not up within 20 s of the hang; agent stderr:\n%s", a.stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	_, body := a.get("/metrics")
 	if n, _ := sample(t, body, "fragscope_stalls_total", wait); n < 1 {
 		t.Errorf("fragscope_stalls_total{call=memcg_oom_wait} = %v during the hang", n)
 	}
 	h.release(t)
-	deadline := time.Now().Add(10 * time.Second)
+	deadline = time.Now().Add(10 * time.Second)
 	for {
 		_, body := a.get("/metrics")
 		if n, _ := sample(t, body, "fragscope_stalls_in_flight", wait); n == 0 {
@@ -185,15 +195,32 @@ func newRuncHang(t *testing.T, dir string) *runcHang {
 	return h
 }
 
-// start runs `runc run` in the background.
+// start runs `runc run` in the background and returns once it has hung
+// for a second. runc 1.1.5 init sometimes dies of the full cgroup instead
+// of waiting (a SIGSEGV in its Go runtime, "read init-p: connection reset
+// by peer"; every time at 768K here): that start is retried, up to three
+// times, since a start that fails at once is no hang to report.
 func (h *runcHang) start(t *testing.T) {
 	t.Helper()
-	runc := exec.Command("runc", "--root", h.state, "run", "--bundle", h.bundle, h.id)
-	runc.Stdout, runc.Stderr = &h.out, &h.out
-	if err := runc.Start(); err != nil {
-		t.Fatal(err)
+	for try := 1; ; try++ {
+		h.out.Reset()
+		runc := exec.Command("runc", "--root", h.state, "run", "--bundle", h.bundle, h.id)
+		runc.Stdout, runc.Stderr = &h.out, &h.out
+		if err := runc.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { h.done <- runc.Wait() }()
+		select {
+		case err := <-h.done:
+			t.Logf("runc start %d failed instead of hanging (%v): %s", try, err, h.out.String())
+			exec.Command("runc", "--root", h.state, "delete", "-f", h.id).Run()
+			if try == 3 {
+				t.Fatal("runc never hung in three starts")
+			}
+		case <-time.After(time.Second):
+			return
+		}
 	}
-	go func() { h.done <- runc.Wait() }()
 }
 
 // hanging fails the test unless runc still hangs, having printed nothing

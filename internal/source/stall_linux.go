@@ -107,6 +107,7 @@ func (t *stallTracker) scan(now uint64, emit func(*event.Stall)) error {
 	for _, r := range t.running {
 		r.seen = false
 	}
+	pick := t.pickByCgroup(now)
 	for i := range t.buf {
 		e := &t.buf[i]
 		key := stallKey{tid: e.Task.TID, call: e.Call}
@@ -122,6 +123,11 @@ func (t *stallTracker) scan(now uint64, emit func(*event.Stall)) error {
 			age = time.Duration(now - e.EnterNs)
 		}
 		if age < t.threshold {
+			continue
+		}
+		if e.Call == probes.CallMemcgOOMWait && !t.procVisible && pick[e.Task.CgroupID] != e.Task.TID {
+			// Not the cgroup's latest reclaimer, or its wait is reported.
+			t.maps.ForgetInFlight(e.Call, e.Task.TID)
 			continue
 		}
 		var w string
@@ -180,6 +186,36 @@ func (t *stallTracker) scan(now uint64, emit func(*event.Stall)) error {
 		}
 	}
 	return err
+}
+
+// pickByCgroup chooses, when no wchan can be read, which memcg candidate
+// of each cgroup may stand for its OOM wait: the one that reclaimed last
+// (the sleeper's reclaims come just before it sleeps; a task that
+// reclaimed earlier may have got its memory, or exited, unseen), and none
+// for a cgroup whose wait is already reported. One stall per cgroup.
+func (t *stallTracker) pickByCgroup(now uint64) map[uint64]uint32 {
+	if t.procVisible {
+		return nil
+	}
+	reported := map[uint64]bool{}
+	for key, r := range t.running {
+		if key.call == probes.CallMemcgOOMWait {
+			reported[r.ev.Task.CgroupID] = true
+		}
+	}
+	pick := map[uint64]uint32{}
+	latest := map[uint64]uint64{}
+	for i := range t.buf {
+		e := &t.buf[i]
+		cg := e.Task.CgroupID
+		if e.Call != probes.CallMemcgOOMWait || reported[cg] || now < e.EnterNs || time.Duration(now-e.EnterNs) < t.threshold {
+			continue
+		}
+		if last, ok := latest[cg]; !ok || e.EnterNs > last || (e.EnterNs == last && e.Task.TID < pick[cg]) {
+			latest[cg], pick[cg] = e.EnterNs, e.Task.TID
+		}
+	}
+	return pick
 }
 
 // check says how a reported stall ended by now, "" if it goes on.

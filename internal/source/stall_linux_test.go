@@ -170,6 +170,8 @@ func TestStallTrackerWithoutHostPids(t *testing.T) {
 	maps.entries = []probes.InFlight{
 		{Call: probes.CallMemcgOOMWait, Task: event.Task{PID: 1, TID: 1, CgroupID: 7}, EnterNs: 10 * sec},
 		{Call: probes.CallMemcgOOMWait, Task: event.Task{PID: 2, TID: 2, CgroupID: 8}, EnterNs: 10 * sec}, // its cgroup is fine
+		// The same cgroup's latest reclaimer: it stands for the wait.
+		{Call: probes.CallMemcgOOMWait, Task: event.Task{PID: 4, TID: 4, CgroupID: 7}, EnterNs: 10*sec + sec/2},
 		{Call: "unshare", Task: event.Task{PID: 3, TID: 3, CgroupID: 8}, EnterNs: 10 * sec},
 	}
 	var got []event.Stall
@@ -179,11 +181,12 @@ func TestStallTrackerWithoutHostPids(t *testing.T) {
 	}
 	scan(12 * sec)
 	slices.SortFunc(got, func(a, b event.Stall) int { return int(a.Task.TID) - int(b.Task.TID) })
-	if len(got) != 2 || got[0].Task.TID != 1 || got[0].Memcg == nil || got[1].Call != "unshare" || got[1].Wchan != "" {
+	if len(got) != 2 || got[0].Call != "unshare" || got[0].Wchan != "" || got[1].Task.TID != 4 || got[1].Memcg == nil {
 		t.Fatalf("at 12 s: %+v", got)
 	}
-	if !slices.Equal(maps.forgot, []uint32{2}) {
-		t.Errorf("forgotten %v, want the candidate whose cgroup is not under OOM", maps.forgot)
+	slices.Sort(maps.forgot)
+	if !slices.Equal(maps.forgot, []uint32{1, 2}) {
+		t.Errorf("forgotten %v, want the earlier reclaimer of cgroup 7 and the candidate whose cgroup is not under OOM", maps.forgot)
 	}
 	scan(13 * sec) // still under OOM, unshare still in the map
 	if len(got) != 0 {
@@ -191,7 +194,7 @@ func TestStallTrackerWithoutHostPids(t *testing.T) {
 	}
 	underOOM[7] = false
 	scan(14 * sec)
-	if len(got) != 1 || got[0].End != event.StallResumed || got[0].Duration != 4*time.Second {
+	if len(got) != 1 || got[0].End != event.StallResumed || got[0].Task.TID != 4 || got[0].Duration != 3500*time.Millisecond {
 		t.Fatalf("after the cgroup left OOM: %+v", got)
 	}
 

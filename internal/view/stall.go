@@ -30,7 +30,7 @@ func stallLine(e *event.Stall, agg *aggregate.Aggregator) string {
 			fmt.Fprintf(&b, ", sleeping in %s", e.Wchan)
 		}
 		if e.Call == event.CallMemcgOOMWait && e.Wchan == "" {
-			b.WriteString(" (judged by its cgroup's under_oom: /proc shows no host tasks here, so this may be a sibling thread of the sleeper)")
+			b.WriteString(" (judged by its cgroup's under_oom, as /proc shows no host tasks here: the task named is the cgroup's latest to reclaim, maybe a sibling thread of the sleeper)")
 		}
 		if m := e.Memcg; m != nil {
 			fmt.Fprintf(&b, ", for room in memory cgroup %s (usage %d KiB of its %d KiB limit, OOM killer disabled)",
