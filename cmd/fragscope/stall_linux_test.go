@@ -39,47 +39,6 @@ type stallObj struct {
 	} `json:"memcg"`
 }
 
-// runcBundle makes a busybox-static bundle (runtimes.md) whose container
-// prints a line, in the cgroup cgroupsPath.
-func runcBundle(t *testing.T, dir, cgroupsPath string) {
-	t.Helper()
-	busybox := requireTool(t, "busybox", "busybox-static")
-	bin := filepath.Join(dir, "rootfs", "bin")
-	if err := os.MkdirAll(bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("cp", busybox, filepath.Join(bin, "busybox")).CombinedOutput(); err != nil {
-		t.Fatalf("cp busybox: %v %s", err, out)
-	}
-	for _, a := range []string{"sh", "echo"} {
-		if err := os.Symlink("busybox", filepath.Join(bin, a)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if out, err := exec.Command("runc", "spec", "--bundle", dir).CombinedOutput(); err != nil {
-		t.Fatalf("runc spec: %v %s", err, out)
-	}
-	path := filepath.Join(dir, "config.json")
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var spec map[string]any
-	if err := json.Unmarshal(b, &spec); err != nil {
-		t.Fatal(err)
-	}
-	proc := spec["process"].(map[string]any)
-	proc["terminal"] = false
-	proc["args"] = []string{"/bin/sh", "-c", "echo hello-from-the-container"}
-	spec["linux"].(map[string]any)["cgroupsPath"] = cgroupsPath
-	if b, err = json.Marshal(spec); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // Issue 11, scenario 4: `runc run` under a v1 memory cgroup parent of 1M
 // with the OOM killer disabled hangs: runc init's page fault waits in the
 // memcg OOM wait (mem_cgroup_oom_synchronize, outside any syscall:
@@ -156,6 +115,7 @@ func newRuncHang(t *testing.T, dir string) *runcHang {
 	t.Helper()
 	requireRoot(t)
 	requireTool(t, "runc", "runc")
+	requireTool(t, "busybox", "busybox-static")
 	const v1 = "/sys/fs/cgroup/memory"
 	if _, err := os.Stat(filepath.Join(v1, "memory.oom_control")); err != nil {
 		t.Skip("no cgroup v1 memory controller at /sys/fs/cgroup/memory: the memcg OOM wait exists only in cgroup v1")
@@ -166,7 +126,6 @@ func newRuncHang(t *testing.T, dir string) *runcHang {
 		id:         hex.EncodeToString(idb), // a container id as runc's users make them
 		parentName: fmt.Sprintf("fragscope-stall-%d", os.Getpid()),
 		state:      filepath.Join(dir, "runc-state"),
-		bundle:     filepath.Join(dir, "bundle"),
 		done:       make(chan error, 1),
 	}
 	h.parent = filepath.Join(v1, h.parentName)
@@ -191,7 +150,7 @@ func newRuncHang(t *testing.T, dir string) *runcHang {
 			t.Fatalf("%s: %v", file, err)
 		}
 	}
-	runcBundle(t, h.bundle, h.CtrCgroup())
+	h.bundle = runcBundle(t, h.CtrCgroup(), "/bin/busybox", "sh", "-c", "echo hello-from-the-container")
 	return h
 }
 

@@ -45,6 +45,8 @@ func (k Kind) String() string {
 		return "kernel_report"
 	case KindStall:
 		return "stall"
+	case KindMemcgState:
+		return "memcg_state"
 	}
 	return "unknown"
 }

@@ -8,6 +8,3 @@ import "github.com/fragscope/fragscope/internal/session"
 func ContainerOf(s *session.Session, id uint64) *Container {
 	return (&Correlator{sess: s}).container(id)
 }
-
-// ContainerLine is the "container: ..." line of an incident's text.
-func ContainerLine(c *Container) string { return containerLine(c) }

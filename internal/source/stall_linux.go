@@ -9,7 +9,6 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -289,15 +288,16 @@ func (t *stallTracker) exit(e *event.NsSyscall) *event.Stall {
 // inFlight counts the stalls reported and not yet ended.
 func (t *stallTracker) inFlight() int { return len(t.running) }
 
-// oomMemcg finds the v1 memory cgroup whose limit holds the tasks of the
-// memory cgroup at hierarchy path rel in the OOM wait; nil, nil when rel
-// is not under OOM. dir maps a hierarchy path to its directory
+// oomRoot finds the v1 memory cgroup whose limit holds the tasks of the
+// memory cgroup at hierarchy path rel in the OOM wait; "" when rel is not
+// under OOM. dir maps a hierarchy path to its directory
 // (cgroup.Resolver.Dir). The kernel marks under_oom on the memcg at its
 // limit and on every cgroup below it (mem_cgroup_mark_under_oom walks the
 // subtree), so it is the highest of rel and its ancestors whose
-// memory.oom_control says "under_oom 1".
-func oomMemcg(dir func(string) (string, bool), rel string) (*event.StallMemcg, error) {
-	found, foundDir := "", ""
+// memory.oom_control says "under_oom 1". Its limit and usage are
+// internal/memcg's to read.
+func oomRoot(dir func(string) (string, bool), rel string) (string, error) {
+	found := ""
 	for p := path.Clean(rel); ; p = path.Dir(p) {
 		d, ok := dir(p)
 		if !ok {
@@ -306,32 +306,19 @@ func oomMemcg(dir func(string) (string, bool), rel string) (*event.StallMemcg, e
 		oc, err := os.ReadFile(filepath.Join(d, "memory.oom_control"))
 		if err != nil {
 			if found == "" {
-				return nil, err
+				return "", err
 			}
 			break
 		}
 		if !strings.Contains(string(oc), "under_oom 1") {
 			break
 		}
-		found, foundDir = p, d
+		found = p
 		if p == "/" {
 			break
 		}
 	}
-	if found == "" {
-		return nil, nil
-	}
-	m := &event.StallMemcg{Path: found}
-	for file, v := range map[string]*uint64{"memory.limit_in_bytes": &m.LimitBytes, "memory.usage_in_bytes": &m.UsageBytes} {
-		b, err := os.ReadFile(filepath.Join(foundDir, file))
-		if err != nil {
-			return nil, err
-		}
-		if *v, err = strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64); err != nil {
-			return nil, fmt.Errorf("%s of %s: %w", file, found, err)
-		}
-	}
-	return m, nil
+	return found, nil
 }
 
 // initPidNs is the inode of the initial pid namespace, fixed since Linux

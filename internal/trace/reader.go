@@ -150,6 +150,8 @@ func (r *Reader) decode(kind byte, payload []byte) (event.Event, error) {
 			ev = new(event.KernelReport)
 		case event.KindStall:
 			ev = new(event.Stall)
+		case event.KindMemcgState:
+			ev = new(event.MemcgState)
 		}
 		if err := json.Unmarshal(payload, ev); err != nil {
 			return nil, fmt.Errorf("%s record: %v", event.Kind(kind), err)

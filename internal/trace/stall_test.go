@@ -1,7 +1,6 @@
 package trace
 
 import (
-	"bytes"
 	"io"
 	"reflect"
 	"testing"
@@ -22,21 +21,11 @@ func TestStallRoundTrip(t *testing.T) {
 		{Time: at.Add(time.Second), Task: task, Call: "unshare", Flags: 0x40000000, Enter: at.Add(-time.Second),
 			Duration: 2 * time.Second, End: event.StallReturned, Errno: 12},
 	}
-	var buf bytes.Buffer
-	w := newWriter(nil, "mem")
-	w.file.w = &buf
+	var evs []event.Event
 	for _, s := range stalls {
-		if err := w.Write(s); err != nil {
-			t.Fatal(err)
-		}
+		evs = append(evs, s)
 	}
-	if err := w.bw.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	r, err := NewReader(&buf)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := writeRead(t, evs...)
 	for _, want := range stalls {
 		ev, err := r.Next()
 		if err != nil || !reflect.DeepEqual(ev, want) {
