@@ -27,6 +27,7 @@ func hookFlags() []cli.Flag {
 		&cli.StringFlag{Name: "cri-endpoint", Usage: "CRI socket for pod names and namespaces (default: the usual containerd and CRI-O sockets; skipped when unreachable)"},
 		&cli.StringFlag{Name: "cgroup-mode", Value: "auto", Usage: "attribute to the cgroup v2 id ('v2') or the v1 memory cgroup ('v1'); 'auto' picks v1 on v1 and hybrid hosts"},
 		&cli.StringFlag{Name: "node-name", Usage: "the node's name in every record (default: $NODE_NAME, else the host name)"},
+		&cli.DurationFlag{Name: "stall-threshold", Value: time.Second, Usage: "report a namespace syscall, or a task in the cgroup v1 memcg OOM wait, that lasts this long while it lasts, and again when it ends; 0 turns it off"},
 		&cli.StringFlag{Name: "kmsg", Value: "auto", Usage: "also follow /dev/kmsg, the kernel's own failure reports: 'auto' (when readable), 'on', 'off'; with '--hooks none' or where BPF cannot run it is the source of incidents"},
 	}
 }
@@ -68,7 +69,8 @@ func liveOptions(c *cli.Context) live.Options {
 		Hooks: c.String("hooks"), Attach: c.String("attach"), Interval: c.Duration("interval"),
 		Attribution: c.String("attribution"), CRIEndpoint: c.String("cri-endpoint"),
 		CgroupMode: c.String("cgroup-mode"), NodeName: c.String("node-name"), Version: version, Kmsg: c.String("kmsg"),
-		Warn: func(msg string) { fmt.Fprintf(os.Stderr, "fragscope: %s\n", msg) },
+		StallThreshold: c.Duration("stall-threshold"),
+		Warn:           func(msg string) { fmt.Fprintf(os.Stderr, "fragscope: %s\n", msg) },
 	}
 }
 

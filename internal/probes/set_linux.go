@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -36,6 +37,10 @@ type Options struct {
 	AttributeAll bool
 	// CgroupMapEntries bounds the per-cgroup counter map (default 4096).
 	CgroupMapEntries uint32
+	// StallThreshold: a namespace syscall that ran this long has its exit
+	// streamed even when it succeeded (the end of a stall); 0 turns that
+	// off. The in-flight entries are kept either way.
+	StallThreshold time.Duration
 }
 
 // Set is every loaded object and link, plus the maps they share.
@@ -51,6 +56,7 @@ type Set struct {
 	cgroupAllocs, cgroupOverflow   *ebpf.Map
 	cgroupBatch                    cgroupBatch
 	extfragCounts, extfragOverflow *ebpf.Map
+	nsCalls, memcgWaits            *ebpf.Map // owned by their objects: in-flight calls (stall.go)
 
 	opts     Options
 	features *Features
@@ -223,6 +229,8 @@ func (s *Set) attach(h Hook, m Mechanism) (string, error) {
 		return s.attachNetns(m)
 	case HookNsSyscall:
 		return s.attachNsSyscall()
+	case HookMemcgOOMWait:
+		return s.attachMemcgWait()
 	}
 	return "", fmt.Errorf("unknown hook %q", h)
 }
