@@ -85,12 +85,22 @@ func pageAllocConsts(f *tracefs.Format) (map[string]any, error) {
 	return c, nil
 }
 
-// attachAllocFexit attaches the fexit twin that also sees failures injected
-// by should_fail_alloc_page, which return before the tracepoint fires.
-func (s *Set) attachAllocFexit() (string, error) {
+// allocFexitParams is the prototype page_alloc_fexit reads: (gfp, order,
+// preferred_nid, nodemask), the same for every name in allocFexitTargets.
+const allocFexitParams = 4
+
+// attachAllocFexit attaches the function-exit twin that also sees failures
+// injected by should_fail_alloc_page, which return before the tracepoint
+// fires: fexit with typed arguments (5.5+, no 5.17 helpers), or a
+// kprobe/kretprobe pair where the kernel has no trampolines.
+func (s *Set) attachAllocFexit(m Mechanism) (string, error) {
+	has := s.features.HasBTFFunc
+	if m == Kprobe {
+		has = s.features.HasSymbol
+	}
 	target := ""
 	for _, fn := range allocFexitTargets {
-		if s.features.HasBTFFunc(fn) {
+		if has(fn) {
 			target = fn
 			break
 		}
@@ -101,6 +111,22 @@ func (s *Set) attachAllocFexit() (string, error) {
 	if target == "" {
 		return "", errors.New("symbol not found: none of " + fmt.Sprint(allocFexitTargets))
 	}
+	var progs []string
+	switch m {
+	case Fentry:
+		n, err := s.features.FuncParams(target)
+		if err != nil {
+			return "", err
+		}
+		if n != allocFexitParams {
+			return "", fmt.Errorf("%s has %d parameters in this kernel's BTF, the program reads %d", target, n, allocFexitParams)
+		}
+		progs = []string{"page_alloc_fexit"}
+	case Kprobe:
+		progs = []string{"page_alloc_kprobe", "page_alloc_kretprobe"}
+	default:
+		return "", fmt.Errorf("mechanism %s not supported", m)
+	}
 	spec, err := loadPagealloc()
 	if err != nil {
 		return "", err
@@ -108,29 +134,37 @@ func (s *Set) attachAllocFexit() (string, error) {
 	if n := s.opts.CgroupMapEntries; n > 0 {
 		spec.Maps["cgroup_allocs"].MaxEntries = n
 	}
-	// Maps the fexit twin shares with page_alloc, which attaches after it:
+	// Maps the twin shares with page_alloc, which attaches after it:
 	// the failures it marks, and the per-cgroup counters it adds to.
 	if s.tpFailed == nil {
-		for _, m := range []struct {
+		for _, mp := range []struct {
 			name string
 			dst  **ebpf.Map
 		}{{"tp_failed", &s.tpFailed}, {"cgroup_allocs", &s.fexitCgroupAllocs}, {"cgroup_overflow", &s.fexitCgroupOverflow}} {
-			if *m.dst, err = ebpf.NewMap(spec.Maps[m.name]); err != nil {
-				return "", fmt.Errorf("create map %s: %w", m.name, err)
+			if *mp.dst, err = ebpf.NewMap(spec.Maps[mp.name]); err != nil {
+				return "", fmt.Errorf("create map %s: %w", mp.name, err)
 			}
 		}
 	}
 	spec.Programs["page_alloc_fexit"].AttachTo = target
 	consts := map[string]any{"attribute": !s.opts.NoAttribution}
-	coll, err := s.loadPrograms(spec, []string{"page_alloc_fexit"}, consts, map[string]*ebpf.Map{
+	coll, err := s.loadPrograms(spec, progs, consts, map[string]*ebpf.Map{
 		"tp_failed":       s.tpFailed,
 		"cgroup_allocs":   s.fexitCgroupAllocs,
 		"cgroup_overflow": s.fexitCgroupOverflow,
 	})
 	if err != nil {
-		return "", describeLoadError("load fexit "+target, err)
+		return "", describeLoadError(fmt.Sprintf("load %s on %s", m, target), err)
 	}
-	if err := s.attachProgram(coll.Programs["page_alloc_fexit"], "fexit", target); err != nil {
+	if m == Fentry {
+		err = s.attachProgram(coll.Programs["page_alloc_fexit"], "fexit", target)
+	} else {
+		// Return first: an entry without its return would leave stale arguments.
+		if err = s.attachProgram(coll.Programs["page_alloc_kretprobe"], "kretprobe", target); err == nil {
+			err = s.attachProgram(coll.Programs["page_alloc_kprobe"], "kprobe", target)
+		}
+	}
+	if err != nil {
 		return "", err
 	}
 	// Readable even if page_alloc itself does not attach.
