@@ -696,3 +696,43 @@ func checkReplay(t *testing.T, e *env, s *session) {
 		}
 	}
 }
+
+// Scenario 6: v1 memory cgroup attribution (Amazon Linux 2 style: cgroup
+// v1 only, no cgroup2 mount) on Debian 5.10, AL2's kernel series. The
+// order-6 ring blocks of a task in a kubelet-shaped v1 memory cgroup must be
+// charged to that cgroup's id (the inode of its directory), resolved to its
+// path, and the path read as a pod and container.
+func TestVMCgroupV1(t *testing.T) {
+	e := getEnv(t)
+	k := e.kernel(t, "debian-5.10")
+	res := e.boot(t, k, "memcgv1", 512)
+	info, err := res.File("memcg.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("guest: %s", info)
+	path, inode := kv(string(info), "path"), kv(string(info), "inode")
+	if kv(string(info), "cgroup2") != "0" {
+		t.Fatalf("the guest still has a cgroup2 mount: %s", info)
+	}
+	workloadOut(t, res, "memcgv1-rings")
+	s := loadSession(t, res, "memcgv1")
+	var row *CgroupRow
+	for i, c := range s.summary().Cgroups {
+		if c.CgroupPath == path {
+			row = &s.summary().Cgroups[i]
+		}
+	}
+	if row == nil {
+		t.Fatalf("summary has no cgroup %s: %+v", path, s.summary().Cgroups)
+	}
+	t.Logf("cgroup row: %+v", *row)
+	// 16 MiB in 256 KiB blocks: 64 unmovable order-6 allocations at least.
+	if fmt.Sprint(row.CgroupID) != inode || row.UnmovableHighOrder < 64 {
+		t.Errorf("cgroup %s: id %d (inode %s), %d unmovable high-order allocations (want >= 64)", path, row.CgroupID, inode, row.UnmovableHighOrder)
+	}
+	if row.Container.PodUID != "5f0c6d2e-8a1b-4c3d-9e4f-a0b1c2d3e4f5" || row.Container.QoS != "burstable" || row.Container.Driver != "cgroupfs" {
+		t.Errorf("container read from the v1 path: %+v", row.Container)
+	}
+	checkReplay(t, e, s)
+}
