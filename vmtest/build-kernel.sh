@@ -30,13 +30,14 @@ t0=$SECONDS
 src=$CACHE/build/$SRC_PKG-$ver
 if [[ ! -f $src/.unpacked ]]; then
 	log "fetching $SRC_PKG $ver"
-	rm -rf "$src" "$CACHE/build/deb"
-	mkdir -p "$CACHE/build/deb" "$src"
+	rm -rf "$src"
+	mkdir -p "$src"
+	deb=$(mktemp -d "$CACHE/build/deb.XXXXXX")
 	vm_apt_setup
-	download_locked source-6.12 "$CACHE/build/deb"
-	dpkg-deb -x "$CACHE"/build/deb/"$SRC_PKG"_*.deb "$CACHE/build/deb/x"
-	tar -xJf "$CACHE"/build/deb/x/usr/src/"$SRC_PKG".tar.xz -C "$src" --strip-components=1
-	rm -rf "$CACHE/build/deb"
+	download_locked source-6.12 "$deb"
+	dpkg-deb -x "$deb"/"$SRC_PKG"_*.deb "$deb/x"
+	tar -xJf "$deb"/x/usr/src/"$SRC_PKG".tar.xz -C "$src" --strip-components=1
+	rm -rf "$deb"
 	touch "$src/.unpacked"
 	log "unpacked in $((SECONDS - t0))s"
 fi

@@ -3,14 +3,17 @@
 # vmtest/kernels.lock names them (package, version, sha256), through the
 # private apt configuration of lib.sh, and unpacks only what the guests
 # need (never installs anything):
-#   $CACHE/kernels/<name>/vmlinuz
-#   $CACHE/kernels/<name>/release          (uname -r)
-#   $CACHE/kernels/<name>/package          (the lock's lines for <name>)
-#   $CACHE/kernels/<name>/modules/*.ko     (decompressed)
-#   $CACHE/kernels/<name>/modules/load     (insmod order)
-# <name> is the lock's first field (debian-5.10, debian-6.1, ...); with
-# arguments only those names are fetched. An entry whose cached lines equal
-# the lock's is reused. Prints the kernel directories on stdout.
+#   $CACHE/kernels/locked/<name>-<key>/vmlinuz
+#   .../release          (uname -r)
+#   .../name             (<name>)
+#   .../package          (the lock's lines for <name>)
+#   .../modules/*.ko     (decompressed)
+#   .../modules/load     (insmod order)
+# <name> is the lock's first field (debian-5.10, debian-6.1, ...), <key> a
+# hash of its lock lines: an entry is never rewritten, so runs of different
+# checkouts sharing the cache (CI, other worktrees) cannot swap kernels
+# under each other. With arguments only those names are fetched. Prints the
+# kernel directories on stdout.
 #
 # Layouts handled: modules under /lib/modules (bullseye, bookworm) or
 # /usr/lib/modules (trixie and later); modules compressed with xz or zstd;
@@ -46,8 +49,8 @@ alias_module() {
 
 fetch() {
 	local name=$1 dir tmp rel f t0=$SECONDS
-	dir=$CACHE/kernels/$name
-	if [[ -f $dir/.done && $(cat "$dir/package") == "$(lock_entries "$name")" ]]; then
+	dir=$CACHE/kernels/locked/$name-$(lock_entries "$name" | sha256sum | cut -c1-12)
+	if [[ -f $dir/.done ]]; then
 		log "$name cached: $(head -1 "$dir/package" | cut -d' ' -f1-2)"
 		echo "$dir"
 		return
@@ -107,6 +110,7 @@ fetch() {
 	done
 	rm -rf "$tmp"
 	lock_entries "$name" >"$dir/package"
+	echo "$name" >"$dir/name"
 	echo "$((SECONDS - t0))" >"$dir/fetch-seconds"
 	touch "$dir/.done"
 	log "$name ($rel) fetched in $((SECONDS - t0))s; modules: ${order[*]}"
@@ -114,7 +118,7 @@ fetch() {
 }
 
 vm_apt_setup
-mkdir -p "$CACHE/kernels"
+mkdir -p "$CACHE/kernels/locked"
 names=("$@")
 ((${#names[@]})) || mapfile -t names < <(lock_names | grep '^debian-')
 for n in "${names[@]}"; do fetch "$n"; done

@@ -126,7 +126,11 @@ func getEnv(t *testing.T) *env {
 		}
 		e.kernels = map[string]Kernel{}
 		for _, d := range dirs {
-			k, err := LoadKernel(filepath.Base(d), d)
+			name := filepath.Base(d)
+			if b, err := os.ReadFile(filepath.Join(d, "name")); err == nil {
+				name = strings.TrimSpace(string(b)) // locked/<name>-<key>
+			}
+			k, err := LoadKernel(name, d)
 			if err != nil {
 				e.err = err
 				return
