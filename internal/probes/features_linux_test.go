@@ -85,8 +85,8 @@ func TestRefusedHelperIsOneLine(t *testing.T) {
 	prog, err := ebpf.NewProgramWithOptions(&ebpf.ProgramSpec{
 		Type: ebpf.Tracing, AttachType: ebpf.AttachTraceFExit, AttachTo: "copy_net_ns", License: "GPL",
 		Instructions: asm.Instructions{
-			asm.Mov.Reg(asm.R2, asm.R10), asm.Add.Imm(asm.R2, -8),
-			asm.StoreImm(asm.R10, -8, 0, asm.DWord),
+			asm.Mov.Imm(asm.R3, 0), asm.StoreMem(asm.RFP, -8, asm.R3, asm.DWord),
+			asm.Mov.Reg(asm.R2, asm.RFP), asm.Add.Imm(asm.R2, -8),
 			asm.FnGetFuncRet.Call(), asm.Mov.Imm(asm.R0, 0), asm.Return(),
 		},
 	}, ebpf.ProgramOptions{KernelTypes: f.kernelBTF})
