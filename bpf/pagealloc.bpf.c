@@ -206,12 +206,20 @@ static __always_inline void on_alloc_return(void *ctx, bool failed, __u32 order,
 
 /* Attached by the loader to __alloc_frozen_pages_noprof (6.15+),
  * __alloc_pages_noprof (6.10+), __alloc_pages (5.13+) or
- * __alloc_pages_nodemask (5.10): all are (gfp, order, preferred_nid,
- * nodemask), which the loader checks in the kernel's BTF. Typed arguments,
- * the return value after the last one: no bpf_get_func_arg/ret, which only
- * Linux 5.17 has, so this loads wherever fexit does (5.5+). */
+ * __alloc_pages_nodemask (5.10): (gfp, order, preferred_nid, nodemask), and
+ * from 7.x __alloc_frozen_pages_noprof takes alloc_flags after them. Typed
+ * arguments, the return value after the last one: no bpf_get_func_arg/ret,
+ * which only Linux 5.17 has, so these load wherever fexit does (5.5+). One
+ * program per arity; the loader checks the prototype in the kernel's BTF. */
 SEC("fexit")
-int BPF_PROG(page_alloc_fexit, gfp_t gfp, unsigned int order, int preferred_nid, void *nodemask, struct page *ret)
+int BPF_PROG(page_alloc_fexit4, gfp_t gfp, unsigned int order, __u64 a2, __u64 a3, struct page *ret)
+{
+	on_alloc_return(ctx, !ret, order, gfp);
+	return 0;
+}
+
+SEC("fexit")
+int BPF_PROG(page_alloc_fexit5, gfp_t gfp, unsigned int order, __u64 a2, __u64 a3, __u64 a4, struct page *ret)
 {
 	on_alloc_return(ctx, !ret, order, gfp);
 	return 0;

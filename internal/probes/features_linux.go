@@ -131,18 +131,28 @@ func (f *Features) HasBTFFunc(name string) bool {
 // typed fentry/fexit programs read exactly that many, and fexit finds the
 // return value after them.
 func (f *Features) FuncParams(name string) (int, error) {
+	names, err := f.FuncParamNames(name)
+	return len(names), err
+}
+
+// FuncParamNames returns the parameter names of a kernel function in BTF.
+func (f *Features) FuncParamNames(name string) ([]string, error) {
 	if f.kernelBTF == nil {
-		return 0, f.BTF
+		return nil, f.BTF
 	}
 	var fn *btf.Func
 	if err := f.kernelBTF.TypeByName(name, &fn); err != nil {
-		return 0, fmt.Errorf("symbol not found: %s in kernel BTF", name)
+		return nil, fmt.Errorf("symbol not found: %s in kernel BTF", name)
 	}
 	proto, ok := fn.Type.(*btf.FuncProto)
 	if !ok {
-		return 0, fmt.Errorf("%s: BTF type %T is not a function prototype", name, fn.Type)
+		return nil, fmt.Errorf("%s: BTF type %T is not a function prototype", name, fn.Type)
 	}
-	return len(proto.Params), nil
+	names := make([]string, len(proto.Params))
+	for i, p := range proto.Params {
+		names[i] = p.Name
+	}
+	return names, nil
 }
 
 // HasSymbol reports whether /proc/kallsyms lists a text symbol of that name

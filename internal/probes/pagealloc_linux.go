@@ -3,6 +3,7 @@ package probes
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/cilium/ebpf"
 
@@ -85,9 +86,6 @@ func pageAllocConsts(f *tracefs.Format) (map[string]any, error) {
 	return c, nil
 }
 
-// allocFexitParams is the prototype page_alloc_fexit reads: (gfp, order,
-// preferred_nid, nodemask), the same for every name in allocFexitTargets.
-const allocFexitParams = 4
 
 // attachAllocFexit attaches the function-exit twin that also sees failures
 // injected by should_fail_alloc_page, which return before the tracepoint
@@ -114,14 +112,17 @@ func (s *Set) attachAllocFexit(m Mechanism) (string, error) {
 	var progs []string
 	switch m {
 	case Fentry:
-		n, err := s.features.FuncParams(target)
+		// (gfp, order, preferred_nid, nodemask) everywhere, plus
+		// alloc_flags in 7.x's __alloc_frozen_pages_noprof: one fexit per
+		// arity, reading gfp and order first and the page after the last.
+		names, err := s.features.FuncParamNames(target)
 		if err != nil {
 			return "", err
 		}
-		if n != allocFexitParams {
-			return "", fmt.Errorf("%s has %d parameters in this kernel's BTF, the program reads %d", target, n, allocFexitParams)
+		if len(names) < 4 || len(names) > 5 || !strings.HasPrefix(names[0], "gfp") || names[1] != "order" {
+			return "", fmt.Errorf("%s is (%s) in this kernel's BTF; the fexit programs read (gfp, order, ...) with 4 or 5 parameters", target, strings.Join(names, ", "))
 		}
-		progs = []string{"page_alloc_fexit"}
+		progs = []string{fmt.Sprintf("page_alloc_fexit%d", len(names))}
 	case Kprobe:
 		progs = []string{"page_alloc_kprobe", "page_alloc_kretprobe"}
 	default:
@@ -146,7 +147,9 @@ func (s *Set) attachAllocFexit(m Mechanism) (string, error) {
 			}
 		}
 	}
-	spec.Programs["page_alloc_fexit"].AttachTo = target
+	if m == Fentry {
+		spec.Programs[progs[0]].AttachTo = target
+	}
 	consts := map[string]any{"attribute": !s.opts.NoAttribution}
 	coll, err := s.loadPrograms(spec, progs, consts, map[string]*ebpf.Map{
 		"tp_failed":       s.tpFailed,
@@ -157,7 +160,7 @@ func (s *Set) attachAllocFexit(m Mechanism) (string, error) {
 		return "", describeLoadError(fmt.Sprintf("load %s on %s", m, target), err)
 	}
 	if m == Fentry {
-		err = s.attachProgram(coll.Programs["page_alloc_fexit"], "fexit", target)
+		err = s.attachProgram(coll.Programs[progs[0]], "fexit", target)
 	} else {
 		// Return first: an entry without its return would leave stale arguments.
 		if err = s.attachProgram(coll.Programs["page_alloc_kretprobe"], "kretprobe", target); err == nil {

@@ -81,7 +81,8 @@ const (
 	pageallocMapStacks              = "stacks"
 	pageallocMapTpFailed            = "tp_failed"
 	pageallocProgPageAllocBtf       = "page_alloc_btf"
-	pageallocProgPageAllocFexit     = "page_alloc_fexit"
+	pageallocProgPageAllocFexit4    = "page_alloc_fexit4"
+	pageallocProgPageAllocFexit5    = "page_alloc_fexit5"
 	pageallocProgPageAllocKprobe    = "page_alloc_kprobe"
 	pageallocProgPageAllocKretprobe = "page_alloc_kretprobe"
 	pageallocProgPageAllocRaw       = "page_alloc_raw"
@@ -145,7 +146,8 @@ type pageallocSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type pageallocProgramSpecs struct {
 	PageAllocBtf       *ebpf.ProgramSpec `ebpf:"page_alloc_btf"`
-	PageAllocFexit     *ebpf.ProgramSpec `ebpf:"page_alloc_fexit"`
+	PageAllocFexit4    *ebpf.ProgramSpec `ebpf:"page_alloc_fexit4"`
+	PageAllocFexit5    *ebpf.ProgramSpec `ebpf:"page_alloc_fexit5"`
 	PageAllocKprobe    *ebpf.ProgramSpec `ebpf:"page_alloc_kprobe"`
 	PageAllocKretprobe *ebpf.ProgramSpec `ebpf:"page_alloc_kretprobe"`
 	PageAllocRaw       *ebpf.ProgramSpec `ebpf:"page_alloc_raw"`
@@ -260,7 +262,8 @@ type pageallocVariables struct {
 // It can be passed to loadPageallocObjects or ebpf.CollectionSpec.LoadAndAssign.
 type pageallocPrograms struct {
 	PageAllocBtf       *ebpf.Program `ebpf:"page_alloc_btf"`
-	PageAllocFexit     *ebpf.Program `ebpf:"page_alloc_fexit"`
+	PageAllocFexit4    *ebpf.Program `ebpf:"page_alloc_fexit4"`
+	PageAllocFexit5    *ebpf.Program `ebpf:"page_alloc_fexit5"`
 	PageAllocKprobe    *ebpf.Program `ebpf:"page_alloc_kprobe"`
 	PageAllocKretprobe *ebpf.Program `ebpf:"page_alloc_kretprobe"`
 	PageAllocRaw       *ebpf.Program `ebpf:"page_alloc_raw"`
@@ -270,7 +273,8 @@ type pageallocPrograms struct {
 func (p *pageallocPrograms) Close() error {
 	return _PageallocClose(
 		p.PageAllocBtf,
-		p.PageAllocFexit,
+		p.PageAllocFexit4,
+		p.PageAllocFexit5,
 		p.PageAllocKprobe,
 		p.PageAllocKretprobe,
 		p.PageAllocRaw,

@@ -734,5 +734,17 @@ func TestVMCgroupV1(t *testing.T) {
 	if row.Container.PodUID != "5f0c6d2e-8a1b-4c3d-9e4f-a0b1c2d3e4f5" || row.Container.QoS != "burstable" || row.Container.Driver != "cgroupfs" {
 		t.Errorf("container read from the v1 path: %+v", row.Container)
 	}
+	// Auto mode on 5.10: slab_create falls back to its kprobe and says in
+	// one line why fentry was not used, in the start record and on stderr.
+	h := s.hook("slab_create")
+	want := "fentry: not supported: kmem_cache_create_usercopy has 7 arguments, BPF trampolines take more than 6 only from Linux 6.6; kprobe: ok"
+	if !h.Attached || h.Mechanism != "kprobe" || h.Reason != want || !strings.Contains(s.stderr, "slab_create  attached via kprobe") || !strings.Contains(s.stderr, "("+want+")") {
+		t.Errorf("slab_create in auto mode: attached=%v mechanism=%s reason=%q, want kprobe with %q; stderr:\n%s", h.Attached, h.Mechanism, h.Reason, want, s.stderr)
+	}
+	for _, hook := range []string{"page_alloc", "netns", "ns_syscall", "extfrag"} {
+		if hs := s.hook(hook); !hs.Attached || hs.Reason != "" {
+			t.Errorf("%s in auto mode: attached=%v mechanism=%s reason=%q: want its best mechanism, no reason", hook, hs.Attached, hs.Mechanism, hs.Reason)
+		}
+	}
 	checkReplay(t, e, s)
 }
