@@ -271,7 +271,7 @@ func RenderTable(rows []MatrixRow) string {
 			fmt.Fprintf(&b, "[%d] %s  \n", i+1, n)
 		}
 	}
-	fmt.Fprintf(&b, "\nok = attached as forced and saw the workload (evidence in `%s`); last run %s.\n", ResultsFile, last)
+	fmt.Fprintf(&b, "\nok = attached as forced and saw the workload (evidence in `%s`; on the development VM: `fragscope doctor` loaded and attached it); no = refused, for the reason given; last run %s.\n", ResultsFile, last)
 	return b.String()
 }
 
