@@ -13,11 +13,11 @@
 set -u
 . /vmtest/sessions.sh
 
-fragscope doctor >/tmp/doctor.txt 2>&1
+# One doctor run: -v adds the verifier's logs, indented, after the report.
+fragscope doctor -v >/tmp/doctor.txt 2>&1
 echo "rc=$?" >>/tmp/doctor.txt
-fragscope doctor -v >/tmp/doctor-v.txt 2>&1
 emit doctor.txt /tmp/doctor.txt
-emit doctor-v.txt /tmp/doctor-v.txt
+say "doctor done"
 
 for s in $SESSIONS; do
 	name=${s%%:*}
