@@ -54,7 +54,7 @@ type Session struct {
 	// Logs are the verifier's logs of refused mechanisms (--verbose).
 	Logs []probes.VerifierLog
 	set  *probes.Set
-	kmsg   *kernlog.Follower
+	kmsg *kernlog.Follower
 }
 
 // errEveryHookRefused is why a session goes on without BPF when every hook

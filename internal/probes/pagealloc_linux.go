@@ -86,7 +86,6 @@ func pageAllocConsts(f *tracefs.Format) (map[string]any, error) {
 	return c, nil
 }
 
-
 // attachAllocFexit attaches the function-exit twin that also sees failures
 // injected by should_fail_alloc_page, which return before the tracepoint
 // fires: fexit with typed arguments (5.5+, no 5.17 helpers), or a

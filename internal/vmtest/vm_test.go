@@ -209,7 +209,7 @@ func TestVMDevMachine(t *testing.T) {
 	var rows []MatrixRow
 	for _, hook := range matrixHooks {
 		for _, mech := range hookMechanisms[hook] {
-			m := regexp.MustCompile(`(?m)^`+hook+` +`+mech+` +(works|no)(?:: )?(.*)$`).FindStringSubmatch(string(out))
+			m := regexp.MustCompile(`(?m)^` + hook + ` +` + mech + ` +(works|no)(?:: )?(.*)$`).FindStringSubmatch(string(out))
 			if m == nil {
 				t.Errorf("doctor: no line for %s %s", hook, mech)
 				continue
