@@ -37,5 +37,6 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // wrote snapshots as JSON too.
 func jsonKind(k event.Kind, version uint16) bool {
 	return k == event.KindStart || k == event.KindCgroupPath || k == event.KindKernelReport ||
+		k == event.KindMemcgState ||
 		(version == 1 && k == event.KindMemSnapshot)
 }
