@@ -27,11 +27,12 @@ test: test-deps
 
 # Debian tools the tests drive: promtool and a real Prometheus (agent
 # metrics), zsh (completion), groff (man page), systemd-analyze (the unit),
-# docker.io and podman (the image tests). Installed only when missing
+# docker.io and podman (the image tests), chromium (the report rendered
+# headless). Installed only when missing
 # and only as root; policy-rc.d keeps the package from starting its own
 # Prometheus on :9090. Without them the tests skip naming the package, or
 # fail under CI=true.
-TEST_TOOLS := promtool:prometheus prometheus:prometheus zsh:zsh groff:groff-base systemd-analyze:systemd docker:docker.io dockerd:docker.io podman:podman containerd:containerd runc:runc busybox:busybox-static
+TEST_TOOLS := chromium:chromium promtool:prometheus prometheus:prometheus zsh:zsh groff:groff-base systemd-analyze:systemd docker:docker.io dockerd:docker.io podman:podman containerd:containerd runc:runc busybox:busybox-static
 test-deps:
 	@missing=; for t in $(TEST_TOOLS); do command -v $${t%%:*} >/dev/null || missing="$$missing $${t#*:}"; done; \
 	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

@@ -267,12 +267,18 @@ func (l *Live) handle(st *liveState, dec *probes.Decoder, raw []byte, emit func(
 		l.warn(st, fmt.Sprintf("skipping undecodable record: %v", err))
 		return
 	}
+	// The memcg first: the failing task (a runtime's init stage) exits
+	// and its runtime removes its cgroup within milliseconds; resolving
+	// cgroup paths can take a walk of the hierarchy.
+	ms := l.readMemcg(st, ev)
 	l.announceCgroups(st, emit, ev)
+	if ms != nil {
+		emit(ms)
+	}
 	if af, ok := ev.(*event.AllocFail); ok {
 		st.recentAllocs[st.nextAlloc%len(st.recentAllocs)] = event.AllocFail{Time: af.Time, Task: af.Task, Order: af.Order, GFP: af.GFP}
 		st.nextAlloc++
 	}
-	l.readMemcg(st, ev, emit)
 	emit(ev)
 	if now := time.Now().UTC(); isFailure(ev) && now.Sub(st.lastFailSnap) >= l.MinSnapshotGap {
 		st.lastFailSnap = now
@@ -624,10 +630,11 @@ func (l *Live) memcgTrigger(st *liveState, ev event.Event) (event.Task, bool) {
 	return event.Task{}, false
 }
 
-// readMemcg emits the memory cgroup reading for a failure, before it.
-func (l *Live) readMemcg(st *liveState, ev event.Event, emit func(event.Event)) {
+// readMemcg reads the memory cgroup of a failure's task (nil: not a
+// failure a charge can cause, rate-limited, or unreadable).
+func (l *Live) readMemcg(st *liveState, ev event.Event) *event.MemcgState {
 	if l.Memcg == nil {
-		return
+		return nil
 	}
 	m := &st.memcg
 	if m.lastTID == nil {
@@ -640,40 +647,42 @@ func (l *Live) readMemcg(st *liveState, ev event.Event, emit func(event.Event)) 
 	}
 	task, ok := l.memcgTrigger(st, ev)
 	if !ok {
-		return
+		return nil
 	}
 	now := time.Now().UTC()
 	if now.Sub(m.lastTID[task.TID]) < memcgTIDGap {
-		return
+		return nil
 	}
 	if now.Sub(m.second) >= time.Second {
 		m.second, m.inSecond = now, 0
 	}
 	if m.inSecond >= memcgPerSecond {
-		return
+		return nil
 	}
 	m.inSecond++
 	if len(m.lastTID) >= 4096 {
 		clear(m.lastTID)
 	}
 	m.lastTID[task.TID] = now
-	var v2 string
-	if l.Cgroups != nil {
-		v2, _, _ = l.Cgroups.Path(task.CgroupID)
+	ms, err := l.Memcg.Read(task.TID, "", now)
+	if err != nil && l.Cgroups != nil {
+		// The task is gone: its cgroup2 path, if the resolver has it.
+		if v2, _, ok := l.Cgroups.Path(task.CgroupID); ok {
+			ms, err = l.Memcg.Read(task.TID, v2, now)
+		}
 	}
-	ms, err := l.Memcg.Read(task.TID, v2, now)
 	if err != nil {
 		if !errors.Is(err, memcg.ErrNoController) {
 			l.warn(st, fmt.Sprintf("memory cgroup of task %d: %v", task.TID, err))
 		}
-		return
+		return nil
 	}
 	ms.CgroupID = task.CgroupID
-	emit(ms)
 	inner := ms.Levels[0].Path
 	if _, ok := m.watched[inner]; ok || len(m.watched) < memcgMaxWatched {
 		m.watched[inner] = memcgWatch{failed: now, last: ms.Levels}
 	}
+	return ms
 }
 
 // rereadMemcg reads again, once a tick, the memory cgroups that failed in
