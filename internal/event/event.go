@@ -96,7 +96,7 @@ type HookStatus struct {
 	Mechanism string `json:"mechanism,omitempty"` // tp_btf, raw_tp, tracepoint, fentry, kprobe...
 	Target    string `json:"target,omitempty"`    // symbol or tracepoint name
 	Attached  bool   `json:"attached"`
-	Reason    string `json:"reason,omitempty"` // why not attached, in words
+	Reason    string `json:"reason,omitempty"` // why not attached, or why better mechanisms were not used: one line (probes.Reason)
 }
 
 // Flag is one named bit pattern of a flag table read from the running kernel.

@@ -56,8 +56,10 @@ type Options struct {
 type Session struct {
 	Source *source.Live
 	Status []event.HookStatus
-	set    *probes.Set
-	kmsg   *kernlog.Follower
+	// Logs are the verifier's logs of refused mechanisms (--verbose).
+	Logs []probes.VerifierLog
+	set  *probes.Set
+	kmsg *kernlog.Follower
 }
 
 // errEveryHookRefused is why a session goes on without BPF when every hook
@@ -127,7 +129,7 @@ func Open(ctx context.Context, o Options) (*Session, error) {
 	if err != nil {
 		return degrade(ctx, o, warn, err, nil)
 	}
-	s := &Session{set: set, Status: set.Status}
+	s := &Session{set: set, Status: set.Status, Logs: set.Logs}
 	if !AnyAttached(set.Status) {
 		set.Close()
 		if ds, derr := degrade(ctx, o, warn, errEveryHookRefused, set.Status); derr == nil {

@@ -38,7 +38,7 @@ const (
 	TpBTF      Mechanism = "tp_btf"
 	RawTp      Mechanism = "raw_tp"
 	Tracepoint Mechanism = "tracepoint"
-	Fentry     Mechanism = "fentry" // fentry/fexit pair
+	Fentry     Mechanism = "fentry" // fentry/fexit (alloc_fexit: fexit alone)
 	Kprobe     Mechanism = "kprobe" // kprobe/kretprobe pair
 )
 
@@ -47,7 +47,7 @@ const (
 // raw arguments, and raw_tp measured ~0 ns added per event against ~14 ns.
 var Mechanisms = map[Hook][]Mechanism{
 	HookPageAlloc:    {RawTp, TpBTF, Tracepoint},
-	HookAllocFexit:   {Fentry},
+	HookAllocFexit:   {Fentry, Kprobe},
 	HookExtfrag:      {RawTp, TpBTF, Tracepoint},
 	HookSlabCreate:   {Fentry, Kprobe},
 	HookNetns:        {Fentry, Kprobe},
