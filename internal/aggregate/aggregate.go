@@ -23,6 +23,7 @@ type Aggregator struct {
 	slabFails  ring[event.SlabCreate]
 	netnsFails ring[event.NetnsCreate]
 	nsFails    ring[event.NsSyscall]
+	stalls     stalls
 }
 
 // New returns an empty Aggregator reading s, which the caller feeds every
@@ -80,6 +81,8 @@ func (a *Aggregator) Add(ev event.Event) {
 		// errno 0 is counted as a failure all the same rather than lost.
 		a.open.addNsSyscall(e)
 		*a.nsFails.next() = *e
+	case *event.Stall:
+		a.stalls.add(e)
 	}
 }
 

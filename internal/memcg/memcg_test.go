@@ -103,6 +103,8 @@ func TestReadV1(t *testing.T) {
 	root := t.TempDir()
 	proc, mem := filepath.Join(root, "proc"), filepath.Join(root, "memory")
 	write(t, filepath.Join(proc, "42"), map[string]string{"cgroup": "12:pids:/fs-parent/ctr1\n4:memory:/fs-parent/ctr1\n0::/fs-parent/ctr1\n"})
+	// An exited task, as cgroup_exit leaves it: in the root of every hierarchy.
+	write(t, filepath.Join(proc, "46"), map[string]string{"cgroup": "4:memory:/\n0::/\n"})
 	write(t, filepath.Join(mem, "fs-parent"), map[string]string{"memory.limit_in_bytes": "262144\n",
 		"memory.usage_in_bytes": "262144\n", "memory.failcnt": "341\n", "memory.kmem.limit_in_bytes": "9223372036854771712\n",
 		"memory.kmem.usage_in_bytes": "225280\n", "memory.kmem.failcnt": "0\n"})
@@ -127,6 +129,18 @@ func TestReadV1(t *testing.T) {
 	st, err = r.Read(43, "/fs-parent/ctr1", t0)
 	if err != nil || st.From != "v2_path" || len(st.Levels) != 2 {
 		t.Fatalf("fallback: %+v, %v", st, err)
+	}
+	// The runtime removed the failed container's cgroup already: the
+	// parent whose limit refused is what is left to read.
+	st, err = r.Read(45, "/fs-parent/removed", t0)
+	if err != nil || len(st.Levels) != 1 || st.Levels[0].Path != "/fs-parent" || st.Levels[0].Failcnt != 341 {
+		t.Fatalf("removed child: %+v, %v", st, err)
+	}
+	if st, err = r.Read(46, "/fs-parent/ctr1", t0); err != nil || st.From != "v2_path" || len(st.Levels) != 2 {
+		t.Fatalf("zombie: %+v, %v", st, err)
+	}
+	if _, err := r.Read(46, "", t0); err == nil {
+		t.Error("a zombie without a cgroup2 path must be an error, not the root cgroup")
 	}
 	if _, err := r.Read(44, "", t0); err == nil {
 		t.Error("a vanished task without a cgroup2 path must be an error")

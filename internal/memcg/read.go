@@ -112,9 +112,14 @@ func (r *Reader) Read(tid uint32, v2Path string, now time.Time) (*event.MemcgSta
 	}
 	st := &event.MemcgState{Time: now, TID: tid, Version: ver, From: "proc", Reason: "failure"}
 	path, err := r.procPath(tid, ver)
+	if err == nil && path == "/" {
+		// An exited task (a zombie) is moved to the root by cgroup_exit:
+		// "/" says nothing of where it failed, unless it is all we have.
+		err = errors.New("task exited: /proc shows the root cgroup")
+	}
 	if err != nil {
-		if v2Path == "" || strings.HasPrefix(v2Path, "/..") {
-			return nil, err
+		if v2Path == "" || v2Path == "/" || strings.HasPrefix(v2Path, "/..") {
+			return nil, fmt.Errorf("task %d: %w", tid, err)
 		}
 		path, st.From = v2Path, "v2_path"
 	}
@@ -122,21 +127,38 @@ func (r *Reader) Read(tid uint32, v2Path string, now time.Time) (*event.MemcgSta
 		// A cgroup namespace root above ours: not under our mount.
 		return nil, fmt.Errorf("memcg of task %d is outside this cgroup namespace (%s)", tid, path)
 	}
-	for p := filepath.Clean(path); p != "/" && p != "." && len(st.Levels) < maxLevels; p = filepath.Dir(p) {
+	var first error
+	st.Levels, first = walk(mount, path, ver)
+	if len(st.Levels) == 0 {
+		if first != nil {
+			return nil, fmt.Errorf("memcg %s: %w", path, first)
+		}
+		return nil, fmt.Errorf("task %d is in the root memory cgroup: no limit applies", tid)
+	}
+	return st, nil
+}
+
+// walk reads path and its ancestors below the root. Levels already removed
+// are skipped: a runtime removes a failed container's cgroup within
+// milliseconds, while the parent whose limit refused the charge stays.
+func walk(mount, path string, ver int) ([]event.MemcgLevel, error) {
+	var levels []event.MemcgLevel
+	var first error
+	for p := filepath.Clean(path); p != "/" && p != "." && len(levels) < maxLevels; p = filepath.Dir(p) {
 		l, err := readLevel(filepath.Join(mount, p), ver)
 		if err != nil {
-			if len(st.Levels) == 0 {
-				return nil, fmt.Errorf("memcg %s: %w", p, err)
+			if first == nil {
+				first = err
+			}
+			if len(levels) == 0 {
+				continue
 			}
 			break
 		}
 		l.Path = p
-		st.Levels = append(st.Levels, l)
+		levels = append(levels, l)
 	}
-	if len(st.Levels) == 0 {
-		return nil, fmt.Errorf("task %d is in the root memory cgroup: no limit applies", tid)
-	}
-	return st, nil
+	return levels, first
 }
 
 // ReadPath reads the cgroup at path (relative to the hierarchy) and its
@@ -148,17 +170,13 @@ func (r *Reader) ReadPath(path string, now time.Time) (*event.MemcgState, error)
 		mount = r.V2
 	}
 	st := &event.MemcgState{Time: now, Version: ver, From: "path", Reason: "interval"}
-	for p := filepath.Clean(path); p != "/" && p != "." && len(st.Levels) < maxLevels; p = filepath.Dir(p) {
-		l, err := readLevel(filepath.Join(mount, p), ver)
-		if err != nil {
-			if len(st.Levels) == 0 {
-				return nil, err
-			}
-			break
-		}
-		l.Path = p
-		st.Levels = append(st.Levels, l)
+	levels, err := readLevel(filepath.Join(mount, path), ver)
+	if err != nil {
+		return nil, err // gone: stop watching it
 	}
+	levels.Path = filepath.Clean(path)
+	rest, _ := walk(mount, filepath.Dir(path), ver)
+	st.Levels = append([]event.MemcgLevel{levels}, rest...)
 	return st, nil
 }
 

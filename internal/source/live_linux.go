@@ -74,6 +74,14 @@ type Live struct {
 	// Sandbox guesses the pod a runtime was creating a sandbox for when a
 	// network namespace creation failed in its own process; nil: never.
 	Sandbox func(at time.Time) (event.SandboxGuess, bool)
+	// StallThreshold reports a namespace syscall or memcg OOM wait that
+	// lasts this long while it lasts, and again when it ends; 0: off. The
+	// BPF side must have been opened with the same threshold
+	// (probes.Options.StallThreshold), which streams such calls' exits.
+	StallThreshold time.Duration
+	// StallScan is how often the in-flight maps are scanned (default
+	// DefaultStallScan).
+	StallScan time.Duration
 	// Memcg, when set, reads the memory cgroup of a task whose failure a
 	// memcg charge can cause (an ENOMEM/ENOBUFS process creation, a failed
 	// memcg-accounted allocation, slab cache or netns): a MemcgState is
@@ -132,6 +140,7 @@ type liveState struct {
 	warnMu     sync.Mutex // warn is called from the reader and the emitter
 	warned     map[string]time.Time
 	ticks      int
+	stalls     *stallTracker // nil: stalls are not reported
 	memcg      memcgState
 }
 
@@ -201,8 +210,44 @@ func (l *Live) Run(ctx context.Context, emit func(event.Event)) error {
 
 	ticker := time.NewTicker(l.Interval)
 	defer ticker.Stop()
+	var stallC <-chan time.Time
+	if l.Set != nil && l.StallThreshold > 0 {
+		if l.StallScan <= 0 {
+			l.StallScan = DefaultStallScan
+		}
+		st.stalls = newStallTracker(l.StallThreshold, l.Set, clock)
+		if r := l.Cgroups; r != nil && r.Hierarchy() == cgroup.HierarchyMemory {
+			// The v1 memory cgroup ids the BPF side reports are this
+			// hierarchy's: the resolver names them.
+			st.stalls.memcg = func(id uint64) (*event.StallMemcg, error) {
+				p, _, ok := r.Path(id)
+				if !ok {
+					return nil, fmt.Errorf("memory cgroup id %d: no path", id)
+				}
+				root, err := oomRoot(r.Dir, p)
+				if err != nil || root == "" {
+					return nil, err
+				}
+				m := &event.StallMemcg{Path: root}
+				if l.Memcg != nil {
+					if ms, err := l.Memcg.ReadPath(root, time.Now()); err == nil && len(ms.Levels) > 0 {
+						m.LimitBytes, m.UsageBytes = uint64(max(ms.Levels[0].Limit, 0)), ms.Levels[0].Usage
+					}
+				}
+				return m, nil
+			}
+		}
+		if !st.stalls.procVisible {
+			l.warn(st, "this process does not see the host's tasks in /proc (a pod without hostPID): stalls are reported without wchan, and a task in the memcg OOM wait is judged by its cgroup's under_oom")
+		}
+		stallTicker := time.NewTicker(l.StallScan)
+		defer stallTicker.Stop()
+		stallC = stallTicker.C
+	}
 	for {
 		select {
+		case <-stallC:
+			l.scanStalls(st, emit)
 		case raw := <-records:
 			l.handle(st, dec, raw, emit)
 		case batch := <-kmsgBatches:
@@ -273,6 +318,25 @@ func (l *Live) handle(st *liveState, dec *probes.Decoder, raw []byte, emit func(
 		l.warn(st, fmt.Sprintf("skipping undecodable record: %v", err))
 		return
 	}
+	if ns, ok := ev.(*event.NsSyscall); ok && st.stalls != nil {
+		if end := st.stalls.exit(ns); end != nil {
+			if ns.Errno == 0 {
+				// Streamed only because it ran past the threshold: a
+				// successful call is the end of a stall, not a failure.
+				l.announceCgroups(st, emit, end)
+				emit(end)
+				return
+			}
+			defer func() {
+				l.announceCgroups(st, emit, end)
+				emit(end)
+			}()
+		}
+	}
+	// The memcg first: the failing task (a runtime's init stage) exits
+	// and its runtime removes its cgroup within milliseconds; resolving
+	// cgroup paths can take a walk of the hierarchy.
+	ms := l.readMemcg(st, ev)
 	l.announceCgroups(st, emit, ev)
 	if ns, ok := ev.(*event.NsSyscall); ok && l.Sandbox != nil && container.CreatesPodNetns(ns.Task.Comm, ns.Syscall, ns.Flags) {
 		// Rare (a runtime failing to make a pod's netns) and bounded by
@@ -281,11 +345,13 @@ func (l *Live) handle(st *liveState, dec *probes.Decoder, raw []byte, emit func(
 			ns.Sandbox = &g
 		}
 	}
+	if ms != nil {
+		emit(ms)
+	}
 	if af, ok := ev.(*event.AllocFail); ok {
 		st.recentAllocs[st.nextAlloc%len(st.recentAllocs)] = event.AllocFail{Time: af.Time, Task: af.Task, Order: af.Order, GFP: af.GFP}
 		st.nextAlloc++
 	}
-	l.readMemcg(st, ev, emit)
 	emit(ev)
 	if now := time.Now().UTC(); isFailure(ev) && now.Sub(st.lastFailSnap) >= l.MinSnapshotGap {
 		st.lastFailSnap = now
@@ -427,6 +493,22 @@ func (l *Live) tick(st *liveState, now time.Time, emit func(event.Event)) error 
 	return nil
 }
 
+// scanStalls reports the calls that crossed the stall threshold since the
+// last scan and the ends the maps show.
+func (l *Live) scanStalls(st *liveState, emit func(event.Event)) {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return
+	}
+	err := st.stalls.scan(uint64(ts.Nano()), func(s *event.Stall) {
+		l.announceCgroups(st, emit, s)
+		emit(s)
+	})
+	if err != nil {
+		l.warn(st, fmt.Sprintf("reading the in-flight calls for stalls: %v", err))
+	}
+}
+
 // announceCgroups resolves the cgroup ids ev names and emits what the
 // resolver learned (new paths, removals) before ev, so every consumer,
 // a recording included, knows a path before it needs it.
@@ -444,6 +526,8 @@ func (l *Live) announceCgroups(st *liveState, emit func(event.Event), ev event.E
 	case *event.NsSyscall:
 		// A failed container start's cgroup is gone within milliseconds.
 		l.Cgroups.PathSoon(e.Task.CgroupID)
+	case *event.Stall:
+		l.Cgroups.Path(e.Task.CgroupID)
 	case *event.Tick:
 		for _, x := range e.Extfrag {
 			l.Cgroups.Path(x.CgroupID)
@@ -642,10 +726,11 @@ func (l *Live) memcgTrigger(st *liveState, ev event.Event) (event.Task, bool) {
 	return event.Task{}, false
 }
 
-// readMemcg emits the memory cgroup reading for a failure, before it.
-func (l *Live) readMemcg(st *liveState, ev event.Event, emit func(event.Event)) {
+// readMemcg reads the memory cgroup of a failure's task (nil: not a
+// failure a charge can cause, rate-limited, or unreadable).
+func (l *Live) readMemcg(st *liveState, ev event.Event) *event.MemcgState {
 	if l.Memcg == nil {
-		return
+		return nil
 	}
 	m := &st.memcg
 	if m.lastTID == nil {
@@ -658,40 +743,42 @@ func (l *Live) readMemcg(st *liveState, ev event.Event, emit func(event.Event)) 
 	}
 	task, ok := l.memcgTrigger(st, ev)
 	if !ok {
-		return
+		return nil
 	}
 	now := time.Now().UTC()
 	if now.Sub(m.lastTID[task.TID]) < memcgTIDGap {
-		return
+		return nil
 	}
 	if now.Sub(m.second) >= time.Second {
 		m.second, m.inSecond = now, 0
 	}
 	if m.inSecond >= memcgPerSecond {
-		return
+		return nil
 	}
 	m.inSecond++
 	if len(m.lastTID) >= 4096 {
 		clear(m.lastTID)
 	}
 	m.lastTID[task.TID] = now
-	var v2 string
-	if l.Cgroups != nil {
-		v2, _, _ = l.Cgroups.Path(task.CgroupID)
+	ms, err := l.Memcg.Read(task.TID, "", now)
+	if err != nil && l.Cgroups != nil {
+		// The task is gone: its cgroup2 path, if the resolver has it.
+		if v2, _, ok := l.Cgroups.Path(task.CgroupID); ok {
+			ms, err = l.Memcg.Read(task.TID, v2, now)
+		}
 	}
-	ms, err := l.Memcg.Read(task.TID, v2, now)
 	if err != nil {
 		if !errors.Is(err, memcg.ErrNoController) {
 			l.warn(st, fmt.Sprintf("memory cgroup of task %d: %v", task.TID, err))
 		}
-		return
+		return nil
 	}
 	ms.CgroupID = task.CgroupID
-	emit(ms)
 	inner := ms.Levels[0].Path
 	if _, ok := m.watched[inner]; ok || len(m.watched) < memcgMaxWatched {
 		m.watched[inner] = memcgWatch{failed: now, last: ms.Levels}
 	}
+	return ms
 }
 
 // rereadMemcg reads again, once a tick, the memory cgroups that failed in

@@ -94,6 +94,7 @@ func (t *Terminal) screen(agg *aggregate.Aggregator) {
 		hostKernel(agg), iv.Seq, clock(iv.Begin), clock(iv.End), iv.Covered)
 	writeHookProblems(b, agg)
 	t.writeIncidents(t.tty)
+	writeStalls(b, agg, iv.End)
 	writeDrops(b, &iv.Counts, &s.Counts)
 	writeAllocs(b, &iv.Counts, &s.Counts)
 	writeFreeMemory(b, agg, &s)
@@ -121,6 +122,7 @@ func writeSummary(b *bytes.Buffer, agg *aggregate.Aggregator) {
 	writeSlabs(b, nil, &s)
 	writeNetns(b, nil, &s)
 	writeSyscalls(b, nil, &s)
+	writeStalls(b, agg, s.End)
 	writeTopFragmenters(b, agg, false)
 	writeExtfrag(b, nil, &s.Counts)
 }
@@ -181,6 +183,8 @@ func writeNotice(b *bytes.Buffer, ev event.Event, agg *aggregate.Aggregator) {
 		}
 	case *event.NsSyscall:
 		wrap(b, clock(e.Time)+" SYSCALL FAIL ", syscallFailLine(e))
+	case *event.Stall:
+		writeStallNotice(b, e, agg)
 	}
 }
 
