@@ -335,3 +335,27 @@ func (r *Resolver) evictLocked() {
 func (r *Resolver) full(rel string) string {
 	return path.Join(r.prefix, rel)
 }
+
+// Learn records what another reading of the kernel's tables said: that id
+// is the cgroup at path (relative to the root), from the /proc line of the
+// task an event named with that id, read moments after the event. It fills
+// the gap a walk cannot: a failed container start's cgroup is removed
+// within milliseconds, before any walk sees it. Known ids are left alone;
+// a path that still exists must have id as its inode.
+func (r *Resolver) Learn(id uint64, path string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cache[id] != nil || path == "" {
+		return
+	}
+	removed := false
+	if ino, ok := r.statLocked(path); !ok {
+		removed = true
+	} else if ino != id {
+		return
+	}
+	if len(r.cache) >= r.limit {
+		r.evictLocked()
+	}
+	r.cache[id] = &entry{path: filepath.Clean(path), removed: removed}
+}

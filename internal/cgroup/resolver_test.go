@@ -333,3 +333,29 @@ func TestResolverWalkCostBackoff(t *testing.T) {
 		t.Errorf("no walk 2 s (20x) after a 100 ms walk: %d walks", w)
 	}
 }
+
+// Learn: an id read from a task's /proc line fills the cache when no walk
+// can (the cgroup was removed first); a live path must match the id.
+func TestResolverLearn(t *testing.T) {
+	root := t.TempDir()
+	ino := mkdirIno(t, filepath.Join(root, "parent", "ctr"))
+	r, _ := newTestResolver(root, WithMinWalkInterval(time.Hour))
+	r.Refresh()
+	other := mkdirIno(t, filepath.Join(root, "late"))
+	r.Learn(other+1000, "/late") // a live path with another inode: ignored
+	if _, _, ok := r.Path(other + 1000); ok {
+		t.Error("a live path whose inode is not the id was learned")
+	}
+	r.Learn(other, "/late")
+	if p, removed, ok := r.Path(other); !ok || p != "/late" || removed {
+		t.Errorf("live path: %q %v %v", p, removed, ok)
+	}
+	r.Learn(424242, "/parent/gone")
+	if p, removed, ok := r.Path(424242); !ok || p != "/parent/gone" || !removed {
+		t.Errorf("removed path: %q %v %v", p, removed, ok)
+	}
+	r.Learn(ino, "/elsewhere") // known ids stay as the walk found them
+	if p, _, _ := r.Path(ino); p != "/parent/ctr" {
+		t.Errorf("known id relearned as %q", p)
+	}
+}
