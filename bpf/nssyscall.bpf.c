@@ -100,7 +100,15 @@ static __always_inline int ns_exit(__u8 sc, __s64 ret)
 			e->ret = ret;
 			if (call && ref)
 				e->flags = call->flags;
-			submit_event(e);
+			/* A memory failure of process creation is read about
+			 * at once: userspace reads the task's memory cgroup
+			 * before a runtime's failed init stage is reaped and
+			 * its cgroup removed (milliseconds). Rare, unlike the
+			 * EAGAINs of a fork bomb, which stay batched. */
+			if (ret == -12 || ret == -105)
+				bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+			else
+				submit_event(e);
 		}
 	}
 	if (ref) {

@@ -151,23 +151,6 @@ func (r *Resolver) Path(id uint64) (path string, removed, ok bool) {
 	return e.path, e.removed, true
 }
 
-// PathSoon is Path for the cgroup of a failure: a miss may walk within the
-// minimum interval too (at most once per FailureWalkInterval, and within
-// the walk-cost bound), because the cgroup of a failed container start
-// lives a few milliseconds: runc removes it as soon as its init fails, and
-// the next walk allowed by the interval would find nothing.
-func (r *Resolver) PathSoon(id uint64) (path string, removed, ok bool) {
-	r.mu.Lock()
-	if r.cache[id] == nil && r.walked && r.now().Sub(r.lastWalk) >= max(FailureWalkInterval, walkCostFactor*r.stats.LastWalk) {
-		r.walkLocked()
-	}
-	r.mu.Unlock()
-	return r.Path(id)
-}
-
-// FailureWalkInterval is the least time between walks PathSoon starts.
-const FailureWalkInterval = 50 * time.Millisecond
-
 // mayWalkLocked reports whether a miss may walk now: not before the
 // minimum interval, and not before walkCostFactor times the last walk's
 // duration, so that on a host where a walk is slow (tens of ms for a few
@@ -351,4 +334,28 @@ func (r *Resolver) evictLocked() {
 // hierarchy's root.
 func (r *Resolver) full(rel string) string {
 	return path.Join(r.prefix, rel)
+}
+
+// Learn records what another reading of the kernel's tables said: that id
+// is the cgroup at path (relative to the root), from the /proc line of the
+// task an event named with that id, read moments after the event. It fills
+// the gap a walk cannot: a failed container start's cgroup is removed
+// within milliseconds, before any walk sees it. Known ids are left alone;
+// a path that still exists must have id as its inode.
+func (r *Resolver) Learn(id uint64, path string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cache[id] != nil || path == "" {
+		return
+	}
+	removed := false
+	if ino, ok := r.statLocked(path); !ok {
+		removed = true
+	} else if ino != id {
+		return
+	}
+	if len(r.cache) >= r.limit {
+		r.evictLocked()
+	}
+	r.cache[id] = &entry{path: filepath.Clean(path), removed: removed}
 }

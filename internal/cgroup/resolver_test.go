@@ -334,27 +334,28 @@ func TestResolverWalkCostBackoff(t *testing.T) {
 	}
 }
 
-// A failure's cgroup (a container whose start just failed, removed within
-// milliseconds) may walk inside the miss interval, at most once per
-// FailureWalkInterval.
-func TestResolverPathSoon(t *testing.T) {
+// Learn: an id read from a task's /proc line fills the cache when no walk
+// can (the cgroup was removed first); a live path must match the id.
+func TestResolverLearn(t *testing.T) {
 	root := t.TempDir()
-	mkdirIno(t, filepath.Join(root, "a"))
-	r, clock := newTestResolver(root)
-	r.Path(1 << 40) // the first walk
-	fail := mkdirIno(t, filepath.Join(root, "fsrp", "0123abcd"))
-	clock.advance(FailureWalkInterval - time.Millisecond)
-	if _, _, ok := r.PathSoon(fail); ok || r.Stats().Walks != 1 {
-		t.Fatalf("walked sooner than FailureWalkInterval: %d walks", r.Stats().Walks)
+	ino := mkdirIno(t, filepath.Join(root, "parent", "ctr"))
+	r, _ := newTestResolver(root, WithMinWalkInterval(time.Hour))
+	r.Refresh()
+	other := mkdirIno(t, filepath.Join(root, "late"))
+	r.Learn(other+1000, "/late") // a live path with another inode: ignored
+	if _, _, ok := r.Path(other + 1000); ok {
+		t.Error("a live path whose inode is not the id was learned")
 	}
-	clock.advance(time.Millisecond)
-	if p, _, ok := r.PathSoon(fail); !ok || p != "/fsrp/0123abcd" || r.Stats().Walks != 2 {
-		t.Errorf("PathSoon = %q %v after %d walks", p, ok, r.Stats().Walks)
+	r.Learn(other, "/late")
+	if p, removed, ok := r.Path(other); !ok || p != "/late" || removed {
+		t.Errorf("live path: %q %v %v", p, removed, ok)
 	}
-	// A known id costs no walk.
-	clock.advance(time.Second)
-	r.PathSoon(fail)
-	if w := r.Stats().Walks; w != 2 {
-		t.Errorf("walks = %d for a known id", w)
+	r.Learn(424242, "/parent/gone")
+	if p, removed, ok := r.Path(424242); !ok || p != "/parent/gone" || !removed {
+		t.Errorf("removed path: %q %v %v", p, removed, ok)
+	}
+	r.Learn(ino, "/elsewhere") // known ids stay as the walk found them
+	if p, _, _ := r.Path(ino); p != "/parent/ctr" {
+		t.Errorf("known id relearned as %q", p)
 	}
 }

@@ -24,10 +24,14 @@ type MemcgState struct {
 	// Version is the memory controller's hierarchy: 1 or 2.
 	Version int `json:"version"`
 	// From says how the task's memory cgroup was found: "proc" (its
-	// /proc/<tid>/cgroup line) or "v2_path" (the task had exited: its
-	// cgroup2 path, looked up in the memory hierarchy, which runtimes
-	// create under the same relative path in every hierarchy).
+	// /proc/<tid>/cgroup line) or "cgroup_path" (the task had exited: the
+	// path the cgroup resolver knows for its cgroup id, looked up in the
+	// memory hierarchy; runtimes create a container under the same
+	// relative path in every hierarchy).
 	From string `json:"from"`
+	// Path is the task's memory cgroup as /proc or the resolver named
+	// it; Levels may start above it when the runtime had removed it.
+	Path string `json:"path,omitempty"`
 	// Levels are the task's memory cgroup first, then each ancestor below
 	// the hierarchy's root.
 	Levels []MemcgLevel `json:"levels"`

@@ -43,8 +43,8 @@ func memcgText(f *memcg.Finding) string {
 	if f.Limit >= 0 {
 		fmt.Fprintf(&b, "; usage %d kB of its %d kB limit", f.Usage/1024, f.Limit/1024)
 	}
-	if f.From == "v2_path" {
-		b.WriteString(" (the task had exited before it was read: taken at its cgroup2 path in the memory hierarchy)")
+	if f.From == "cgroup_path" {
+		b.WriteString(" (the task had exited before it was read: read at its cgroup's path in the memory hierarchy)")
 	}
 	return b.String()
 }

@@ -127,7 +127,7 @@ func TestReadV1(t *testing.T) {
 	}
 	// The task exited: its cgroup2 path is looked up in the memory hierarchy.
 	st, err = r.Read(43, "/fs-parent/ctr1", t0)
-	if err != nil || st.From != "v2_path" || len(st.Levels) != 2 {
+	if err != nil || st.From != "cgroup_path" || len(st.Levels) != 2 {
 		t.Fatalf("fallback: %+v, %v", st, err)
 	}
 	// The runtime removed the failed container's cgroup already: the
@@ -136,7 +136,7 @@ func TestReadV1(t *testing.T) {
 	if err != nil || len(st.Levels) != 1 || st.Levels[0].Path != "/fs-parent" || st.Levels[0].Failcnt != 341 {
 		t.Fatalf("removed child: %+v, %v", st, err)
 	}
-	if st, err = r.Read(46, "/fs-parent/ctr1", t0); err != nil || st.From != "v2_path" || len(st.Levels) != 2 {
+	if st, err = r.Read(46, "/fs-parent/ctr1", t0); err != nil || st.From != "cgroup_path" || len(st.Levels) != 2 {
 		t.Fatalf("zombie: %+v, %v", st, err)
 	}
 	if _, err := r.Read(46, "", t0); err == nil {

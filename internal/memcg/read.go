@@ -121,13 +121,14 @@ func (r *Reader) Read(tid uint32, v2Path string, now time.Time) (*event.MemcgSta
 		if v2Path == "" || v2Path == "/" || strings.HasPrefix(v2Path, "/..") {
 			return nil, fmt.Errorf("task %d: %w", tid, err)
 		}
-		path, st.From = v2Path, "v2_path"
+		path, st.From = v2Path, "cgroup_path"
 	}
 	if strings.HasPrefix(path, "/..") {
 		// A cgroup namespace root above ours: not under our mount.
 		return nil, fmt.Errorf("memcg of task %d is outside this cgroup namespace (%s)", tid, path)
 	}
 	var first error
+	st.Path = filepath.Clean(path)
 	st.Levels, first = walk(mount, path, ver)
 	if len(st.Levels) == 0 {
 		if first != nil {

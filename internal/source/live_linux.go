@@ -100,12 +100,16 @@ const (
 	memcgPerSecond  = 50
 	memcgWatchFor   = 10 * time.Minute
 	memcgMaxWatched = 256
+	// memcgWalksPerSecond bounds the hierarchy walks a vanished task's
+	// reading may force (tens of ms each with thousands of cgroups).
+	memcgWalksPerSecond = 2
 )
 
 type memcgState struct {
 	account  uint64               // __GFP_ACCOUNT (3.8..4.4: __GFP_KMEMCG) in this kernel's table
 	lastTID  map[uint32]time.Time // when each thread was last read
 	second   time.Time            // the current one-second window
+	walkedAt time.Time            // the last walk a reading forced
 	inSecond int
 	watched  map[string]memcgWatch // innermost path -> when it last failed, what was last emitted
 	warned   bool
@@ -524,8 +528,7 @@ func (l *Live) announceCgroups(st *liveState, emit func(event.Event), ev event.E
 	case *event.NetnsCreate:
 		l.Cgroups.Path(e.Task.CgroupID)
 	case *event.NsSyscall:
-		// A failed container start's cgroup is gone within milliseconds.
-		l.Cgroups.PathSoon(e.Task.CgroupID)
+		l.Cgroups.Path(e.Task.CgroupID)
 	case *event.Stall:
 		l.Cgroups.Path(e.Task.CgroupID)
 	case *event.Tick:
@@ -762,9 +765,19 @@ func (l *Live) readMemcg(st *liveState, ev event.Event) *event.MemcgState {
 	m.lastTID[task.TID] = now
 	ms, err := l.Memcg.Read(task.TID, "", now)
 	if err != nil && l.Cgroups != nil {
-		// The task is gone: its cgroup2 path, if the resolver has it.
-		if v2, _, ok := l.Cgroups.Path(task.CgroupID); ok {
-			ms, err = l.Memcg.Read(task.TID, v2, now)
+		// The task is gone (a runtime's init stage exits within a
+		// millisecond of its failure): its cgroup's path, if the resolver
+		// has it, else after a walk, while the runtime has not yet
+		// removed the cgroup. Walks are bounded to memcgWalksPerSecond.
+		p, _, ok := l.Cgroups.Path(task.CgroupID)
+		if !ok && now.Sub(m.walkedAt) >= time.Second/memcgWalksPerSecond {
+			m.walkedAt = now
+			if l.Cgroups.Refresh() == nil {
+				p, _, ok = l.Cgroups.Path(task.CgroupID)
+			}
+		}
+		if ok {
+			ms, err = l.Memcg.Read(task.TID, p, now)
 		}
 	}
 	if err != nil {
@@ -774,6 +787,11 @@ func (l *Live) readMemcg(st *liveState, ev event.Event) *event.MemcgState {
 		return nil
 	}
 	ms.CgroupID = task.CgroupID
+	if l.Cgroups != nil && ms.From == "proc" && sameHierarchy(l.Cgroups.Hierarchy(), ms.Version) {
+		// The id's path from the task's own /proc line, in case its
+		// cgroup is removed before the resolver walks to it.
+		l.Cgroups.Learn(task.CgroupID, ms.Path)
+	}
 	inner := ms.Levels[0].Path
 	if _, ok := m.watched[inner]; ok || len(m.watched) < memcgMaxWatched {
 		m.watched[inner] = memcgWatch{failed: now, last: ms.Levels}
@@ -816,4 +834,10 @@ func sameCounters(a, b event.MemcgLevel) bool {
 	return a.Path == b.Path && a.Limit == b.Limit && a.Failcnt == b.Failcnt && a.KmemLimit == b.KmemLimit &&
 		a.KmemFailcnt == b.KmemFailcnt && a.EventsMax == b.EventsMax && a.EventsOOM == b.EventsOOM &&
 		a.EventsOOMKill == b.EventsOOMKill
+}
+
+// sameHierarchy: the resolver's ids are of the hierarchy the memory
+// controller's version reads (cgroup v1 memory ids with --cgroup-mode v1).
+func sameHierarchy(resolver string, version int) bool {
+	return (resolver == cgroup.HierarchyMemory && version == 1) || (resolver == cgroup.HierarchyV2 && version == 2)
 }
