@@ -265,7 +265,14 @@ func (s *Session) LiveCgroups(at time.Time) []event.CgroupPath {
 		if c.Removed {
 			continue
 		}
-		out = append(out, event.CgroupPath{Time: at, ID: id, Path: c.Path, PodName: c.PodName, PodNamespace: c.PodNamespace})
+		cp := event.CgroupPath{Time: at, ID: id, Path: c.Path, PodName: c.PodName, PodNamespace: c.PodNamespace,
+			ContainerName: c.ContainerName, RuntimeNamespace: c.RuntimeNamespace}
+		if c.Confirmed {
+			// What the runtime said, as it said it: replay parses the
+			// path again and takes these over it.
+			cp.Runtime, cp.ContainerID = c.Container.Runtime, c.Container.ContainerID
+		}
+		out = append(out, cp)
 	}
 	return out
 }

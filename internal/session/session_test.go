@@ -94,3 +94,32 @@ func TestEraTableWhenStartHasNone(t *testing.T) {
 		t.Error("the 3.10 era table does not know __GFP_KMEMCG")
 	}
 }
+
+// What a runtime said about a cgroup survives the session: a later record
+// without it (a removal) keeps it, a new path drops it, and the preamble a
+// reader starting mid-stream gets (LiveCgroups) carries it, so a kept
+// incident's recording names the container as the live session did.
+func TestRuntimeAnswersKept(t *testing.T) {
+	s := session.New()
+	s.Add(&event.CgroupPath{Time: aggtest.T0, ID: 9, Path: "/fsns/web1",
+		Runtime: "containerd", ContainerID: "web1", ContainerName: "web1", RuntimeNamespace: "fsns"})
+	s.Add(&event.CgroupPath{Time: aggtest.T0, ID: 9, Path: "/fsns/web1"})
+	c, _ := s.Cgroup(9)
+	if !c.Confirmed || c.Container.Runtime != "containerd" || c.Container.ContainerID != "web1" || c.ContainerName != "web1" || c.RuntimeNamespace != "fsns" {
+		t.Fatalf("cgroup = %+v", c)
+	}
+	want := event.CgroupPath{Time: aggtest.T0, ID: 9, Path: "/fsns/web1",
+		Runtime: "containerd", ContainerID: "web1", ContainerName: "web1", RuntimeNamespace: "fsns"}
+	if live := s.LiveCgroups(aggtest.T0); len(live) != 1 || live[0] != want {
+		t.Errorf("LiveCgroups = %+v, want %+v", live, want)
+	}
+	replayed := session.New()
+	replayed.Add(&s.LiveCgroups(aggtest.T0)[0])
+	if r, _ := replayed.Cgroup(9); r != c {
+		t.Errorf("replayed %+v, want %+v", r, c)
+	}
+	s.Add(&event.CgroupPath{Time: aggtest.T0, ID: 9, Path: "/elsewhere/web1"})
+	if c, _ := s.Cgroup(9); c.Confirmed || c.ContainerName != "" || c.Container.ContainerID != "" {
+		t.Errorf("a new path kept the old answers: %+v", c)
+	}
+}
