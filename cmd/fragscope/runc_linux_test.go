@@ -267,8 +267,9 @@ func TestRuncMemcgLimit(t *testing.T) {
 			t.Errorf("%s: memcg %v, want path %s limit %d", where, mc, parent, limit)
 		}
 		task := found["task"].(map[string]any)
-		if p, _ := task["cgroup_path"].(string); !strings.HasSuffix(p, "/"+id) {
-			t.Errorf("%s: task cgroup %q does not name the container %s", where, p, id)
+		ctr, _ := task["container"].(map[string]any)
+		if ctr == nil || ctr["runtime"] != "runc" || ctr["id"] != id {
+			t.Errorf("%s: container %v (cgroup %v), want runc %s", where, ctr, task["cgroup_path"], id)
 		}
 		reasons := fmt.Sprint(found["verdict"].(map[string]any)["reasons"])
 		if !strings.Contains(reasons, "memory cgroup "+parent) || !strings.Contains(reasons, "256 kB limit") {
@@ -316,5 +317,10 @@ func TestRuncNamespaceLimit(t *testing.T) {
 	sc := found["syscall"].(map[string]any)
 	if sc["errno_name"] != "ENOSPC" || !strings.Contains(sc["flags_text"].(string), "CLONE_NEWNET") {
 		t.Errorf("syscall %v", sc)
+	}
+	// No cgroup names it (rootless runc skips them): runc's command line does.
+	ctr, _ := found["task"].(map[string]any)["container"].(map[string]any)
+	if ctr == nil || ctr["runtime"] != "runc" || ctr["id"] != id || ctr["attribution"] != "runc_command" {
+		t.Errorf("container %v, want runc %s by its command line", ctr, id)
 	}
 }

@@ -190,6 +190,18 @@ type NsSyscall struct {
 	// guessed it from the CRI and kubelet's pod log directories; recorded
 	// because replay cannot ask. Nil for every other failure.
 	Sandbox *SandboxGuess `json:"sandbox,omitempty"`
+	// Runc names the runc container of a failing runc init stage by the
+	// `runc run|create` command that started it, read live where the
+	// cgroup names no container (runc in a user namespace skips cgroups
+	// it cannot write); recorded because replay cannot ask.
+	Runc *RuncTask `json:"runc,omitempty"`
+}
+
+// RuncTask is the runc container a task belonged to, from its runc
+// ancestor's command line.
+type RuncTask struct {
+	ID        string `json:"id"`
+	StateRoot string `json:"state_root"` // runc --root: whose runc it is (docker, containerd, CRI-O)
 }
 
 // SandboxGuess names the pod a failed runtime-made namespace was most

@@ -24,6 +24,9 @@ func (c *Correlator) build(p *pending, task event.Task, at time.Time, closedBy s
 	if sys != nil && sys.Sandbox != nil && (inc.Task.Container == nil || inc.Task.Container.PodName == "") {
 		inc.Task.Container = sandboxContainer(task, sys.Sandbox)
 	}
+	if sys != nil && sys.Runc != nil && (inc.Task.Container == nil || inc.Task.Container.ID == "") {
+		inc.Task.Container = &Container{Runtime: container.RuntimeRunc, ID: sys.Runc.ID, Attribution: AttributedRuncCommand}
+	}
 	if sys != nil {
 		ns := aggregate.Namespaces(sys.Syscall, sys.Flags)
 		errno := aggregate.AbsErrno(sys.Errno)

@@ -122,6 +122,10 @@ const (
 	// making a pod's netns); the pod is the sandbox it was most likely
 	// creating at that time. A guess.
 	AttributedSandbox = "sandbox_being_created"
+	// AttributedRuncCommand: the failing task is a runc init stage whose
+	// cgroup names nothing (rootless runc); its runc ancestor's
+	// `run|create ID` command line names the container.
+	AttributedRuncCommand = "runc_command"
 )
 
 // Alloc is one failed page allocation inside the syscall.

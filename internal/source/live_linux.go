@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -341,6 +342,14 @@ func (l *Live) handle(st *liveState, dec *probes.Decoder, raw []byte, emit func(
 	// and its runtime removes its cgroup within milliseconds; resolving
 	// cgroup paths can take a walk of the hierarchy.
 	ms := l.readMemcg(st, ev)
+	if ns, ok := ev.(*event.NsSyscall); ok && ns.Errno != 0 && strings.HasPrefix(ns.Task.Comm, "runc:[") {
+		// A runc init stage: its runc run/create ancestor names the
+		// container even where no cgroup does (rootless runc), while
+		// it lives (milliseconds after the failure), so read it first.
+		if id, root, ok := container.RuncProcess("/proc", ns.Task.PID); ok {
+			ns.Runc = &event.RuncTask{ID: id, StateRoot: root}
+		}
+	}
 	l.announceCgroups(st, emit, ev)
 	if ns, ok := ev.(*event.NsSyscall); ok && l.Sandbox != nil && container.CreatesPodNetns(ns.Task.Comm, ns.Syscall, ns.Flags) {
 		// Rare (a runtime failing to make a pod's netns) and bounded by

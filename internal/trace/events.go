@@ -99,6 +99,13 @@ func (e *encoder) nsSyscall(ev *event.NsSyscall) {
 		e.uvarint(uint64(g.Candidates))
 		e.string(g.Why)
 	}
+	if r := ev.Runc; r != nil {
+		// Appended after the sandbox block with the runc attribution
+		// (marker 2), written only when set.
+		e.byte(2)
+		e.string(r.ID)
+		e.string(r.StateRoot)
+	}
 }
 
 func (d *decoder) nsSyscall(ev *event.NsSyscall) {
@@ -109,10 +116,17 @@ func (d *decoder) nsSyscall(ev *event.NsSyscall) {
 	ev.Errno = int32(d.varint())
 	ev.Enter = ev.Time.Add(-time.Duration(d.varint()))
 	ev.Latency = time.Duration(d.uvarint())
-	ev.Sandbox = nil
-	if len(d.buf) > 0 && d.err == nil && d.byte() == 1 {
-		ev.Sandbox = &event.SandboxGuess{PodUID: d.str(), PodName: d.str(), PodNamespace: d.str(),
-			SandboxID: d.str(), Candidates: int(d.uvarint()), Why: d.str()}
+	ev.Sandbox, ev.Runc = nil, nil
+	for len(d.buf) > 0 && d.err == nil {
+		switch d.byte() {
+		case 1:
+			ev.Sandbox = &event.SandboxGuess{PodUID: d.str(), PodName: d.str(), PodNamespace: d.str(),
+				SandboxID: d.str(), Candidates: int(d.uvarint()), Why: d.str()}
+		case 2:
+			ev.Runc = &event.RuncTask{ID: d.str(), StateRoot: d.str()}
+		default:
+			return // a block a later version appended
+		}
 	}
 }
 

@@ -278,9 +278,14 @@ func TestRoundTripContainerAttribution(t *testing.T) {
 	guessed := *plain
 	guessed.Sandbox = &event.SandboxGuess{PodUID: "6c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f", PodName: "db-0", PodNamespace: "shop",
 		SandboxID: "abc", Candidates: 2, Why: "the newest NOTREADY sandbox"}
+	runc := *plain
+	runc.Task.Comm = "runc:[1:CHILD]"
+	runc.Runc = &event.RuncTask{ID: "ctr2", StateRoot: "/tmp/state"}
+	both := guessed
+	both.Runc = runc.Runc
 	evs := []event.Event{
 		&event.CgroupPath{Time: at, ID: 3, Path: "/fsns/web1", Runtime: "containerd", ContainerID: "web1", ContainerName: "web1", RuntimeNamespace: "fsns"},
-		plain, &guessed, plain,
+		plain, &guessed, plain, &runc, &both,
 	}
 	_, b := record(t, evs)
 	got, tail := readAll(t, b)

@@ -70,7 +70,7 @@ func (j *JSON) Event(ev event.Event, agg *aggregate.Aggregator) error {
 			jsonHeader: header(e), Task: taskOf(e.Task, agg),
 			Syscall: e.Syscall, Flags: e.Flags, Namespaces: ns, NamespaceFlags: aggregate.FormatNamespaces(ns),
 			Errno: errno, ErrnoName: aggregate.ErrnoName(errno),
-			Enter: formatTime(e.Enter), LatencyNS: int64(e.Latency), Sandbox: e.Sandbox,
+			Enter: formatTime(e.Enter), LatencyNS: int64(e.Latency), Sandbox: e.Sandbox, Runc: e.Runc,
 		}
 	case *event.Tick:
 		iv := agg.Interval()
@@ -309,6 +309,9 @@ type jsonNsSyscall struct {
 	// Sandbox is the live source's guess of the pod a runtime was making
 	// a netns for (event.SandboxGuess), when the failing task was one.
 	Sandbox *event.SandboxGuess `json:"sandbox,omitempty"`
+	// Runc is the runc container of a failing runc init stage, by its
+	// runc ancestor's command line (event.RuncTask).
+	Runc *event.RuncTask `json:"runc,omitempty"`
 }
 
 type jsonCgroupPath struct {
