@@ -43,6 +43,10 @@ func (k Kind) String() string {
 		return "cgroup_path"
 	case KindKernelReport:
 		return "kernel_report"
+	case KindMemStalls:
+		return "mem_stalls"
+	case KindTaskMemStalls:
+		return "task_mem_stalls"
 	}
 	return "unknown"
 }

@@ -15,14 +15,16 @@ const (
 	HookSlabCreate Hook = "slab_create" // kmem_cache_create family
 	HookNetns      Hook = "netns"       // copy_net_ns
 	HookNsSyscall  Hook = "ns_syscall"  // syscalls:sys_{enter,exit}_{clone,clone3,unshare,setns}, sys_exit_{fork,vfork}
+	HookCompaction Hook = "compaction"  // direct compaction stalls: mm_compaction_try_to_compact_pages to try_to_compact_pages' return
+	HookReclaim    Hook = "reclaim"     // direct and memcg reclaim stalls: vmscan begin/end pairs
 )
 
 // AllHooks lists every hook in display order.
-var AllHooks = []Hook{HookPageAlloc, HookAllocFexit, HookExtfrag, HookSlabCreate, HookNetns, HookNsSyscall}
+var AllHooks = []Hook{HookPageAlloc, HookAllocFexit, HookExtfrag, HookSlabCreate, HookNetns, HookNsSyscall, HookCompaction, HookReclaim}
 
 // DefaultHooks are attached when the user names none. alloc_fexit is opt-in:
 // it adds an fexit trampoline to every page allocation.
-var DefaultHooks = []Hook{HookPageAlloc, HookExtfrag, HookSlabCreate, HookNetns, HookNsSyscall}
+var DefaultHooks = []Hook{HookPageAlloc, HookExtfrag, HookSlabCreate, HookNetns, HookNsSyscall, HookCompaction, HookReclaim}
 
 // CoreHooks are the ones `doctor` requires for a zero exit code.
 var CoreHooks = []Hook{HookPageAlloc, HookExtfrag, HookNsSyscall}
@@ -49,6 +51,10 @@ var Mechanisms = map[Hook][]Mechanism{
 	HookSlabCreate: {Fentry, Kprobe},
 	HookNetns:      {Fentry, Kprobe},
 	HookNsSyscall:  {Tracepoint},
+	// fentry and kprobe name how a direct compaction ends (an exit probe
+	// with its compact_result); its tracepoints use raw_tp either way.
+	HookCompaction: {Fentry, Kprobe, RawTp, Tracepoint},
+	HookReclaim:    {RawTp, Tracepoint},
 }
 
 // ParseHooks parses a comma-separated hook list; "all" and "default" expand.
