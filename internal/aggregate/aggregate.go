@@ -23,6 +23,8 @@ type Aggregator struct {
 	slabFails  ring[event.SlabCreate]
 	netnsFails ring[event.NetnsCreate]
 	nsFails    ring[event.NsSyscall]
+
+	stalls stallAgg // compaction and reclaim (stalls.go)
 }
 
 // New returns an empty Aggregator reading s, which the caller feeds every
@@ -35,6 +37,7 @@ func New(s *session.Session) *Aggregator {
 		open:   newCounters(),
 		closed: newCounters(),
 	}
+	a.stalls.init()
 	if s == nil {
 		a.sess, a.own = session.New(), true
 	}
@@ -80,6 +83,10 @@ func (a *Aggregator) Add(ev event.Event) {
 		// errno 0 is counted as a failure all the same rather than lost.
 		a.open.addNsSyscall(e)
 		*a.nsFails.next() = *e
+	case *event.MemStalls:
+		a.stalls.addStalls(e, &a.open.cgroups)
+	case *event.MemSnapshot:
+		a.stalls.snapshot(e)
 	}
 }
 
@@ -93,6 +100,7 @@ func (a *Aggregator) addTick(t *event.Tick) {
 	a.tickSeq++
 	a.open, a.closed = a.closed, a.open
 	a.open.reset(t.Time)
+	a.stalls.tick()
 }
 
 // Session is the session model the Aggregator reads.

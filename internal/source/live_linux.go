@@ -92,6 +92,7 @@ type liveState struct {
 	warnMu     sync.Mutex // warn is called from the reader and the emitter
 	warned     map[string]time.Time
 	ticks      int
+	stalls     *stallState // compaction and reclaim (memstall_linux.go)
 }
 
 // Run emits events until ctx ends, then drains what the ringbuf still holds
@@ -135,6 +136,9 @@ func (l *Live) Run(ctx context.Context, emit func(event.Event)) error {
 	emit(&start)
 	st.lastTick = start.Time
 	if err := l.baseline(st); err != nil {
+		return err
+	}
+	if err := l.stallBaseline(st, clock); err != nil {
 		return err
 	}
 	l.snapshot(st, "start", start.Time, emit)
@@ -238,6 +242,9 @@ func (l *Live) handle(st *liveState, dec *probes.Decoder, raw []byte, emit func(
 		st.nextAlloc++
 	}
 	emit(ev)
+	if af, ok := ev.(*event.AllocFail); ok {
+		l.taskStalls(st, af, emit)
+	}
 	if now := time.Now().UTC(); isFailure(ev) && now.Sub(st.lastFailSnap) >= l.MinSnapshotGap {
 		st.lastFailSnap = now
 		l.snapshot(st, "failure", now, emit)
@@ -371,6 +378,10 @@ func (l *Live) tick(st *liveState, now time.Time, emit func(event.Event)) error 
 	goDrops := st.goDrops.Load()
 	t.Drops = drops - st.prevDrops + goDrops - st.prevGoDrops
 	st.prevDrops, st.prevGoDrops = drops, goDrops
+	// The stalls of the interval go before the Tick that closes it.
+	if err := l.stallTick(st, now, emit); err != nil {
+		return err
+	}
 	l.announceCgroups(st, emit, t)
 	emit(t)
 	l.forgetRemoved(st)
@@ -393,6 +404,10 @@ func (l *Live) announceCgroups(st *liveState, emit func(event.Event), ev event.E
 		l.Cgroups.Path(e.Task.CgroupID)
 	case *event.NsSyscall:
 		l.Cgroups.Path(e.Task.CgroupID)
+	case *event.MemStalls:
+		for _, x := range e.Stalls {
+			l.Cgroups.Path(x.CgroupID)
+		}
 	case *event.Tick:
 		for _, x := range e.Extfrag {
 			l.Cgroups.Path(x.CgroupID)

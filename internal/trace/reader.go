@@ -148,6 +148,8 @@ func (r *Reader) decode(kind byte, payload []byte) (event.Event, error) {
 			ev = new(event.CgroupPath)
 		case event.KindKernelReport:
 			ev = new(event.KernelReport)
+		case event.KindTaskMemStalls:
+			ev = new(event.TaskMemStalls)
 		}
 		if err := json.Unmarshal(payload, ev); err != nil {
 			return nil, fmt.Errorf("%s record: %v", event.Kind(kind), err)
@@ -202,6 +204,11 @@ func (r *Reader) decode(kind byte, payload []byte) (event.Event, error) {
 		d.tick(&r.tick)
 	case byte(event.KindMemSnapshot):
 		ms := d.memSnapshot()
+		if d.err == nil {
+			ev = ms
+		}
+	case byte(event.KindMemStalls):
+		ms := d.memStalls()
 		if d.err == nil {
 			ev = ms
 		}

@@ -106,6 +106,7 @@ func (t *Terminal) screen(agg *aggregate.Aggregator) {
 	writeSyscalls(b, &iv.Counts, &s)
 	writeTopFragmenters(b, agg, true)
 	writeExtfrag(b, &iv.Counts, &s.Counts)
+	writeStalls(b, agg, true)
 }
 
 func writeSummary(b *bytes.Buffer, agg *aggregate.Aggregator) {
@@ -123,6 +124,7 @@ func writeSummary(b *bytes.Buffer, agg *aggregate.Aggregator) {
 	writeSyscalls(b, nil, &s)
 	writeTopFragmenters(b, agg, false)
 	writeExtfrag(b, nil, &s.Counts)
+	writeStalls(b, agg, false)
 }
 
 // clock is a time of day in UTC to the millisecond: events of one failure

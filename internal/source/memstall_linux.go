@@ -1,0 +1,243 @@
+package source
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/fragscope/fragscope/internal/cgroup"
+	"github.com/fragscope/fragscope/internal/event"
+	"github.com/fragscope/fragscope/internal/probes"
+	"github.com/fragscope/fragscope/internal/procfs"
+)
+
+// TaskStallWindow is how far before an allocation failure the failing
+// task's stalls are reported with it.
+const TaskStallWindow = 10 * time.Second
+
+// maxPSIReads bounds the memory.pressure files read per tick (each ~10 us).
+const maxPSIReads = 512
+
+// stallState is the compaction and reclaim counters' state between ticks.
+type stallState struct {
+	prev    probes.MemStallState
+	results []string            // compact_result names by value
+	zones   map[uint64][2]string // zone start pfn -> node, zone
+	// psiDir is the cgroup v2 mount (minus its root inside the hierarchy)
+	// where memory.pressure files are; "" on hosts without cgroup v2,
+	// which get only the system-wide /proc/pressure/memory.
+	psiDir, psiRoot string
+	prevPSI         map[uint64]procfs.Pressure
+	clock           func(ns uint64) time.Time
+}
+
+func (l *Live) stallBaseline(st *liveState, clock func(uint64) time.Time) error {
+	if l.Set == nil {
+		return nil
+	}
+	cur, ok, err := l.Set.MemStalls()
+	if err != nil || !ok {
+		return err
+	}
+	s := &stallState{prev: cur, results: l.Set.CompactResultNames(), clock: clock, prevPSI: map[uint64]procfs.Pressure{}}
+	s.zones = zoneStarts()
+	if _, mounts, err := cgroup.Detect(); err == nil && mounts.V2 != "" {
+		s.psiDir, s.psiRoot = mounts.V2, mounts.V2Root
+	}
+	if p, err := readPressure("/proc/pressure/memory"); err == nil {
+		s.prevPSI[0] = p
+	}
+	st.stalls = s
+	return nil
+}
+
+// zoneStarts names zones by their first pfn, from /proc/zoneinfo.
+func zoneStarts() map[uint64][2]string {
+	out := map[uint64][2]string{}
+	b, err := os.ReadFile("/proc/zoneinfo")
+	if err != nil {
+		return out
+	}
+	zi, err := procfs.ParseZoneinfo(bytes.NewReader(b))
+	if err != nil {
+		return out
+	}
+	for _, z := range zi {
+		if z.Present > 0 {
+			out[z.StartPFN] = [2]string{fmt.Sprint(z.Node), z.Zone}
+		}
+	}
+	return out
+}
+
+func readPressure(path string) (procfs.Pressure, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return procfs.Pressure{}, err
+	}
+	return procfs.ParsePressure(bytes.NewReader(b))
+}
+
+// stallTick emits the interval's stall deltas, when there are any, before
+// the Tick that closes the interval.
+func (l *Live) stallTick(st *liveState, now time.Time, emit func(event.Event)) error {
+	s := st.stalls
+	if s == nil {
+		return nil
+	}
+	cur, ok, err := l.Set.MemStalls()
+	if err != nil || !ok {
+		return err
+	}
+	ev := &event.MemStalls{Time: now}
+	for k, c := range cur.Stalls {
+		p := s.prev.Stalls[k]
+		d := event.StallHist{CgroupID: k.CgroupID, Kind: k.Kind, Order: k.Order,
+			Count: c.Count - p.Count, TotalNs: c.TotalNs - p.TotalNs, Reclaimed: c.Reclaimed - p.Reclaimed,
+			Retries: c.Retries - p.Retries, GiveUps: c.GiveUps - p.GiveUps}
+		if d.Count == 0 && d.Retries == 0 && d.GiveUps == 0 {
+			continue
+		}
+		for i := range d.Buckets {
+			d.Buckets[i] = c.Buckets[i] - p.Buckets[i]
+		}
+		d.Results = s.resultCounts(&c.Results, &p.Results)
+		ev.Stalls = append(ev.Stalls, d)
+	}
+	sort.Slice(ev.Stalls, func(i, j int) bool {
+		a, b := &ev.Stalls[i], &ev.Stalls[j]
+		if a.CgroupID != b.CgroupID {
+			return a.CgroupID < b.CgroupID
+		}
+		if a.Kind != b.Kind {
+			return a.Kind < b.Kind
+		}
+		return a.Order < b.Order
+	})
+	for k, c := range cur.Zones {
+		p := s.prev.Zones[k]
+		if c.Count == p.Count {
+			continue
+		}
+		z := event.ZoneCompaction{ZoneStart: k.ZoneStart, Direct: k.Direct, Node: -1,
+			Zone: fmt.Sprintf("pfn %#x", k.ZoneStart), Count: c.Count - p.Count, TotalNs: c.TotalNs - p.TotalNs}
+		if name, ok := s.zones[k.ZoneStart]; ok {
+			fmt.Sscan(name[0], &z.Node)
+			z.Zone = name[1]
+		}
+		for i := range z.Buckets {
+			z.Buckets[i] = c.Buckets[i] - p.Buckets[i]
+		}
+		z.Results = s.resultCounts(&c.Results, &p.Results)
+		ev.Zones = append(ev.Zones, z)
+	}
+	sort.Slice(ev.Zones, func(i, j int) bool {
+		a, b := &ev.Zones[i], &ev.Zones[j]
+		if a.ZoneStart != b.ZoneStart {
+			return a.ZoneStart < b.ZoneStart
+		}
+		return !a.Direct && b.Direct
+	})
+	for o := range cur.Wakes {
+		ev.KcompactdWakes[o] = cur.Wakes[o] - s.prev.Wakes[o]
+	}
+	ev.Overflow = cur.Overflow - s.prev.Overflow
+	l.stallPSI(s, cur, ev)
+	s.prev = cur
+	if ev.Empty() {
+		return nil
+	}
+	l.announceCgroups(st, emit, ev)
+	emit(ev)
+	return nil
+}
+
+func (s *stallState) resultCounts(cur, prev *[16]uint64) []event.ResultCount {
+	var out []event.ResultCount
+	for i := range cur {
+		if d := cur[i] - prev[i]; d > 0 {
+			out = append(out, event.ResultCount{Result: s.results[i], Count: d})
+		}
+	}
+	return out
+}
+
+// stallPSI adds the memory.pressure deltas of the system and of every
+// cgroup that has stalled since the session began. A cgroup's first
+// reading is its baseline: its delta starts with the next interval.
+func (l *Live) stallPSI(s *stallState, cur probes.MemStallState, ev *event.MemStalls) {
+	add := func(id uint64, p procfs.Pressure) {
+		if prev, ok := s.prevPSI[id]; ok && p.SomeUs >= prev.SomeUs && p.FullUs >= prev.FullUs {
+			ev.PSI = append(ev.PSI, event.PSIDelta{CgroupID: id, SomeUs: p.SomeUs - prev.SomeUs, FullUs: p.FullUs - prev.FullUs})
+		}
+		s.prevPSI[id] = p
+	}
+	if p, err := readPressure("/proc/pressure/memory"); err == nil {
+		add(0, p)
+	}
+	if s.psiDir == "" || l.Cgroups == nil {
+		return
+	}
+	seen := map[uint64]bool{}
+	var ids []uint64
+	for k := range cur.Stalls {
+		if !seen[k.CgroupID] {
+			seen[k.CgroupID] = true
+			ids = append(ids, k.CgroupID)
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids[:min(len(ids), maxPSIReads)] {
+		path, removed, ok := l.Cgroups.Path(id)
+		if !ok || removed {
+			delete(s.prevPSI, id)
+			continue
+		}
+		// On hybrid hosts the ids are the v1 memory hierarchy's; systemd
+		// and container runtimes make the same path in the v2 tree, which
+		// is where PSI lives (v1 has no per-cgroup pressure files).
+		rel := strings.TrimPrefix(path, s.psiRoot)
+		p, err := readPressure(filepath.Join(s.psiDir, rel, "memory.pressure"))
+		if err != nil {
+			continue
+		}
+		add(id, p)
+	}
+	sort.Slice(ev.PSI, func(i, j int) bool { return ev.PSI[i].CgroupID < ev.PSI[j].CgroupID })
+}
+
+// taskStalls emits, after a failed allocation, the stalls its task went
+// through in the TaskStallWindow before it.
+func (l *Live) taskStalls(st *liveState, af *event.AllocFail, emit func(event.Event)) {
+	s := st.stalls
+	if s == nil || af.Hook == "kmsg" {
+		return
+	}
+	rs, err := l.Set.RecentStalls(af.Task.TID)
+	if err != nil {
+		l.warn(st, err.Error())
+		return
+	}
+	ev := &event.TaskMemStalls{Time: af.Time, Task: af.Task}
+	for _, r := range rs {
+		end := s.clock(r.EndNs)
+		// The same mm_page_alloc that reports the failure may close the
+		// task's compaction a little after the failure's timestamp.
+		if end.Before(af.Time.Add(-TaskStallWindow)) || end.After(af.Time.Add(time.Millisecond)) {
+			continue
+		}
+		rec := event.RecentStall{End: end, Duration: time.Duration(r.DurNs), Kind: r.Kind, Order: r.Order,
+			GFP: r.GFP, Reclaimed: r.Reclaimed}
+		if r.Kind == event.StallDirectCompaction && r.Result >= 0 && r.Result < len(s.results) {
+			rec.Result = s.results[r.Result]
+		}
+		ev.Stalls = append(ev.Stalls, rec)
+	}
+	if len(ev.Stalls) > 0 {
+		emit(ev)
+	}
+}

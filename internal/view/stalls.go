@@ -1,0 +1,154 @@
+package view
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/fragscope/fragscope/internal/aggregate"
+	"github.com/fragscope/fragscope/internal/snapshot"
+)
+
+// stallTime renders a stalled time compactly: "0", "850us", "12.3ms", "4.1s".
+func stallTime(ns uint64) string {
+	if ns == 0 {
+		return "0"
+	}
+	d := time.Duration(ns)
+	switch {
+	case d < time.Millisecond:
+		return fmt.Sprintf("%dus", d/time.Microsecond)
+	case d < time.Second:
+		return fmt.Sprintf("%.1fms", float64(d)/1e6)
+	}
+	return fmt.Sprintf("%.1fs", d.Seconds())
+}
+
+// writeStalls is the watch panel of who suffers: the interval's and the
+// session's direct compaction and reclaim stalls by kind and order, the
+// cgroups that stalled longest with their memory pressure, and the
+// kernel's own compaction counters and fragmentation score. Nothing when
+// no stall hook ran and no snapshot had the counters.
+func writeStalls(b *bytes.Buffer, agg *aggregate.Aggregator, withInterval bool) {
+	sess := agg.SessionStalls()
+	var iv aggregate.Stalls
+	if withInterval {
+		iv = agg.IntervalStalls()
+	}
+	ms := agg.Snapshot()
+	haveVM := ms != nil && ms.Snapshot != nil && ms.Snapshot.Compaction != nil
+	if sess.Zero() && !haveVM {
+		return
+	}
+	b.WriteString("Stalls: direct compaction and reclaim (count, time, p50/p99 bucket bounds)")
+	if withInterval {
+		b.WriteString(", interval | session")
+	}
+	b.WriteString("\n")
+	if sess.Overflow > 0 {
+		fmt.Fprintf(b, "!! %d stalls not counted (kernel stall map full)\n", sess.Overflow)
+	}
+	find := func(l []aggregate.StallStat, kind string, order int) *aggregate.StallStat {
+		for i := range l {
+			if l[i].Kind == kind && l[i].Order == order {
+				return &l[i]
+			}
+		}
+		return nil
+	}
+	for i := range sess.ByOrder {
+		s := &sess.ByOrder[i]
+		line := fmt.Sprintf("  %-17s order %2d  ", s.Kind, s.Order)
+		if withInterval {
+			if x := find(iv.ByOrder, s.Kind, s.Order); x != nil {
+				line += stallLine(x) + " | "
+			} else {
+				line += "- | "
+			}
+		}
+		line += stallLine(s)
+		if len(s.Results) > 0 {
+			var r []string
+			for _, n := range s.Results {
+				r = append(r, fmt.Sprintf("%s %d", n.Name, n.Count))
+			}
+			line += "; " + strings.Join(r, ", ")
+		}
+		if s.Retries > 0 || s.GiveUps > 0 {
+			line += fmt.Sprintf("; retried %d, gave up %d", s.Retries, s.GiveUps)
+		}
+		b.WriteString(line + "\n")
+	}
+	psi := map[uint64]aggregate.PSI{}
+	for _, p := range sess.PSI {
+		psi[p.CgroupID] = p
+	}
+	for i, s := range sess.ByCgroup {
+		if i == topN {
+			break
+		}
+		st := agg.CgroupStat(s.CgroupID)
+		line := fmt.Sprintf("  %-40s %-17s %s", shortenPath(st.Label(), 40), s.Kind, stallLine(&s))
+		if p, ok := psi[s.CgroupID]; ok {
+			line += fmt.Sprintf("  PSI some %s full %s", stallTime(p.SomeUs*1000), stallTime(p.FullUs*1000))
+		}
+		b.WriteString(line + "\n")
+	}
+	var wakes uint64
+	for _, n := range sess.KcompactdWakes {
+		wakes += n
+	}
+	var zone []string
+	for _, z := range sess.Zones {
+		who := "kcompactd/proactive"
+		if z.Direct {
+			who = "direct"
+		}
+		zone = append(zone, fmt.Sprintf("node %d %s %s %d runs %s", z.Node, z.Zone, who, z.Count, stallTime(z.TotalNs)))
+	}
+	if wakes > 0 || len(zone) > 0 {
+		fmt.Fprintf(b, "  kcompactd wakes %d; zone compaction: %s\n", wakes, strings.Join(zone, "; "))
+	}
+	if p, ok := psi[0]; ok {
+		fmt.Fprintf(b, "  system memory PSI some %s full %s\n", stallTime(p.SomeUs*1000), stallTime(p.FullUs*1000))
+	}
+	if haveVM {
+		writeKernelCompaction(b, ms.Snapshot, sess)
+	}
+}
+
+func stallLine(s *aggregate.StallStat) string {
+	l := fmt.Sprintf("%d, %s, %s/%s", s.Count, stallTime(s.TotalNs), stallTime(uint64(s.Quantile(0.5))), stallTime(uint64(s.Quantile(0.99))))
+	if s.Reclaimed > 0 {
+		l += fmt.Sprintf(", %d pages reclaimed", s.Reclaimed)
+	}
+	return l
+}
+
+// writeKernelCompaction is /proc/vmstat's view of compaction over the
+// session and the kernel's proactive-compaction score beside fragscope's
+// extfrag indices.
+func writeKernelCompaction(b *bytes.Buffer, s *snapshot.Snapshot, sess aggregate.Stalls) {
+	if c := sess.Compaction; c != nil {
+		fmt.Fprintf(b, "  kernel (session): compact_stall %d, compact_fail %d, compact_success %d, thp_fault_fallback %d (charge %d)\n",
+			c.CompactStall, c.CompactFail, c.CompactSuccess, c.THPFaultFallback, c.THPFaultFallbackCharge)
+	}
+	var scores []string
+	for _, n := range s.FragmentationScores() {
+		scores = append(scores, fmt.Sprintf("node %d %d", n.Node, n.Score))
+	}
+	if len(scores) == 0 {
+		return
+	}
+	line := fmt.Sprintf("  fragmentation score (extfrag at order %d, as kcompactd weighs it): %s", snapshot.PMDOrder(s.PageSize), strings.Join(scores, ", "))
+	if p := s.CompactionProactiveness; p != nil {
+		if *p == 0 {
+			line += "; proactive compaction off"
+		} else {
+			lo, hi := snapshot.ProactiveMarks(*p)
+			line += fmt.Sprintf("; proactive compaction above %d, down to %d (proactiveness %d)", hi, lo, *p)
+		}
+	}
+	b.WriteString(line + "\n")
+}
