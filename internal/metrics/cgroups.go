@@ -5,13 +5,14 @@ import (
 )
 
 // The per-cgroup families' counts, in the order of cgroupDescs: unmovable
-// high-order allocations, fragmenting fallbacks, failures.
-const nCgroupCounts = 3
+// high-order allocations, fragmenting fallbacks, failures, compaction and
+// reclaim stalls (whose histograms, stalls.go, follow the same members).
+const nCgroupCounts = 4
 
 type cgroupValues [nCgroupCounts]uint64
 
 func valuesOf(c *aggregate.CgroupCounts) cgroupValues {
-	return cgroupValues{c.UnmovableHighOrder, c.Fragmenting, c.Failures}
+	return cgroupValues{c.UnmovableHighOrder, c.Fragmenting, c.Failures, c.Stalls}
 }
 
 // cgroupSet decides which cgroups have series of their own and keeps

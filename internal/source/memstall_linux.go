@@ -146,7 +146,7 @@ func (l *Live) stallTick(st *liveState, now time.Time, emit func(event.Event)) e
 		ev.KcompactdWakes[o] = cur.Wakes[o] - s.prev.Wakes[o]
 	}
 	ev.Overflow = cur.Overflow - s.prev.Overflow
-	l.stallPSI(s, cur, ev)
+	l.stallPSI(s, cur, st.prevCgroups, ev)
 	s.prev = cur
 	if ev.Empty() {
 		return nil
@@ -168,8 +168,10 @@ func (s *stallState) resultCounts(cur, prev *[16]uint64) []event.ResultCount {
 
 // stallPSI adds the memory.pressure deltas of the system and of every
 // cgroup that has stalled since the session began. A cgroup's first
-// reading is its baseline: its delta starts with the next interval.
-func (l *Live) stallPSI(s *stallState, cur probes.MemStallState, ev *event.MemStalls) {
+// reading is its baseline: one that stalls before fragscope ever read its
+// pressure (it had no allocation counters yet) gets deltas from the next
+// interval on.
+func (l *Live) stallPSI(s *stallState, cur probes.MemStallState, known map[uint64]event.CgroupAlloc, ev *event.MemStalls) {
 	add := func(id uint64, p procfs.Pressure) {
 		if prev, ok := s.prevPSI[id]; ok && p.SomeUs >= prev.SomeUs && p.FullUs >= prev.FullUs {
 			ev.PSI = append(ev.PSI, event.PSIDelta{CgroupID: id, SomeUs: p.SomeUs - prev.SomeUs, FullUs: p.FullUs - prev.FullUs})
@@ -182,15 +184,26 @@ func (l *Live) stallPSI(s *stallState, cur probes.MemStallState, ev *event.MemSt
 	if s.psiDir == "" || l.Cgroups == nil {
 		return
 	}
-	seen := map[uint64]bool{}
+	// Readings are kept for every cgroup with kernel counters, so that a
+	// cgroup's first stalling interval has a baseline; deltas are reported
+	// for the cgroups that have stalled.
+	stalled := map[uint64]bool{}
 	var ids []uint64
 	for k := range cur.Stalls {
-		if !seen[k.CgroupID] {
-			seen[k.CgroupID] = true
+		if !stalled[k.CgroupID] {
+			stalled[k.CgroupID] = true
 			ids = append(ids, k.CgroupID)
 		}
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	var others []uint64
+	for id := range known {
+		if !stalled[id] {
+			others = append(others, id)
+		}
+	}
+	sort.Slice(others, func(i, j int) bool { return others[i] < others[j] })
+	ids = append(ids, others...)
 	for _, id := range ids[:min(len(ids), maxPSIReads)] {
 		path, removed, ok := l.Cgroups.Path(id)
 		if !ok || removed {
@@ -205,7 +218,11 @@ func (l *Live) stallPSI(s *stallState, cur probes.MemStallState, ev *event.MemSt
 		if err != nil {
 			continue
 		}
-		add(id, p)
+		if stalled[id] {
+			add(id, p)
+		} else {
+			s.prevPSI[id] = p
+		}
 	}
 	sort.Slice(ev.PSI, func(i, j int) bool { return ev.PSI[i].CgroupID < ev.PSI[j].CgroupID })
 }
