@@ -80,6 +80,9 @@ type Correlator struct {
 	// kernelSnap, while a kernel-log incident is built, is the picture it
 	// uses (nil inside: none), instead of snapshotFor's choice.
 	kernelSnap *struct{ slot *session.Snapshot }
+
+	stallRecs  []stallRec                     // the stall intervals of the last StallWindow (stalls.go)
+	taskStalls map[uint32]event.TaskMemStalls // the latest stalls of failing tasks, by TID
 }
 
 // pending is the evidence of one task inside one syscall.
@@ -93,6 +96,7 @@ type pending struct {
 	slabs    []event.SlabCreate
 	netns    []event.NetnsCreate
 	reports  []event.KernelReport // what the kernel log said (kernellog.go)
+	stalls   []event.RecentStall  // the task's compaction and reclaim stalls (stalls.go)
 }
 
 type tickRec struct {
@@ -201,6 +205,10 @@ func (c *Correlator) Add(ev event.Event) *Incident {
 		c.addTick(e)
 	case *event.KernelReport:
 		return c.kernelReport(e)
+	case *event.MemStalls:
+		c.addStalls(e)
+	case *event.TaskMemStalls:
+		c.addTaskStalls(e)
 	}
 	return nil
 }
@@ -377,6 +385,7 @@ func (c *Correlator) close(tid uint32, at time.Time, closedBy string, sys *event
 	}
 	inc := c.build(p, task, at, closedBy, sys)
 	c.addKernelLog(inc, p)
+	inc.Stalls = c.stallsFor(p, task, at)
 	return inc
 }
 
