@@ -52,7 +52,7 @@ func TestIncidentStalls(t *testing.T) {
 	if s.PSISomeUs != 7000 || s.PSIFullUs != 2000 {
 		t.Errorf("psi %d/%d", s.PSISomeUs, s.PSIFullUs)
 	}
-	text := render(t, inc)
+	text := strings.Join(strings.Fields(render(t, inc)), " ") // unwrapped
 	for _, w := range []string{"stalls in the 10s before the failure:", "task: direct_compaction order 6, 800µs",
 		"result complete", "cgroup: direct_compaction 3 stalls 3ms; memcg_reclaim 5 stalls 5ms (40 pages reclaimed)",
 		"memory pressure some 7ms full 2ms"} {
