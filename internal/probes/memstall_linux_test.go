@@ -2,34 +2,27 @@ package probes
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
 
 	"github.com/fragscope/fragscope/internal/event"
+	"github.com/fragscope/fragscope/internal/workload"
 )
 
-// MemcgPageCache runs dd writing mib MiB of page cache inside the memory
-// cgroup dir (limited to limit bytes), so that its charges reclaim.
-func MemcgPageCache(t *testing.T, dir string, limit, mib int) {
+// memcgPageCache writes mib MiB of page cache inside the memory cgroup dir
+// limited to limit bytes (workload.PageCache).
+func memcgPageCache(t *testing.T, dir string, limit, mib int) {
 	t.Helper()
-	if err := os.WriteFile(filepath.Join(dir, "memory.limit_in_bytes"), []byte(itoa(limit)), 0); err != nil {
-		// cgroup v2
-		if err2 := os.WriteFile(filepath.Join(dir, "memory.max"), []byte(itoa(limit)), 0); err2 != nil {
-			t.Fatalf("set the memory limit: %v; %v", err, err2)
-		}
+	if err := os.WriteFile(filepath.Join(dir, "memory.limit_in_bytes"), []byte(strconv.Itoa(limit)), 0); err != nil {
+		t.Fatalf("set the memory limit: %v", err)
 	}
 	f := filepath.Join(t.TempDir(), "pagecache")
-	cmd := exec.Command("sh", "-c", `echo $$ > "$1/cgroup.procs" && exec dd if=/dev/zero of="$2" bs=1M count="$3" status=none`,
-		"sh", dir, f, itoa(mib))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("dd in %s: %v\n%s", dir, err, out)
+	if out, err := workload.PageCache([]string{dir}, f, mib).CombinedOutput(); err != nil {
+		t.Fatalf("page cache writer in %s: %v\n%s", dir, err, out)
 	}
 	os.Remove(f)
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 // A memory cgroup limited to 32 MiB writing 400 MiB of page cache reclaims
 // at its limit: the memcg_reclaim histogram names that cgroup.
@@ -42,7 +35,7 @@ func TestMemcgReclaimStalls(t *testing.T) {
 			t.Fatalf("%s not attached: %+v", h, s.Status)
 		}
 	}
-	MemcgPageCache(t, dir, 32<<20, 400)
+	memcgPageCache(t, dir, 32<<20, 400)
 	st, ok, err := s.MemStalls()
 	if err != nil || !ok {
 		t.Fatalf("MemStalls: ok=%v err=%v", ok, err)

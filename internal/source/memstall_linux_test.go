@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -19,6 +18,7 @@ import (
 	"github.com/fragscope/fragscope/internal/probes"
 	"github.com/fragscope/fragscope/internal/snapshot"
 	"github.com/fragscope/fragscope/internal/trace"
+	"github.com/fragscope/fragscope/internal/workload"
 )
 
 // stallRecording, when set, is where TestMemcgReclaimStallsLive records
@@ -95,9 +95,7 @@ func TestMemcgReclaimStallsLive(t *testing.T) {
 	go func() { done <- live.Run(ctx, func(ev event.Event) { evs = append(evs, ev) }) }()
 	time.Sleep(300 * time.Millisecond)
 	file := filepath.Join(t.TempDir(), "pagecache")
-	cmd := exec.Command("sh", "-c", `for d in $3; do echo $$ > "$d/cgroup.procs" || exit 1; done; exec dd if=/dev/zero of="$1" bs=1M count="$2" status=none`,
-		"sh", file, "400", fmt.Sprint(joinSpace(procs)))
-	if out, err := cmd.CombinedOutput(); err != nil {
+	if out, err := workload.PageCache(procs, file, 400).CombinedOutput(); err != nil {
 		t.Fatalf("dd: %v\n%s", err, out)
 	}
 	os.Remove(file)
@@ -178,17 +176,6 @@ func TestMemcgReclaimStallsLive(t *testing.T) {
 	if n := histCount(t, replayed, "/"+name); n != stalls {
 		t.Errorf("replayed histogram count %d, want %d", n, stalls)
 	}
-}
-
-func joinSpace(s []string) string {
-	out := ""
-	for i, x := range s {
-		if i > 0 {
-			out += " "
-		}
-		out += x
-	}
-	return out
 }
 
 // histCount is the sample count of the cgroup's memcg reclaim histogram
