@@ -13,12 +13,12 @@ import (
 // order or one cgroup, over a span. Buckets are the kernel's log2 ns
 // buckets (event.StallBuckets).
 type StallStat struct {
-	Kind     string
-	Order    int    // -1 in per-cgroup rows (every order)
-	CgroupID uint64 // 0 in per-order rows
+	Kind                                        string
+	Order                                       int    // -1 in per-cgroup rows (every order)
+	CgroupID                                    uint64 // 0 in per-order rows
 	Count, TotalNs, Reclaimed, Retries, GiveUps uint64
-	Buckets [event.StallBuckets]uint64
-	Results []NamedCount // direct compaction results, largest first
+	Buckets                                     [event.StallBuckets]uint64
+	Results                                     []NamedCount // direct compaction results, largest first
 }
 
 func (s *StallStat) add(h *event.StallHist) {

@@ -176,4 +176,3 @@ func kernelCompaction(m *samples, ms *event.MemSnapshot) {
 		m.gauge(descFragScore, float64(n.Score), orderLabel(n.Node))
 	}
 }
-

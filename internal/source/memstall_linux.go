@@ -25,7 +25,7 @@ const maxPSIReads = 512
 // stallState is the compaction and reclaim counters' state between ticks.
 type stallState struct {
 	prev    probes.MemStallState
-	results []string            // compact_result names by value
+	results []string             // compact_result names by value
 	zones   map[uint64][2]string // zone start pfn -> node, zone
 	// psiDir is the cgroup v2 mount (minus its root inside the hierarchy)
 	// where memory.pressure files are; "" on hosts without cgroup v2,

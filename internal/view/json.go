@@ -322,7 +322,7 @@ type jsonSnapshot struct {
 	// /proc/vmstat (recorded since issue 13): older recordings replay as
 	// they always did.
 	Compaction         *jsonCompaction `json:"compaction,omitempty"`
-	FragmentationScore []jsonNodeScore  `json:"fragmentation_score,omitempty"`
+	FragmentationScore []jsonNodeScore `json:"fragmentation_score,omitempty"`
 }
 
 type jsonZone struct {
