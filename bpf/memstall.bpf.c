@@ -255,6 +255,7 @@ static __always_inline void finish(__u32 tid, struct stall_inflight *in, __u64 r
 	__u64 now = bpf_ktime_get_ns(), dur = now - in->start_ns;
 	struct stall_hist *h = hist_of(in->cgroup_id, in->kind, in->order);
 	__u32 ri = result_index(result);
+	__u8 kind = in->kind; /* in is freed by the delete below */
 
 	if (h) {
 		__sync_fetch_and_add(&h->count, 1);
@@ -266,7 +267,7 @@ static __always_inline void finish(__u32 tid, struct stall_inflight *in, __u64 r
 		__sync_fetch_and_add(&h->buckets[bucket_of(dur)], 1);
 	}
 	remember(tid, in, now, dur, reclaimed, ri);
-	if (bpf_map_delete_elem(&stall_inflight, &tid) == 0 && in->kind == STALL_DIRECT_COMPACTION && !exit_probe)
+	if (bpf_map_delete_elem(&stall_inflight, &tid) == 0 && kind == STALL_DIRECT_COMPACTION && !exit_probe)
 		add_open(-1);
 }
 
