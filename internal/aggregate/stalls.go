@@ -35,20 +35,6 @@ func (s *StallStat) add(h *event.StallHist) {
 	}
 }
 
-func (s *StallStat) merge(o *StallStat) {
-	s.Count += o.Count
-	s.TotalNs += o.TotalNs
-	s.Reclaimed += o.Reclaimed
-	s.Retries += o.Retries
-	s.GiveUps += o.GiveUps
-	for i, n := range o.Buckets {
-		s.Buckets[i] += n
-	}
-	for _, r := range o.Results {
-		s.Results = addNamed(s.Results, r.Name, r.Count)
-	}
-}
-
 func addNamed(l []NamedCount, name string, n uint64) []NamedCount {
 	for i := range l {
 		if l[i].Name == name {
@@ -198,37 +184,6 @@ func (c *stallCounters) add(e *event.MemStalls) {
 		s.FullUs += p.FullUs
 	}
 	c.overflow += e.Overflow
-}
-
-func (c *stallCounters) merge(o *stallCounters) {
-	for k, s := range o.byOrder {
-		stat(c.byOrder, k).merge(s)
-	}
-	for k, s := range o.byCgroup {
-		stat(c.byCgroup, k).merge(s)
-	}
-	for k, z := range o.zones {
-		s := c.zones[k]
-		if s == nil {
-			s = &ZoneStat{Node: z.Node, Zone: z.Zone, Direct: z.Direct}
-			c.zones[k] = s
-		}
-		s.Count += z.Count
-		s.TotalNs += z.TotalNs
-	}
-	for i, n := range o.wakes {
-		c.wakes[i] += n
-	}
-	for id, p := range o.psi {
-		s := c.psi[id]
-		if s == nil {
-			s = &PSI{CgroupID: id}
-			c.psi[id] = s
-		}
-		s.SomeUs += p.SomeUs
-		s.FullUs += p.FullUs
-	}
-	c.overflow += o.overflow
 }
 
 func (c *stallCounters) summary() Stalls {

@@ -5,8 +5,6 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 )
 
@@ -28,19 +26,7 @@ func BenchmarkPageAllocHook(b *testing.B) {
 	// The kernel's accounting itself costs two clock reads per run: an
 	// empty program on the same tracepoint shows that floor.
 	b.Run("empty-raw_tp", func(b *testing.B) {
-		prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-			Type: ebpf.RawTracepoint, License: "GPL",
-			Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer prog.Close()
-		l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: "mm_page_alloc", Program: prog})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer l.Close()
+		prog := emptyRawTp(b, "mm_page_alloc")
 		before, _ := prog.Stats()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {

@@ -22,11 +22,16 @@ const TaskStallWindow = 10 * time.Second
 // maxPSIReads bounds the memory.pressure files read per tick (each ~10 us).
 const maxPSIReads = 512
 
+type zoneName struct {
+	node int
+	zone string
+}
+
 // stallState is the compaction and reclaim counters' state between ticks.
 type stallState struct {
 	prev    probes.MemStallState
 	results []string             // compact_result names by value
-	zones   map[uint64][2]string // zone start pfn -> node, zone
+	zones   map[uint64]zoneName // by the zone's start pfn
 	// psiDir is the cgroup v2 mount (minus its root inside the hierarchy)
 	// where memory.pressure files are; "" on hosts without cgroup v2,
 	// which get only the system-wide /proc/pressure/memory.
@@ -56,8 +61,8 @@ func (l *Live) stallBaseline(st *liveState, clock func(uint64) time.Time) error 
 }
 
 // zoneStarts names zones by their first pfn, from /proc/zoneinfo.
-func zoneStarts() map[uint64][2]string {
-	out := map[uint64][2]string{}
+func zoneStarts() map[uint64]zoneName {
+	out := map[uint64]zoneName{}
 	b, err := os.ReadFile("/proc/zoneinfo")
 	if err != nil {
 		return out
@@ -68,7 +73,7 @@ func zoneStarts() map[uint64][2]string {
 	}
 	for _, z := range zi {
 		if z.Present > 0 {
-			out[z.StartPFN] = [2]string{fmt.Sprint(z.Node), z.Zone}
+			out[z.StartPFN] = zoneName{z.Node, z.Zone}
 		}
 	}
 	return out
@@ -95,18 +100,13 @@ func (l *Live) stallTick(st *liveState, now time.Time, emit func(event.Event)) e
 	}
 	ev := &event.MemStalls{Time: now}
 	for k, c := range cur.Stalls {
-		p := s.prev.Stalls[k]
-		d := event.StallHist{CgroupID: k.CgroupID, Kind: k.Kind, Order: k.Order,
-			Count: c.Count - p.Count, TotalNs: c.TotalNs - p.TotalNs, Reclaimed: c.Reclaimed - p.Reclaimed,
-			Retries: c.Retries - p.Retries, GiveUps: c.GiveUps - p.GiveUps}
+		d := sub(c, s.prev.Stalls[k])
 		if d.Count == 0 && d.Retries == 0 && d.GiveUps == 0 {
 			continue
 		}
-		for i := range d.Buckets {
-			d.Buckets[i] = c.Buckets[i] - p.Buckets[i]
-		}
-		d.Results = s.resultCounts(&c.Results, &p.Results)
-		ev.Stalls = append(ev.Stalls, d)
+		ev.Stalls = append(ev.Stalls, event.StallHist{CgroupID: k.CgroupID, Kind: k.Kind, Order: k.Order,
+			Count: d.Count, TotalNs: d.TotalNs, Reclaimed: d.Reclaimed, Retries: d.Retries, GiveUps: d.GiveUps,
+			Results: s.resultCounts(&d.Results), Buckets: d.Buckets})
 	}
 	sort.Slice(ev.Stalls, func(i, j int) bool {
 		a, b := &ev.Stalls[i], &ev.Stalls[j]
@@ -119,21 +119,16 @@ func (l *Live) stallTick(st *liveState, now time.Time, emit func(event.Event)) e
 		return a.Order < b.Order
 	})
 	for k, c := range cur.Zones {
-		p := s.prev.Zones[k]
-		if c.Count == p.Count {
+		d := sub(c, s.prev.Zones[k])
+		if d.Count == 0 {
 			continue
 		}
-		z := event.ZoneCompaction{ZoneStart: k.ZoneStart, Direct: k.Direct, Node: -1,
-			Zone: fmt.Sprintf("pfn %#x", k.ZoneStart), Count: c.Count - p.Count, TotalNs: c.TotalNs - p.TotalNs}
-		if name, ok := s.zones[k.ZoneStart]; ok {
-			fmt.Sscan(name[0], &z.Node)
-			z.Zone = name[1]
+		name, ok := s.zones[k.ZoneStart]
+		if !ok {
+			name = zoneName{node: -1, zone: fmt.Sprintf("pfn %#x", k.ZoneStart)}
 		}
-		for i := range z.Buckets {
-			z.Buckets[i] = c.Buckets[i] - p.Buckets[i]
-		}
-		z.Results = s.resultCounts(&c.Results, &p.Results)
-		ev.Zones = append(ev.Zones, z)
+		ev.Zones = append(ev.Zones, event.ZoneCompaction{ZoneStart: k.ZoneStart, Direct: k.Direct, Node: name.node,
+			Zone: name.zone, Count: d.Count, TotalNs: d.TotalNs, Results: s.resultCounts(&d.Results), Buckets: d.Buckets})
 	}
 	sort.Slice(ev.Zones, func(i, j int) bool {
 		a, b := &ev.Zones[i], &ev.Zones[j]
@@ -156,11 +151,25 @@ func (l *Live) stallTick(st *liveState, now time.Time, emit func(event.Event)) e
 	return nil
 }
 
-func (s *stallState) resultCounts(cur, prev *[16]uint64) []event.ResultCount {
+// sub is what counters c grew by since p.
+func sub(c, p probes.StallCounts) probes.StallCounts {
+	d := probes.StallCounts{Count: c.Count - p.Count, TotalNs: c.TotalNs - p.TotalNs, Reclaimed: c.Reclaimed - p.Reclaimed,
+		Retries: c.Retries - p.Retries, GiveUps: c.GiveUps - p.GiveUps}
+	for i := range d.Results {
+		d.Results[i] = c.Results[i] - p.Results[i]
+	}
+	for i := range d.Buckets {
+		d.Buckets[i] = c.Buckets[i] - p.Buckets[i]
+	}
+	return d
+}
+
+// resultCounts names the non-zero compaction results.
+func (s *stallState) resultCounts(r *[16]uint64) []event.ResultCount {
 	var out []event.ResultCount
-	for i := range cur {
-		if d := cur[i] - prev[i]; d > 0 {
-			out = append(out, event.ResultCount{Result: s.results[i], Count: d})
+	for i, n := range r {
+		if n > 0 {
+			out = append(out, event.ResultCount{Result: s.results[i], Count: n})
 		}
 	}
 	return out
