@@ -59,7 +59,8 @@ func writeStalls(b *bytes.Buffer, agg *aggregate.Aggregator, withInterval bool) 
 	}
 	for i := range sess.ByOrder {
 		s := &sess.ByOrder[i]
-		line := fmt.Sprintf("  %-17s order %2d  ", s.Kind, s.Order)
+		prefix := fmt.Sprintf("  %-17s order %2d  ", s.Kind, s.Order)
+		line := ""
 		if withInterval {
 			if x := find(iv.ByOrder, s.Kind, s.Order); x != nil {
 				line += stallLine(x) + " | "
@@ -78,37 +79,38 @@ func writeStalls(b *bytes.Buffer, agg *aggregate.Aggregator, withInterval bool) 
 		if s.Retries > 0 || s.GiveUps > 0 {
 			line += fmt.Sprintf("; retried %d, gave up %d", s.Retries, s.GiveUps)
 		}
-		b.WriteString(line + "\n")
+		wrap(b, prefix, line)
 	}
 	psi := map[uint64]aggregate.PSI{}
 	for _, p := range sess.PSI {
 		psi[p.CgroupID] = p
 	}
+	psiShown := map[uint64]bool{} // once per cgroup, on its first row
 	for i, s := range sess.ByCgroup {
 		if i == topN {
 			break
 		}
 		st := agg.CgroupStat(s.CgroupID)
-		line := fmt.Sprintf("  %-40s %-17s %s", shortenPath(st.Label(), 40), s.Kind, stallLine(&s))
-		if p, ok := psi[s.CgroupID]; ok {
-			line += fmt.Sprintf("  PSI some %s full %s", stallTime(p.SomeUs*1000), stallTime(p.FullUs*1000))
+		line := stallLine(&s)
+		if p, ok := psi[s.CgroupID]; ok && !psiShown[s.CgroupID] {
+			psiShown[s.CgroupID] = true
+			line += fmt.Sprintf("; PSI some %s full %s", stallTime(p.SomeUs*1000), stallTime(p.FullUs*1000))
 		}
-		b.WriteString(line + "\n")
+		wrap(b, fmt.Sprintf("  %-36s %-17s ", shortenPath(st.Label(), 36), s.Kind), line)
 	}
 	var wakes uint64
 	for _, n := range sess.KcompactdWakes {
 		wakes += n
 	}
-	var zone []string
+	if wakes > 0 {
+		fmt.Fprintf(b, "  kcompactd wakes %d\n", wakes)
+	}
 	for _, z := range sess.Zones {
-		who := "kcompactd/proactive"
+		who := "by kcompactd or proactive"
 		if z.Direct {
 			who = "direct"
 		}
-		zone = append(zone, fmt.Sprintf("node %d %s %s %d runs %s", z.Node, z.Zone, who, z.Count, stallTime(z.TotalNs)))
-	}
-	if wakes > 0 || len(zone) > 0 {
-		fmt.Fprintf(b, "  kcompactd wakes %d; zone compaction: %s\n", wakes, strings.Join(zone, "; "))
+		fmt.Fprintf(b, "  zone compaction node %d %-7s %-25s %d runs, %s\n", z.Node, z.Zone, who, z.Count, stallTime(z.TotalNs))
 	}
 	if p, ok := psi[0]; ok {
 		fmt.Fprintf(b, "  system memory PSI some %s full %s\n", stallTime(p.SomeUs*1000), stallTime(p.FullUs*1000))
@@ -131,8 +133,8 @@ func stallLine(s *aggregate.StallStat) string {
 // extfrag indices.
 func writeKernelCompaction(b *bytes.Buffer, s *snapshot.Snapshot, sess aggregate.Stalls) {
 	if c := sess.Compaction; c != nil {
-		fmt.Fprintf(b, "  kernel (session): compact_stall %d, compact_fail %d, compact_success %d, thp_fault_fallback %d (charge %d)\n",
-			c.CompactStall, c.CompactFail, c.CompactSuccess, c.THPFaultFallback, c.THPFaultFallbackCharge)
+		wrap(b, "  kernel (session): ", fmt.Sprintf("compact_stall %d, compact_fail %d, compact_success %d, thp_fault_fallback %d (charge %d)",
+			c.CompactStall, c.CompactFail, c.CompactSuccess, c.THPFaultFallback, c.THPFaultFallbackCharge))
 	}
 	var scores []string
 	for _, n := range s.FragmentationScores() {
@@ -141,7 +143,7 @@ func writeKernelCompaction(b *bytes.Buffer, s *snapshot.Snapshot, sess aggregate
 	if len(scores) == 0 {
 		return
 	}
-	line := fmt.Sprintf("  fragmentation score (extfrag at order %d, as kcompactd weighs it): %s", snapshot.PMDOrder(s.PageSize), strings.Join(scores, ", "))
+	line := fmt.Sprintf("(extfrag at order %d, as kcompactd weighs it) %s", snapshot.PMDOrder(s.PageSize), strings.Join(scores, ", "))
 	if p := s.CompactionProactiveness; p != nil {
 		if *p == 0 {
 			line += "; proactive compaction off"
@@ -150,5 +152,5 @@ func writeKernelCompaction(b *bytes.Buffer, s *snapshot.Snapshot, sess aggregate
 			line += fmt.Sprintf("; proactive compaction above %d, down to %d (proactiveness %d)", hi, lo, *p)
 		}
 	}
-	b.WriteString(line + "\n")
+	wrap(b, "  fragmentation score ", line)
 }
