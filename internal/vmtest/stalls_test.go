@@ -22,6 +22,12 @@ type guestMemStalls struct {
 	Stalls []guestStall `json:"stalls"`
 }
 
+type guestSnapshot struct {
+	Compaction *struct {
+		CompactStall uint64 `json:"compact_stall"`
+	} `json:"compaction"`
+}
+
 type guestTaskStalls struct {
 	Task struct {
 		CgroupPath string `json:"cgroup_path"`
@@ -55,7 +61,7 @@ func TestVMCompactionStalls(t *testing.T) {
 			if r := s.hook("reclaim"); !r.Attached {
 				t.Errorf("reclaim hook not attached: %s", r.Reason)
 			}
-			var n, ns, withResult uint64
+			var n, ns, withResult, all, skipped uint64
 			results := map[string]uint64{}
 			for _, o := range OfType(s.objs, "mem_stalls") {
 				var m guestMemStalls
@@ -63,6 +69,14 @@ func TestVMCompactionStalls(t *testing.T) {
 					t.Fatal(err)
 				}
 				for _, st := range m.Stalls {
+					if st.Kind == "direct_compaction" {
+						all += st.Count
+						for _, r := range st.Results {
+							if r.Result == "skipped" {
+								skipped += r.Count
+							}
+						}
+					}
 					if st.Kind != "direct_compaction" || st.CgroupPath != "/fragmenter" {
 						continue
 					}
@@ -84,6 +98,31 @@ func TestVMCompactionStalls(t *testing.T) {
 			// fallback knows the result only where a zone ran.
 			if mech != "raw_tp" && withResult != n {
 				t.Errorf("%s: %d of %d compactions with a result: %v", mech, withResult, n, results)
+			}
+			// The kernel counts compact_stall for every direct compaction
+			// that did not return COMPACT_SKIPPED (__alloc_pages_direct_compact):
+			// with exit probes the stalls seen must be exactly those.
+			var first, last *uint64
+			for _, o := range OfType(s.objs, "mem_snapshot") {
+				var g guestSnapshot
+				if err := json.Unmarshal(o.Raw, &g); err != nil {
+					t.Fatal(err)
+				}
+				if g.Compaction == nil {
+					continue
+				}
+				v := g.Compaction.CompactStall
+				if first == nil {
+					first = &v
+				}
+				last = &v
+			}
+			if first == nil {
+				t.Fatal("no snapshot carries /proc/vmstat's compaction counters")
+			}
+			t.Logf("compact_stall +%d in the session; direct compactions seen %d, %d of them skipped", *last-*first, all, skipped)
+			if mech != "raw_tp" && all-skipped != *last-*first {
+				t.Errorf("%s: %d direct compactions not skipped, the kernel's compact_stall grew by %d", mech, all-skipped, *last-*first)
 			}
 			var after int
 			for _, o := range OfType(s.objs, "task_mem_stalls") {
