@@ -100,6 +100,14 @@ struct {
 	__type(value, __u64);
 } open_compactions SEC(".maps");
 
+static __always_inline bool any_open(void)
+{
+	__u32 k0 = 0;
+	__u64 *n = bpf_map_lookup_elem(&open_compactions, &k0);
+
+	return n && *n;
+}
+
 static __always_inline void add_open(__s64 d)
 {
 	__u32 k0 = 0;
@@ -282,12 +290,17 @@ static __always_inline void begin(__u8 kind, __u32 order, __u64 gfp)
 		.order = order < MAX_ORDERS ? order : MAX_ORDERS - 1,
 		.result = -1,
 	};
-	struct stall_inflight *old = bpf_map_lookup_elem(&stall_inflight, &tid);
+	struct stall_inflight *old;
 
 	/* A direct compaction no exit probe closed ends where the next stall
-	 * of its task begins. */
-	if (old && old->kind == STALL_DIRECT_COMPACTION && !exit_probe)
-		finish(tid, old, 0, old->result);
+	 * of its task begins. Looked for only while some are open: an end
+	 * program doing nothing but a missing lookup measured ~0.45 us per
+	 * event on the 6.18 development VM (cold caches after the stall). */
+	if (!exit_probe && any_open()) {
+		old = bpf_map_lookup_elem(&stall_inflight, &tid);
+		if (old && old->kind == STALL_DIRECT_COMPACTION)
+			finish(tid, old, 0, old->result);
+	}
 	if (bpf_map_update_elem(&stall_inflight, &tid, &in, BPF_ANY) == 0 &&
 	    kind == STALL_DIRECT_COMPACTION && !exit_probe)
 		add_open(1);
@@ -305,14 +318,10 @@ static __always_inline void end_reclaim(__u8 kind, __u64 nr_reclaimed)
 /* The fallback end of a direct compaction: the allocator moved on. */
 static __always_inline void close_compaction(void)
 {
-	__u32 tid, k0 = 0;
+	__u32 tid;
 	struct stall_inflight *in;
-	__u64 *open;
 
-	if (exit_probe)
-		return;
-	open = bpf_map_lookup_elem(&open_compactions, &k0);
-	if (!open || !*open)
+	if (exit_probe || !any_open())
 		return;
 	tid = (__u32)bpf_get_current_pid_tgid();
 	in = bpf_map_lookup_elem(&stall_inflight, &tid);
