@@ -15,10 +15,11 @@ build:
 # Regenerate the BPF objects and their Go bindings (needs clang and libbpf-dev).
 generate:
 	cd internal/probes && BPF_CLANG=$(BPF_CLANG) BPF_CFLAGS='$(BPF_CFLAGS)' $(GO) generate ./...
+	cd internal/aggregate && $(GO) generate .
 
 # CI: the committed objects must be what the committed C compiles to.
 check-generated: generate
-	git diff --exit-code -- internal/probes || { echo "generated BPF objects are stale: run make generate and commit" >&2; exit 1; }
+	git diff --exit-code -- internal/probes internal/aggregate || { echo "generated files (BPF objects, errno names) are stale: run make generate and commit" >&2; exit 1; }
 
 # The test command the README documents; run as root so the BPF tests run.
 test: test-deps

@@ -191,7 +191,7 @@ func TestNamespaceFlags(t *testing.T) {
 }
 
 func TestErrnoName(t *testing.T) {
-	for errno, want := range map[int32]string{28: "ENOSPC", -12: "ENOMEM", 0: "", 4095: "errno 4095", -2147483648: "errno -2147483648"} {
+	for errno, want := range map[int32]string{28: "ENOSPC", -12: "ENOMEM", 0: "", -105: "ENOBUFS", 87: "EUSERS", 133: "EHWPOISON", -512: "ERESTARTSYS", 4095: "errno 4095", -2147483648: "errno -2147483648"} {
 		if got := aggregate.ErrnoName(errno); got != want {
 			t.Errorf("ErrnoName(%d) = %q, want %q", errno, got, want)
 		}

@@ -79,18 +79,15 @@ func FormatNamespaces(flags uint64) string {
 	return string(b)
 }
 
-// errnoNames are the Linux errno names of asm-generic/errno-base.h and the
-// few of asm-generic/errno.h that namespace creation and allocation return.
-var errnoNames = map[int32]string{
-	1: "EPERM", 2: "ENOENT", 3: "ESRCH", 4: "EINTR", 5: "EIO", 6: "ENXIO",
-	7: "E2BIG", 8: "ENOEXEC", 9: "EBADF", 10: "ECHILD", 11: "EAGAIN", 12: "ENOMEM",
-	13: "EACCES", 14: "EFAULT", 15: "ENOTBLK", 16: "EBUSY", 17: "EEXIST", 18: "EXDEV",
-	19: "ENODEV", 20: "ENOTDIR", 21: "EISDIR", 22: "EINVAL", 23: "ENFILE", 24: "EMFILE",
-	25: "ENOTTY", 26: "ETXTBSY", 27: "EFBIG", 28: "ENOSPC", 29: "ESPIPE", 30: "EROFS",
-	31: "EMLINK", 32: "EPIPE", 33: "EDOM", 34: "ERANGE", 35: "EDEADLK", 36: "ENAMETOOLONG",
-	37: "ENOLCK", 38: "ENOSYS", 39: "ENOTEMPTY", 40: "ELOOP", 75: "EOVERFLOW",
-	87: "EUSERS", 95: "EOPNOTSUPP", 110: "ETIMEDOUT", 122: "EDQUOT", 125: "ECANCELED",
-	512: "ERESTARTSYS", 513: "ERESTARTNOINTR", 514: "ERESTARTNOHAND", 516: "ERESTART_RESTARTBLOCK",
+//go:generate go run ./internal/errnogen errno_generated.go
+
+// kernelErrnoNames are the kernel-internal restart codes of
+// include/linux/errno.h ("should never be seen by user programs"), which a
+// syscall-exit tracepoint sees before signal delivery rewrites them; no
+// library names them, unix's table (errno_generated.go) ends at 133.
+var kernelErrnoNames = map[int32]string{
+	512: "ERESTARTSYS", 513: "ERESTARTNOINTR", 514: "ERESTARTNOHAND", 515: "ENOIOCTLCMD",
+	516: "ERESTART_RESTARTBLOCK",
 }
 
 // AbsErrno is errno without its sign: probes report the kernel's -ENOMEM
@@ -110,7 +107,10 @@ func ErrnoName(errno int32) string {
 		return ""
 	}
 	e := AbsErrno(errno)
-	if name, ok := errnoNames[e]; ok {
+	if name, ok := unixErrnoNames[e]; ok {
+		return name
+	}
+	if name, ok := kernelErrnoNames[e]; ok {
 		return name
 	}
 	return "errno " + strconv.FormatInt(int64(e), 10)
