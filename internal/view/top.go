@@ -126,7 +126,7 @@ func sortTitle(k aggregate.SortKey) string {
 	case aggregate.SortHighOrder:
 		return fmt.Sprintf("allocations of order >= %d", aggregate.HighOrder)
 	case aggregate.SortStall:
-		return "time stalled in direct compaction and reclaim"
+		return "time stalled in compaction and reclaim"
 	}
 	return "fragmenting extfrag fallbacks"
 }
@@ -155,11 +155,10 @@ func writeLegend(b *bytes.Buffer, indent string, key aggregate.SortKey) {
 	if key == aggregate.SortHighOrder {
 		fmt.Fprintf(b, "  HIGH order>=%d", aggregate.HighOrder)
 	}
-	b.WriteString("  FAIL failures")
+	b.WriteString("  FAIL failures\n")
 	if key == aggregate.SortStall {
-		b.WriteString("  STALLS direct compaction and reclaim stalls  STALLED their time")
+		fmt.Fprintf(b, "%sSTALLS direct compaction and reclaim stalls  STALLED their time\n", indent)
 	}
-	b.WriteString("\n")
 }
 
 // writeCgroupTable writes rows as a table that fits width: the path column
