@@ -43,6 +43,8 @@ func (k Kind) String() string {
 		return "cgroup_path"
 	case KindKernelReport:
 		return "kernel_report"
+	case KindMemcgState:
+		return "memcg_state"
 	case KindMemStalls:
 		return "mem_stalls"
 	case KindTaskMemStalls:

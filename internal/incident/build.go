@@ -58,8 +58,16 @@ func (c *Correlator) build(p *pending, task event.Task, at time.Time, closedBy s
 	if slot := c.snapshotFor(p.firstSeq); slot != nil {
 		inc.Memory, judged = c.picture(slot, prim)
 	}
+	enter := p.enter
+	if sys != nil {
+		enter = sys.Enter // zero for a call untracked at entry
+	}
+	inc.Memcg = c.memcgFinding(task.TID, enter, at)
 	inc.Chain = chain(inc, prim)
 	inc.Verdict = c.classify(inc, prim, judged)
+	if inc.Memcg != nil && inc.Verdict.Cause != CauseMemcgLimit {
+		inc.Verdict.Reasons = append(inc.Verdict.Reasons, "also: "+memcgText(inc.Memcg))
+	}
 	inc.Top = c.topCgroups(at)
 	inc.NextSteps = c.nextSteps(inc)
 	return inc

@@ -11,14 +11,43 @@ import (
 	"github.com/fragscope/fragscope/internal/aggregate"
 	"github.com/fragscope/fragscope/internal/allocrule"
 	"github.com/fragscope/fragscope/internal/event"
+	"github.com/fragscope/fragscope/internal/memcg"
 	"github.com/fragscope/fragscope/internal/snapshot"
 )
 
 // Errno values the rules test (asm-generic/errno-base.h).
 const (
-	errnoENOMEM = 12
-	errnoENOSPC = 28
+	errnoENOMEM  = 12
+	errnoENOSPC  = 28
+	errnoENOBUFS = 105
 )
+
+// memoryErrno: the call failed for want of memory (ENOMEM, or ENOBUFS from
+// a network namespace's set-up), or the incident has no syscall (degraded
+// modes), so a memcg refusal can explain it.
+func memoryErrno(sc Syscall) bool {
+	return sc.Name == "" || sc.Errno == errnoENOMEM || sc.Errno == errnoENOBUFS
+}
+
+// memcgText says which memory cgroup refused and what shows it.
+func memcgText(f *memcg.Finding) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "memory cgroup %s (cgroup v%d) ", f.Path, f.Version)
+	switch {
+	case f.Delta > 0:
+		fmt.Fprintf(&b, "refused charges: %s rose by %d to %d since the reading at %s", f.Counter, f.Delta,
+			f.Count, f.Since.Format("15:04:05.000"))
+	default:
+		fmt.Fprintf(&b, "is at its limit with %s %d", f.Counter, f.Count)
+	}
+	if f.Limit >= 0 {
+		fmt.Fprintf(&b, "; usage %d kB of its %d kB limit", f.Usage/1024, f.Limit/1024)
+	}
+	if f.From == "v2_path" {
+		b.WriteString(" (the task had exited before it was read: taken at its cgroup2 path in the memory hierarchy)")
+	}
+	return b.String()
+}
 
 // classify applies the rules, first match wins:
 //
@@ -78,6 +107,31 @@ func (c *Correlator) classify(inc *Incident, prim *event.AllocFail, j *allocrule
 		v.Cause = CauseNamespaceLimit
 		add("copy_net_ns returned ENOSPC: user.max_net_namespaces was reached")
 		return v
+	}
+
+	if f := inc.Memcg; f != nil && memoryErrno(sc) {
+		acct := true
+		if prim != nil {
+			_, acct = c.accounted(prim.GFP)
+		}
+		if acct {
+			v.Cause = CauseMemcgLimit
+			add("%s", memcgText(f))
+			if prim == nil {
+				add("no page allocation failed: the refused charges were kernel objects charged to the " +
+					"cgroup (GFP_KERNEL_ACCOUNT slab objects of the new task or namespaces), which never " +
+					"reach the page allocator")
+			} else {
+				name, _ := c.accounted(prim.GFP)
+				add("gfp has %s: the order-%d allocation was charged to the cgroup, and the charge is what "+
+					"failed", name, prim.Order)
+			}
+			if sc.Errno == errnoENOBUFS {
+				add("ENOBUFS rather than ENOMEM: a network subsystem's per-namespace set-up reports its " +
+					"failed allocation so")
+			}
+			return v
+		}
 	}
 
 	if prim == nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/fragscope/fragscope/internal/aggregate"
 	"github.com/fragscope/fragscope/internal/event"
+	"github.com/fragscope/fragscope/internal/memcg"
 	"github.com/fragscope/fragscope/internal/session"
 )
 
@@ -80,6 +81,10 @@ type Correlator struct {
 	// kernelSnap, while a kernel-log incident is built, is the picture it
 	// uses (nil inside: none), instead of snapshotFor's choice.
 	kernelSnap *struct{ slot *session.Snapshot }
+
+	// memcg is the latest memory cgroup reading taken for each thread's
+	// failure (MemcgState with a TID), used when its incident closes.
+	memcg map[uint32]*event.MemcgState
 
 	stallRecs  []stallRec                     // the stall intervals of the last StallWindow (stalls.go)
 	taskStalls map[uint32]event.TaskMemStalls // the latest stalls of failing tasks, by TID
@@ -203,6 +208,15 @@ func (c *Correlator) Add(ev event.Event) *Incident {
 		return c.close(e.Task.TID, e.Time, ClosedBySyscall, e)
 	case *event.Tick:
 		c.addTick(e)
+	case *event.MemcgState:
+		if e.TID != 0 {
+			if c.memcg == nil {
+				c.memcg = map[uint32]*event.MemcgState{}
+			}
+			st := *e
+			st.Levels = slices.Clone(e.Levels)
+			c.memcg[e.TID] = &st
+		}
 	case *event.KernelReport:
 		return c.kernelReport(e)
 	case *event.MemStalls:
@@ -291,6 +305,11 @@ func (c *Correlator) sweep() {
 	for tid, p := range c.pending {
 		if p.last.Before(limit) {
 			delete(c.pending, tid)
+		}
+	}
+	for tid, st := range c.memcg {
+		if st.Time.Before(limit) {
+			delete(c.memcg, tid)
 		}
 	}
 	for tid, t := range c.syscallClosed {
@@ -387,6 +406,32 @@ func (c *Correlator) close(tid uint32, at time.Time, closedBy string, sys *event
 	c.addKernelLog(inc, p)
 	inc.Stalls = c.stallsFor(p, task, at)
 	return inc
+}
+
+// memcgFinding judges the memory cgroup reading taken for tid's failure,
+// if one was taken since enter (or within MaxAge of at when the call's
+// entry is unknown), against the reading before the call: before enter
+// when a reading that old exists, else before this one.
+func (c *Correlator) memcgFinding(tid uint32, enter, at time.Time) *memcg.Finding {
+	st := c.memcg[tid]
+	delete(c.memcg, tid)
+	if st == nil || st.Time.Before(at.Add(-c.opt.MaxAge)) || (!enter.IsZero() && st.Time.Before(enter)) {
+		return nil
+	}
+	before := func(path string) (event.MemcgLevel, time.Time, bool) {
+		if !enter.IsZero() {
+			if r, ok := c.sess.MemcgBefore(path, enter); ok {
+				return r.Level, r.Time, true
+			}
+		}
+		r, ok := c.sess.MemcgBefore(path, st.Time)
+		return r.Level, r.Time, ok
+	}
+	ps := 0
+	if s := c.sess.Start(); s != nil {
+		ps = int(s.PageSize)
+	}
+	return memcg.Judge(st, before, ps)
 }
 
 // snapshotFor picks the picture for an incident whose first evidence is at

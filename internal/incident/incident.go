@@ -2,6 +2,8 @@ package incident
 
 import (
 	"time"
+
+	"github.com/fragscope/fragscope/internal/memcg"
 )
 
 // Cause is the verdict's one-word answer. Values are part of the JSON
@@ -15,9 +17,10 @@ const (
 	// CauseExhaustion: the eligible zones were at or below their min
 	// watermark, or had so little free that compaction could not help.
 	CauseExhaustion Cause = "exhaustion"
-	// CauseMemcgLimit: the page allocator could have served the allocation
-	// but it was charged to a memory cgroup (__GFP_ACCOUNT) and the charge
-	// failed.
+	// CauseMemcgLimit: a memory cgroup's limit refused a charge: its
+	// failcnt (v1) or memory.events max (v2) rose during the call or it was
+	// at its limit, or the page allocator could have served a
+	// memcg-accounted (__GFP_ACCOUNT) allocation that failed.
 	CauseMemcgLimit Cause = "memcg_limit"
 	// CauseNamespaceLimit: a user.max_*_namespaces limit (ENOSPC).
 	CauseNamespaceLimit Cause = "namespace_limit"
@@ -41,15 +44,19 @@ type Incident struct {
 	// Syscall is the failed namespace syscall; its Name is empty when the
 	// incident was closed by another event because the ns_syscall hook was
 	// not attached.
-	Syscall Syscall   `json:"syscall"`
-	Task    Task      `json:"task"`
-	Chain   []string  `json:"chain"` // outermost first: "clone(CLONE_NEWNET)", "copy_net_ns", ...
-	Allocs  []Alloc   `json:"allocs,omitempty"`
-	Slabs   []Slab    `json:"slab_failures,omitempty"`
-	Netns   []Netns   `json:"netns_failures,omitempty"`
-	Memory  *Memory   `json:"memory,omitempty"` // nil when no snapshot had been taken
-	Verdict Verdict   `json:"verdict"`
-	Top     TopCgroup `json:"fragmenting_cgroups"`
+	Syscall Syscall  `json:"syscall"`
+	Task    Task     `json:"task"`
+	Chain   []string `json:"chain"` // outermost first: "clone(CLONE_NEWNET)", "copy_net_ns", ...
+	Allocs  []Alloc  `json:"allocs,omitempty"`
+	Slabs   []Slab   `json:"slab_failures,omitempty"`
+	Netns   []Netns  `json:"netns_failures,omitempty"`
+	Memory  *Memory  `json:"memory,omitempty"` // nil when no snapshot had been taken
+	// Memcg is the memory cgroup whose limit refused charges, as read for
+	// this failure (internal/memcg.Judge); nil when none was at its limit
+	// or none was read.
+	Memcg   *memcg.Finding `json:"memcg,omitempty"`
+	Verdict Verdict        `json:"verdict"`
+	Top     TopCgroup      `json:"fragmenting_cgroups"`
 	// NextSteps name the knobs that apply to the cause and what each trades.
 	NextSteps []string `json:"next_steps"`
 	// Kernel is what the kernel log said about this failure; nil when no

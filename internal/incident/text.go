@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fragscope/fragscope/internal/memcg"
 	"github.com/fragscope/fragscope/internal/snapshot"
 )
 
@@ -63,6 +64,9 @@ func WriteText(w io.Writer, inc *Incident) error {
 	p("", "  ", who)
 	if c := inc.Task.Container; c != nil {
 		p("", "  ", containerLine(c))
+	}
+	if f := inc.Memcg; f != nil {
+		p(fmt.Sprintf("memory cgroups (v%d): ", f.Version), "    ", memcgLevels(f))
 	}
 	writeKernelLog(bw, inc)
 
@@ -298,4 +302,31 @@ func containerLine(c *Container) string {
 		parts = append(parts, c.QoS+" QoS")
 	}
 	return "container: " + strings.Join(parts, ", ")
+}
+
+// memcgLevels lists the memory cgroup chain read for the failure,
+// innermost first, the refusing one marked.
+func memcgLevels(f *memcg.Finding) string {
+	var parts []string
+	for _, l := range f.Levels {
+		s := l.Path
+		if l.Limit < 0 {
+			s += fmt.Sprintf(" no limit, usage %d kB", l.Usage/1024)
+		} else {
+			s += fmt.Sprintf(" limit %d kB, usage %d kB", l.Limit/1024, l.Usage/1024)
+		}
+		if f.Version == 1 {
+			s += fmt.Sprintf(", failcnt %d", l.Failcnt)
+			if l.HaveKmem && l.KmemFailcnt > 0 {
+				s += fmt.Sprintf(", kmem failcnt %d", l.KmemFailcnt)
+			}
+		} else {
+			s += fmt.Sprintf(", events max %d oom %d oom_kill %d", l.EventsMax, l.EventsOOM, l.EventsOOMKill)
+		}
+		if l.Path == f.Path {
+			s += " <- refused"
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, "; ")
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/fragscope/fragscope/internal/gfp"
 	"github.com/fragscope/fragscope/internal/kallsyms"
 	"github.com/fragscope/fragscope/internal/kernlog"
+	"github.com/fragscope/fragscope/internal/memcg"
 	"github.com/fragscope/fragscope/internal/privs"
 	"github.com/fragscope/fragscope/internal/probes"
 	"github.com/fragscope/fragscope/internal/snapshot"
@@ -138,6 +139,7 @@ func Open(ctx context.Context, o Options) (*Session, error) {
 		Warn:         warn,
 		Cgroups:      cgroups,
 		Pod:          podLookup(ctx, o.CRIEndpoint),
+		Memcg:        memcgReader(),
 	}
 	if syms != nil {
 		s.Source.Symbolize = syms.FormatFrame
@@ -370,4 +372,14 @@ func podLookup(ctx context.Context, endpoint string) func(uid string) (string, s
 		pod, ok := cri.Pod(ctx, uid)
 		return pod.Name, pod.Namespace, ok
 	}
+}
+
+// memcgReader finds this host's memory controller; nil (no readings) when
+// the kernel has none.
+func memcgReader() *memcg.Reader {
+	r, err := memcg.NewReader()
+	if err != nil {
+		return nil
+	}
+	return r
 }

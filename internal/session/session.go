@@ -35,7 +35,26 @@ type Session struct {
 	cgroups map[uint64]Cgroup
 
 	latest, failure Snapshot
+
+	// memcg holds, per memory cgroup path, its latest readings (newest
+	// last), so a reading can be compared with the one before a call.
+	memcg map[string][]MemcgReading
 }
+
+// MemcgReading is one reading of one memory cgroup.
+type MemcgReading struct {
+	Time  time.Time
+	Level event.MemcgLevel
+}
+
+// memcgKeep is how many readings of a cgroup are kept: enough to find the
+// one before a syscall that was read again during it.
+const memcgKeep = 4
+
+// maxMemcgPaths bounds the cgroups with readings; past it the map starts
+// over (readings are a few per failure, so it takes a node of crash-looping
+// containers to get there).
+const maxMemcgPaths = 4096
 
 // Cgroup is what is known of one cgroup id. A removed cgroup keeps its last
 // path and pod: the fragmenting cgroup of the last minute may be a pod that
@@ -114,7 +133,30 @@ func (s *Session) Add(ev event.Event) {
 		if e.Reason == "failure" {
 			s.failure = kept
 		}
+	case *event.MemcgState:
+		if s.memcg == nil || len(s.memcg) >= maxMemcgPaths {
+			s.memcg = map[string][]MemcgReading{}
+		}
+		for _, l := range e.Levels {
+			rs := append(s.memcg[l.Path], MemcgReading{e.Time, l})
+			if len(rs) > memcgKeep {
+				rs = slices.Delete(rs, 0, len(rs)-memcgKeep)
+			}
+			s.memcg[l.Path] = rs
+		}
 	}
+}
+
+// MemcgBefore returns the latest reading of the memory cgroup at path taken
+// before t.
+func (s *Session) MemcgBefore(path string, t time.Time) (MemcgReading, bool) {
+	rs := s.memcg[path]
+	for i := len(rs) - 1; i >= 0; i-- {
+		if rs[i].Time.Before(t) {
+			return rs[i], true
+		}
+	}
+	return MemcgReading{}, false
 }
 
 // Start returns the session's metadata, nil before the Start event.

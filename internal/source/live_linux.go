@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"sort"
@@ -18,6 +19,7 @@ import (
 	"github.com/fragscope/fragscope/internal/container"
 	"github.com/fragscope/fragscope/internal/event"
 	"github.com/fragscope/fragscope/internal/kernlog"
+	"github.com/fragscope/fragscope/internal/memcg"
 	"github.com/fragscope/fragscope/internal/probes"
 	"github.com/fragscope/fragscope/internal/snapshot"
 )
@@ -66,6 +68,38 @@ type Live struct {
 	Warn func(msg string)
 	// Pod names a pod by UID (from the CRI); nil or !ok when unknown.
 	Pod func(uid string) (name, namespace string, ok bool)
+	// Memcg, when set, reads the memory cgroup of a task whose failure a
+	// memcg charge can cause (an ENOMEM/ENOBUFS process creation, a failed
+	// memcg-accounted allocation, slab cache or netns): a MemcgState is
+	// emitted before the failure, and the cgroups that failed are read
+	// again each tick for memcgWatchFor, emitted when a counter changed,
+	// so the next failure has a reading from before it.
+	Memcg *memcg.Reader
+}
+
+// Memory cgroup readings: a failure's reading costs ~6 file reads per
+// level (~10 us each); a storm of failed forks must not turn into a storm
+// of reads, so each thread is read at most once per memcgTIDGap and the
+// source at most memcgPerSecond times a second.
+const (
+	memcgTIDGap     = 20 * time.Millisecond
+	memcgPerSecond  = 50
+	memcgWatchFor   = 10 * time.Minute
+	memcgMaxWatched = 256
+)
+
+type memcgState struct {
+	account  uint64               // __GFP_ACCOUNT (3.8..4.4: __GFP_KMEMCG) in this kernel's table
+	lastTID  map[uint32]time.Time // when each thread was last read
+	second   time.Time            // the current one-second window
+	inSecond int
+	watched  map[string]memcgWatch // innermost path -> when it last failed, what was last emitted
+	warned   bool
+}
+
+type memcgWatch struct {
+	failed time.Time
+	last   []event.MemcgLevel
 }
 
 type liveState struct {
@@ -92,6 +126,7 @@ type liveState struct {
 	warnMu     sync.Mutex // warn is called from the reader and the emitter
 	warned     map[string]time.Time
 	ticks      int
+	memcg      memcgState
 	stalls     *stallState // compaction and reclaim (memstall_linux.go)
 }
 
@@ -236,7 +271,14 @@ func (l *Live) handle(st *liveState, dec *probes.Decoder, raw []byte, emit func(
 		l.warn(st, fmt.Sprintf("skipping undecodable record: %v", err))
 		return
 	}
+	// The memcg first: the failing task (a runtime's init stage) exits
+	// and its runtime removes its cgroup within milliseconds; resolving
+	// cgroup paths can take a walk of the hierarchy.
+	ms := l.readMemcg(st, ev)
 	l.announceCgroups(st, emit, ev)
+	if ms != nil {
+		emit(ms)
+	}
 	if af, ok := ev.(*event.AllocFail); ok {
 		st.recentAllocs[st.nextAlloc%len(st.recentAllocs)] = event.AllocFail{Time: af.Time, Task: af.Task, Order: af.Order, GFP: af.GFP}
 		st.nextAlloc++
@@ -330,6 +372,7 @@ func (l *Live) baseline(st *liveState) error {
 func (l *Live) tick(st *liveState, now time.Time, emit func(event.Event)) error {
 	t := &event.Tick{Time: now, Interval: now.Sub(st.lastTick)}
 	st.lastTick = now
+	l.rereadMemcg(st, now, emit)
 	if l.Set == nil {
 		// No BPF: an interval boundary with no kernel counters, so the
 		// views still close intervals around the procfs snapshots.
@@ -580,4 +623,116 @@ func monoToWall() int64 {
 		return 0
 	}
 	return time.Now().UnixNano() - ts.Nano()
+}
+
+// memcgTrigger returns the task of a failure a memcg charge can cause.
+func (l *Live) memcgTrigger(st *liveState, ev event.Event) (event.Task, bool) {
+	switch e := ev.(type) {
+	case *event.NsSyscall:
+		switch e.Errno {
+		case -12, 12, -105, 105: // ENOMEM, ENOBUFS
+			return e.Task, true
+		}
+	case *event.AllocFail:
+		if st.memcg.account != 0 && e.GFP&st.memcg.account != 0 {
+			return e.Task, true
+		}
+	case *event.SlabCreate:
+		return e.Task, e.Failed
+	case *event.NetnsCreate:
+		return e.Task, e.Errno == -12 || e.Errno == 12
+	}
+	return event.Task{}, false
+}
+
+// readMemcg reads the memory cgroup of a failure's task (nil: not a
+// failure a charge can cause, rate-limited, or unreadable).
+func (l *Live) readMemcg(st *liveState, ev event.Event) *event.MemcgState {
+	if l.Memcg == nil {
+		return nil
+	}
+	m := &st.memcg
+	if m.lastTID == nil {
+		m.lastTID, m.watched = map[uint32]time.Time{}, map[string]memcgWatch{}
+		for _, f := range l.Start.GFPFlags {
+			if f.Name == "__GFP_ACCOUNT" || f.Name == "__GFP_KMEMCG" {
+				m.account = f.Value
+			}
+		}
+	}
+	task, ok := l.memcgTrigger(st, ev)
+	if !ok {
+		return nil
+	}
+	now := time.Now().UTC()
+	if now.Sub(m.lastTID[task.TID]) < memcgTIDGap {
+		return nil
+	}
+	if now.Sub(m.second) >= time.Second {
+		m.second, m.inSecond = now, 0
+	}
+	if m.inSecond >= memcgPerSecond {
+		return nil
+	}
+	m.inSecond++
+	if len(m.lastTID) >= 4096 {
+		clear(m.lastTID)
+	}
+	m.lastTID[task.TID] = now
+	ms, err := l.Memcg.Read(task.TID, "", now)
+	if err != nil && l.Cgroups != nil {
+		// The task is gone: its cgroup2 path, if the resolver has it.
+		if v2, _, ok := l.Cgroups.Path(task.CgroupID); ok {
+			ms, err = l.Memcg.Read(task.TID, v2, now)
+		}
+	}
+	if err != nil {
+		if !errors.Is(err, memcg.ErrNoController) {
+			l.warn(st, fmt.Sprintf("memory cgroup of task %d: %v", task.TID, err))
+		}
+		return nil
+	}
+	ms.CgroupID = task.CgroupID
+	inner := ms.Levels[0].Path
+	if _, ok := m.watched[inner]; ok || len(m.watched) < memcgMaxWatched {
+		m.watched[inner] = memcgWatch{failed: now, last: ms.Levels}
+	}
+	return ms
+}
+
+// rereadMemcg reads again, once a tick, the memory cgroups that failed in
+// the last memcgWatchFor and emits those whose limits or refusal counters
+// changed: the reading before the next failure of a crash-looping start.
+func (l *Live) rereadMemcg(st *liveState, now time.Time, emit func(event.Event)) {
+	m := &st.memcg
+	if l.Memcg == nil || len(m.watched) == 0 {
+		return
+	}
+	paths := slices.Sorted(maps.Keys(m.watched))
+	for _, p := range paths {
+		w := m.watched[p]
+		if now.Sub(w.failed) > memcgWatchFor {
+			delete(m.watched, p)
+			continue
+		}
+		ms, err := l.Memcg.ReadPath(p, now)
+		if err != nil || len(ms.Levels) == 0 {
+			delete(m.watched, p) // removed: a failed start's cgroup is
+			continue
+		}
+		if slices.EqualFunc(ms.Levels, w.last, sameCounters) {
+			continue
+		}
+		emit(ms)
+		w.last = ms.Levels
+		m.watched[p] = w
+	}
+}
+
+// sameCounters: no limit or refusal counter moved (usage alone does not
+// make a reading worth recording).
+func sameCounters(a, b event.MemcgLevel) bool {
+	return a.Path == b.Path && a.Limit == b.Limit && a.Failcnt == b.Failcnt && a.KmemLimit == b.KmemLimit &&
+		a.KmemFailcnt == b.KmemFailcnt && a.EventsMax == b.EventsMax && a.EventsOOM == b.EventsOOM &&
+		a.EventsOOMKill == b.EventsOOMKill
 }

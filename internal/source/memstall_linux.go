@@ -30,7 +30,7 @@ type zoneName struct {
 // stallState is the compaction and reclaim counters' state between ticks.
 type stallState struct {
 	prev    probes.MemStallState
-	results []string             // compact_result names by value
+	results []string            // compact_result names by value
 	zones   map[uint64]zoneName // by the zone's start pfn
 	// psiDir is the cgroup v2 mount (minus its root inside the hierarchy)
 	// where memory.pressure files are; "" on hosts without cgroup v2,

@@ -36,6 +36,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // Kinds encoded as JSON: rare, nested, and free to grow fields. Version 1
 // wrote snapshots as JSON too.
 func jsonKind(k event.Kind, version uint16) bool {
-	return k == event.KindStart || k == event.KindCgroupPath || k == event.KindKernelReport || k == event.KindTaskMemStalls ||
+	return k == event.KindStart || k == event.KindCgroupPath || k == event.KindKernelReport ||
+		k == event.KindMemcgState || k == event.KindTaskMemStalls ||
 		(version == 1 && k == event.KindMemSnapshot)
 }

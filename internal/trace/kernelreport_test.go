@@ -30,21 +30,7 @@ func TestKernelReportRoundTrip(t *testing.T) {
 		t.Errorf("a duplicate's payload must be the plain one plus one byte: %x, %x", e1.buf, e2.buf)
 	}
 
-	var buf bytes.Buffer
-	w := newWriter(nil, "mem")
-	w.file.w = &buf
-	for _, ev := range []event.Event{kr, dup, &plain} {
-		if err := w.Write(ev); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.bw.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	r, err := NewReader(&buf)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := writeRead(t, kr, dup, &plain)
 	ev, err := r.Next()
 	if err != nil || !reflect.DeepEqual(ev, kr) {
 		t.Fatalf("kernel_report read back as %+v (%v)", ev, err)

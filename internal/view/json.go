@@ -87,6 +87,9 @@ func (j *JSON) Event(ev event.Event, agg *aggregate.Aggregator) error {
 		obj = jsonCgroupPath{jsonHeader: header(e), ID: e.ID, Path: e.Path, Removed: e.Removed}
 	case *event.KernelReport:
 		obj = jsonKernelReportOf(e, agg)
+	case *event.MemcgState:
+		obj = jsonMemcgState{jsonHeader: header(e), TID: e.TID, CgroupID: e.CgroupID, Reason: e.Reason,
+			Version: e.Version, From: e.From, Levels: e.Levels}
 	case *event.MemStalls:
 		obj = jsonMemStallsOf(e, agg)
 	case *event.TaskMemStalls:
@@ -576,4 +579,16 @@ func countsOf(c *aggregate.Counts) jsonCounts {
 		out.Syscalls = append(out.Syscalls, jsonSyscall(s))
 	}
 	return out
+}
+
+// jsonMemcgState is the "memcg_state" object: a task's memory cgroup chain
+// as read for a failure, or a recently failed cgroup read again.
+type jsonMemcgState struct {
+	jsonHeader
+	TID      uint32             `json:"tid,omitempty"`
+	CgroupID uint64             `json:"cgroup_id,omitempty"`
+	Reason   string             `json:"reason"`
+	Version  int                `json:"version"`
+	From     string             `json:"from"`
+	Levels   []event.MemcgLevel `json:"levels"`
 }
