@@ -1,10 +1,8 @@
 package probes
 
 import (
-	"os"
 	"testing"
 
-	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -15,14 +13,7 @@ import (
 // of the program does not. It excludes the attach mechanism's dispatch
 // (measured separately by the overhead command of make bench).
 func BenchmarkPageAllocHook(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("needs root to load BPF")
-	}
-	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
-	if err != nil {
-		b.Skipf("kernel cannot keep BPF run-time stats (Linux 5.8+): %v", err)
-	}
-	defer stats.Close()
+	runtimeStats(b)
 	// The kernel's accounting itself costs two clock reads per run: an
 	// empty program on the same tracepoint shows that floor.
 	b.Run("empty-raw_tp", func(b *testing.B) {

@@ -15,6 +15,20 @@ import (
 	"github.com/fragscope/fragscope/internal/workload"
 )
 
+// runtimeStats turns the kernel's BPF run-time accounting on for the
+// benchmark, skipping it without root or on kernels before 5.8.
+func runtimeStats(b *testing.B) {
+	b.Helper()
+	if os.Geteuid() != 0 {
+		b.Skip("needs root to load BPF")
+	}
+	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+	if err != nil {
+		b.Skipf("kernel cannot keep BPF run-time stats (Linux 5.8+): %v", err)
+	}
+	b.Cleanup(func() { stats.Close() })
+}
+
 // emptyRawTp attaches a do-nothing raw_tp program to a tracepoint: with BPF
 // run-time stats on, its ns/event is the accounting's own floor (two clock
 // reads), which the programs measured beside it also pay.
@@ -89,14 +103,7 @@ func measure(b *testing.B, s *Set, empties map[string]*ebpf.Program, work func()
 // stall hooks beside it, each next to an empty raw_tp twin on the same
 // tracepoint; the medians over the rounds are reported.
 func BenchmarkStallHooks(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("needs root to load BPF")
-	}
-	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
-	if err != nil {
-		b.Skipf("kernel cannot keep BPF run-time stats (Linux 5.8+): %v", err)
-	}
-	defer stats.Close()
+	runtimeStats(b)
 	cg := filepath.Join("/sys/fs/cgroup/memory", "fragscope-bench-"+strconv.Itoa(os.Getpid()))
 	memcg := true
 	if err := os.Mkdir(cg, 0o755); err != nil {
