@@ -111,12 +111,17 @@ type RecentStall struct {
 	Result    string        `json:"result,omitempty"` // direct compaction only
 }
 
-// TaskMemStalls is the stalls a task went through in the seconds before
-// one of its allocations failed, emitted right after that AllocFail.
+// TaskMemStalls is the stalls a task went through in the seconds before a
+// failure (a failed allocation, slab cache, netns or namespace syscall),
+// emitted just before that failure's event.
 type TaskMemStalls struct {
 	Time   time.Time     `json:"time"`
 	Task   Task          `json:"task"`
 	Stalls []RecentStall `json:"stalls"` // oldest first
+	// Cgroup is the task's cgroup's stalls since the last Tick: the
+	// interval the next MemStalls closes, which an incident closed by
+	// this failure would not see.
+	Cgroup []StallHist `json:"cgroup,omitempty"`
 }
 
 func (e *TaskMemStalls) Kind() Kind      { return KindTaskMemStalls }

@@ -101,7 +101,6 @@ type pending struct {
 	slabs    []event.SlabCreate
 	netns    []event.NetnsCreate
 	reports  []event.KernelReport // what the kernel log said (kernellog.go)
-	stalls   []event.RecentStall  // the task's compaction and reclaim stalls (stalls.go)
 }
 
 type tickRec struct {
@@ -404,7 +403,7 @@ func (c *Correlator) close(tid uint32, at time.Time, closedBy string, sys *event
 	}
 	inc := c.build(p, task, at, closedBy, sys)
 	c.addKernelLog(inc, p)
-	inc.Stalls = c.stallsFor(p, task, at)
+	inc.Stalls = c.stallsFor(task, at)
 	return inc
 }
 

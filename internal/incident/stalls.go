@@ -61,10 +61,11 @@ func (c *Correlator) addStalls(e *event.MemStalls) {
 // incident that may close later (a kernel-log report of the failure).
 const maxTaskStalls = 256
 
+// addTaskStalls keeps the latest stalls read for a thread's failure: the
+// source emits them before the failure's event, whose incident may close
+// at once (a failed namespace syscall) or later (its exit, a kernel log
+// report).
 func (c *Correlator) addTaskStalls(e *event.TaskMemStalls) {
-	if p := c.pending[e.Task.TID]; p != nil {
-		p.stalls = append(p.stalls[:0], e.Stalls...)
-	}
 	if c.taskStalls == nil {
 		c.taskStalls = map[uint32]event.TaskMemStalls{}
 	}
@@ -78,51 +79,64 @@ func (c *Correlator) addTaskStalls(e *event.TaskMemStalls) {
 			return // a storm of failing tasks: the pending ones keep theirs
 		}
 	}
-	c.taskStalls[e.Task.TID] = event.TaskMemStalls{Time: e.Time, Task: e.Task, Stalls: slices.Clone(e.Stalls)}
+	c.taskStalls[e.Task.TID] = event.TaskMemStalls{Time: e.Time, Task: e.Task, Stalls: slices.Clone(e.Stalls),
+		Cgroup: slices.Clone(e.Cgroup)}
 }
 
-// stallsFor gathers the stalls of an incident closed at `at`: the task's
-// from its evidence, its cgroup's from the intervals in the window.
-func (c *Correlator) stallsFor(p *pending, t event.Task, at time.Time) *Stalls {
+// stallsFor gathers the stalls of an incident of task t closed at `at`:
+// the task's from its failure's read, its cgroup's from the intervals in
+// the window and the failure's own interval so far.
+func (c *Correlator) stallsFor(t event.Task, at time.Time) *Stalls {
 	cgroup := t.CgroupID
 	s := &Stalls{Window: StallWindow}
-	task := p.stalls
-	if ts, ok := c.taskStalls[t.TID]; len(task) == 0 && ok {
-		task = ts.Stalls // the failure was outside a syscall (a kernel-log incident)
+	ts, ok := c.taskStalls[t.TID]
+	if ok && (at.Sub(ts.Time) > StallWindow || ts.Time.Sub(at) > time.Second) {
+		ok = false // an older failure's, or a later one's
 	}
-	for _, r := range task {
-		if r.End.After(at.Add(time.Millisecond)) {
-			continue
-		}
-		if at.Sub(r.End) <= StallWindow {
-			s.Task = append(s.Task, r)
+	if ok {
+		for _, r := range ts.Stalls {
+			if !r.End.After(at.Add(time.Millisecond)) && at.Sub(r.End) <= StallWindow {
+				s.Task = append(s.Task, r)
+			}
 		}
 	}
 	byKind := map[string]*CgroupStall{}
 	var kinds []string
+	add := func(h *event.StallHist) {
+		if h.CgroupID != cgroup || h.Count == 0 {
+			return
+		}
+		k := byKind[h.Kind]
+		if k == nil {
+			k = &CgroupStall{Kind: h.Kind}
+			byKind[h.Kind] = k
+			kinds = append(kinds, h.Kind)
+		}
+		k.Count += h.Count
+		k.Total += time.Duration(h.TotalNs)
+		k.Reclaimed += h.Reclaimed
+	}
+	closed := false // the failure's own interval has its mem_stalls already
 	for _, rec := range c.stallRecs {
 		if at.Sub(rec.t) > StallWindow || rec.t.Sub(at) > 2*time.Second {
 			continue
 		}
-		for _, h := range rec.stalls {
-			if h.CgroupID != cgroup || h.Count == 0 {
-				continue
-			}
-			k := byKind[h.Kind]
-			if k == nil {
-				k = &CgroupStall{Kind: h.Kind}
-				byKind[h.Kind] = k
-				kinds = append(kinds, h.Kind)
-			}
-			k.Count += h.Count
-			k.Total += time.Duration(h.TotalNs)
-			k.Reclaimed += h.Reclaimed
+		closed = closed || (ok && !rec.t.Before(ts.Time))
+		for i := range rec.stalls {
+			add(&rec.stalls[i])
 		}
 		for _, x := range rec.psi {
 			if x.CgroupID == cgroup && cgroup != 0 {
 				s.PSISomeUs += x.SomeUs
 				s.PSIFullUs += x.FullUs
 			}
+		}
+	}
+	// The failure's interval so far, as read at the failure, unless its
+	// mem_stalls came before the incident closed (it holds the same).
+	if ok && !closed {
+		for i := range ts.Cgroup {
+			add(&ts.Cgroup[i])
 		}
 	}
 	slices.Sort(kinds)

@@ -29,12 +29,12 @@ func TestIncidentStalls(t *testing.T) {
 		{End: seedClone.Add(-30 * time.Second), Duration: time.Millisecond, Kind: event.StallDirectReclaim}, // too old
 		{End: seedClone.Add(time.Millisecond), Duration: 800 * time.Microsecond, Kind: event.StallDirectCompaction,
 			Order: 6, Result: "complete"},
-	}}
+	}, Cgroup: []event.StallHist{{CgroupID: podCgroup, Kind: event.StallMemcgReclaim, Count: 2, TotalNs: 2e6}}}
 	var all []event.Event
 	all = append(all, evs[:n]...)
 	all = append(all, stalls...)
+	all = append(all, task)   // read at the failure, emitted before it
 	all = append(all, evs[n]) // the AllocFail
-	all = append(all, task)
 	all = append(all, evs[n+1:]...)
 	inc := one(t, run(New(nil), all))
 	s := inc.Stalls
@@ -45,7 +45,7 @@ func TestIncidentStalls(t *testing.T) {
 		t.Errorf("task stalls %+v", s.Task)
 	}
 	want := []CgroupStall{{Kind: event.StallDirectCompaction, Count: 3, Total: 3 * time.Millisecond},
-		{Kind: event.StallMemcgReclaim, Count: 5, Total: 5 * time.Millisecond, Reclaimed: 40}}
+		{Kind: event.StallMemcgReclaim, Count: 7, Total: 7 * time.Millisecond, Reclaimed: 40}}
 	if !slices.Equal(s.Cgroup, want) {
 		t.Errorf("cgroup stalls %+v, want %+v", s.Cgroup, want)
 	}
@@ -54,7 +54,7 @@ func TestIncidentStalls(t *testing.T) {
 	}
 	text := strings.Join(strings.Fields(render(t, inc)), " ") // unwrapped
 	for _, w := range []string{"stalls in the 10s before the failure:", "task: direct_compaction order 6, 800µs",
-		"result complete", "cgroup: direct_compaction 3 stalls 3ms; memcg_reclaim 5 stalls 5ms (40 pages reclaimed)",
+		"result complete", "cgroup: direct_compaction 3 stalls 3ms; memcg_reclaim 7 stalls 7ms (40 pages reclaimed)",
 		"memory pressure some 7ms full 2ms"} {
 		if !strings.Contains(text, w) {
 			t.Errorf("text lacks %q:\n%s", w, text)

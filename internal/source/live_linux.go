@@ -279,14 +279,14 @@ func (l *Live) handle(st *liveState, dec *probes.Decoder, raw []byte, emit func(
 	if ms != nil {
 		emit(ms)
 	}
+	if isFailure(ev) {
+		l.failureStalls(st, ev, emit)
+	}
 	if af, ok := ev.(*event.AllocFail); ok {
 		st.recentAllocs[st.nextAlloc%len(st.recentAllocs)] = event.AllocFail{Time: af.Time, Task: af.Task, Order: af.Order, GFP: af.GFP}
 		st.nextAlloc++
 	}
 	emit(ev)
-	if af, ok := ev.(*event.AllocFail); ok {
-		l.taskStalls(st, af, emit)
-	}
 	if now := time.Now().UTC(); isFailure(ev) && now.Sub(st.lastFailSnap) >= l.MinSnapshotGap {
 		st.lastFailSnap = now
 		l.snapshot(st, "failure", now, emit)

@@ -38,6 +38,11 @@ type stallState struct {
 	psiDir, psiRoot string
 	prevPSI         map[uint64]procfs.Pressure
 	clock           func(ns uint64) time.Time
+	// Failure-time reads: when each thread was last read, and this
+	// second's count (failureStalls).
+	lastTID  map[uint32]time.Time
+	second   time.Time
+	inSecond int
 }
 
 func (l *Live) stallBaseline(st *liveState, clock func(uint64) time.Time) error {
@@ -236,24 +241,64 @@ func (l *Live) stallPSI(s *stallState, cur probes.MemStallState, known map[uint6
 	sort.Slice(ev.PSI, func(i, j int) bool { return ev.PSI[i].CgroupID < ev.PSI[j].CgroupID })
 }
 
-// taskStalls emits, after a failed allocation, the stalls its task went
-// through in the TaskStallWindow before it.
-func (l *Live) taskStalls(st *liveState, af *event.AllocFail, emit func(event.Event)) {
+// Failure-time stall reads (a map lookup and a walk of the stall map, a
+// few syscalls) are bounded: each thread at most once per stallTIDGap, the
+// source at most stallReadsPerSecond times a second, so a storm of failed
+// forks does not become a storm of reads.
+const (
+	stallTIDGap         = 100 * time.Millisecond
+	stallReadsPerSecond = 50
+)
+
+// failureStalls emits, just before a failure event, the stalls its task
+// went through in the TaskStallWindow before it and its cgroup's stalls
+// since the last tick (the interval the next mem_stalls will close): the
+// incident the failure ends may close before that mem_stalls arrives.
+func (l *Live) failureStalls(st *liveState, ev event.Event, emit func(event.Event)) {
 	s := st.stalls
-	if s == nil || af.Hook == "kmsg" {
+	if s == nil {
 		return
 	}
-	rs, err := l.Set.RecentStalls(af.Task.TID)
+	var task event.Task
+	switch e := ev.(type) {
+	case *event.AllocFail:
+		if e.Hook == "kmsg" {
+			return // from the log: no BPF context, and a BPF hook saw it first
+		}
+		task = e.Task
+	case *event.SlabCreate:
+		task = e.Task
+	case *event.NetnsCreate:
+		task = e.Task
+	case *event.NsSyscall:
+		task = e.Task
+	default:
+		return
+	}
+	now := time.Now()
+	if now.Sub(s.second) >= time.Second {
+		s.second, s.inSecond = now, 0
+	}
+	if s.inSecond >= stallReadsPerSecond || now.Sub(s.lastTID[task.TID]) < stallTIDGap {
+		return
+	}
+	s.inSecond++
+	if s.lastTID == nil || len(s.lastTID) > 4096 {
+		s.lastTID = map[uint32]time.Time{}
+	}
+	s.lastTID[task.TID] = now
+	at := ev.When()
+	out := &event.TaskMemStalls{Time: at, Task: task}
+	rs, err := l.Set.RecentStalls(task.TID)
 	if err != nil {
 		l.warn(st, err.Error())
 		return
 	}
-	ev := &event.TaskMemStalls{Time: af.Time, Task: af.Task}
 	for _, r := range rs {
 		end := s.clock(r.EndNs)
-		// The same mm_page_alloc that reports the failure may close the
-		// task's compaction a little after the failure's timestamp.
-		if end.Before(af.Time.Add(-TaskStallWindow)) || end.After(af.Time.Add(time.Millisecond)) {
+		// The mm_page_alloc that reports a failed allocation may close
+		// the task's compaction a little after the failure's timestamp.
+		if end.Before(at.Add(-TaskStallWindow)) || end.After(at.Add(time.Millisecond)) {
 			continue
 		}
 		rec := event.RecentStall{End: end, Duration: time.Duration(r.DurNs), Kind: r.Kind, Order: r.Order,
@@ -261,9 +306,27 @@ func (l *Live) taskStalls(st *liveState, af *event.AllocFail, emit func(event.Ev
 		if r.Kind == event.StallDirectCompaction && r.Result >= 0 && r.Result < len(s.results) {
 			rec.Result = s.results[r.Result]
 		}
-		ev.Stalls = append(ev.Stalls, rec)
+		out.Stalls = append(out.Stalls, rec)
 	}
-	if len(ev.Stalls) > 0 {
-		emit(ev)
+	cur, ok, err := l.Set.MemStalls()
+	if err != nil || !ok {
+		return
+	}
+	for k, c := range cur.Stalls {
+		if k.CgroupID != task.CgroupID {
+			continue
+		}
+		if d := sub(c, s.prev.Stalls[k]); d.Count > 0 {
+			out.Cgroup = append(out.Cgroup, event.StallHist{CgroupID: k.CgroupID, Kind: k.Kind, Order: k.Order,
+				Count: d.Count, TotalNs: d.TotalNs, Reclaimed: d.Reclaimed, Retries: d.Retries, GiveUps: d.GiveUps,
+				Results: s.resultCounts(&d.Results), Buckets: d.Buckets})
+		}
+	}
+	sort.Slice(out.Cgroup, func(i, j int) bool {
+		a, b := &out.Cgroup[i], &out.Cgroup[j]
+		return a.Kind < b.Kind || a.Kind == b.Kind && a.Order < b.Order
+	})
+	if len(out.Stalls) > 0 || len(out.Cgroup) > 0 {
+		emit(out)
 	}
 }

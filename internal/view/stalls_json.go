@@ -77,6 +77,7 @@ type jsonTaskMemStalls struct {
 	jsonHeader
 	Task   jsonTask          `json:"task"`
 	Stalls []jsonRecentStall `json:"stalls"`
+	Cgroup []jsonStall       `json:"cgroup"`
 }
 
 func bucketsOf(b *[event.StallBuckets]uint64) []jsonBucket {
@@ -97,15 +98,20 @@ func resultsOf(r []event.ResultCount) []jsonResult {
 	return out
 }
 
-func jsonMemStallsOf(e *event.MemStalls, agg *aggregate.Aggregator) jsonMemStalls {
-	o := jsonMemStalls{jsonHeader: header(e), Stalls: []jsonStall{}, Zones: []jsonZoneCompaction{},
-		KcompactdWakes: []jsonNamedOrder{}, PSI: []jsonPSI{}, Overflow: e.Overflow}
-	for i := range e.Stalls {
-		s := &e.Stalls[i]
-		o.Stalls = append(o.Stalls, jsonStall{CgroupID: s.CgroupID, CgroupPath: agg.Session().CgroupPath(s.CgroupID),
+func stallsOf(l []event.StallHist, agg *aggregate.Aggregator) []jsonStall {
+	out := make([]jsonStall, 0, len(l))
+	for i := range l {
+		s := &l[i]
+		out = append(out, jsonStall{CgroupID: s.CgroupID, CgroupPath: agg.Session().CgroupPath(s.CgroupID),
 			Kind: s.Kind, Order: s.Order, Count: s.Count, TotalNS: s.TotalNs, Reclaimed: s.Reclaimed,
 			Retries: s.Retries, GiveUps: s.GiveUps, Results: resultsOf(s.Results), Buckets: bucketsOf(&s.Buckets)})
 	}
+	return out
+}
+
+func jsonMemStallsOf(e *event.MemStalls, agg *aggregate.Aggregator) jsonMemStalls {
+	o := jsonMemStalls{jsonHeader: header(e), Stalls: stallsOf(e.Stalls, agg), Zones: []jsonZoneCompaction{},
+		KcompactdWakes: []jsonNamedOrder{}, PSI: []jsonPSI{}, Overflow: e.Overflow}
 	for i := range e.Zones {
 		z := &e.Zones[i]
 		o.Zones = append(o.Zones, jsonZoneCompaction{Node: z.Node, Zone: z.Zone, Direct: z.Direct, Count: z.Count,
@@ -127,7 +133,8 @@ func jsonMemStallsOf(e *event.MemStalls, agg *aggregate.Aggregator) jsonMemStall
 }
 
 func jsonTaskMemStallsOf(e *event.TaskMemStalls, agg *aggregate.Aggregator) jsonTaskMemStalls {
-	o := jsonTaskMemStalls{jsonHeader: header(e), Task: taskOf(e.Task, agg), Stalls: []jsonRecentStall{}}
+	o := jsonTaskMemStalls{jsonHeader: header(e), Task: taskOf(e.Task, agg), Stalls: []jsonRecentStall{},
+		Cgroup: stallsOf(e.Cgroup, agg)}
 	for _, r := range e.Stalls {
 		o.Stalls = append(o.Stalls, jsonRecentStall{End: formatTime(r.End), DurationNS: int64(r.Duration), Kind: r.Kind,
 			Order: r.Order, GFP: r.GFP, GFPFlags: agg.FormatGFP(r.GFP), Reclaimed: r.Reclaimed, Result: r.Result})
