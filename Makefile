@@ -27,11 +27,12 @@ test: test-deps
 
 # Debian tools the tests drive: promtool and a real Prometheus (agent
 # metrics), zsh (completion), groff (man page), systemd-analyze (the unit),
-# docker.io and podman (the image tests). Installed only when missing
+# docker.io and podman (the image tests), chromium (the report rendered
+# headless). Installed only when missing
 # and only as root; policy-rc.d keeps the package from starting its own
 # Prometheus on :9090. Without them the tests skip naming the package, or
 # fail under CI=true.
-TEST_TOOLS := promtool:prometheus prometheus:prometheus zsh:zsh groff:groff-base systemd-analyze:systemd docker:docker.io dockerd:docker.io podman:podman containerd:containerd runc:runc busybox:busybox-static
+TEST_TOOLS := chromium:chromium promtool:prometheus prometheus:prometheus zsh:zsh groff:groff-base systemd-analyze:systemd docker:docker.io dockerd:docker.io podman:podman containerd:containerd runc:runc busybox:busybox-static
 test-deps:
 	@missing=; for t in $(TEST_TOOLS); do command -v $${t%%:*} >/dev/null || missing="$$missing $${t#*:}"; done; \
 	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -68,12 +69,12 @@ image: build
 	$(DOCKER) build -q --target image -f Dockerfile -t $(IMAGE):$(VERSION) -t $(IMAGE):latest "$$ctx" >/dev/null && \
 	echo "make image: $(IMAGE):$(VERSION), $$($(DOCKER) image inspect -f '{{.Size}}' $(IMAGE):$(VERSION)) bytes"
 
-# Real kernels under QEMU (TCG): Debian 6.1 and 6.12 guests and a 6.12
+# Real kernels under QEMU (TCG): the Debian kernels of vmtest/kernels.lock and a 6.12
 # fault-injection kernel built from linux-source-6.12 (vmtest/). Needs root,
 # qemu-system-x86 and busybox-static; kernels are cached in
 # $FRAGSCOPE_VMTEST_CACHE (default /var/cache/fragscope-vmtest), guest logs
 # kept in $FRAGSCOPE_VMTEST_OUT (default /tmp/fragscope-vmtest/<time>).
-.PHONY: vmtest vmtest-kernels
+.PHONY: vmtest vmtest-kernels vmtest-lock
 vmtest:
 	@start=$$(date +%s); rc=0; \
 	t=$$(date +%s); vmtest/fetch-kernels.sh >/dev/null || exit 1; \
@@ -81,7 +82,12 @@ vmtest:
 	t=$$(date +%s); vmtest/build-kernel.sh >/dev/null || exit 1; \
 	echo "vmtest: fault-injection kernel ready in $$(( $$(date +%s) - t ))s"; \
 	FRAGSCOPE_VMTEST=1 $(GO) test -count=1 ./internal/vmtest -run VM -v -timeout 80m || rc=$$?; \
+	$(GO) run ./internal/vmtest/cmd/matrix -w && echo "vmtest: results in vmtest/results.tsv, README kernel table updated"; \
 	echo "make vmtest: $$(( $$(date +%s) - start ))s in all, exit $$rc"; exit $$rc
+
+# Move vmtest/kernels.lock to the newest kernel of each series (review, commit).
+vmtest-lock:
+	vmtest/update-kernels-lock.sh
 
 # Only fetch the Debian kernels and build the fault-injection kernel (cached).
 vmtest-kernels:

@@ -103,6 +103,31 @@ struct ns_syscall_event {
 	__u8 _pad[7];
 };
 
+/* A namespace syscall in flight, by tid (nssyscall.bpf.c's ns_calls map):
+ * who made it, captured at entry, so userspace can report a call that runs
+ * past the stall threshold while it is still running, without asking the
+ * task (it may be stuck for good). */
+struct ns_call {
+	__u64 enter_ns;
+	__u64 flags;     /* clone/unshare flags; setns nstype */
+	__u64 cgroup_id; /* as task_info's: v2 id or v1 memory cgroup id */
+	__u32 pid;       /* tgid */
+	__u8 syscall;    /* enum ns_syscall */
+	__u8 _pad[3];
+	char comm[TASK_COMM_LEN];
+};
+
+/* A task whose memory charge reclaimed against its memory cgroup's limit
+ * (memcgwait.bpf.c's memcg_waits map), by tid: the candidates for the
+ * cgroup v1 memcg OOM wait, which userspace confirms by the task's wchan. */
+struct memcg_wait {
+	__u64 last_ns;   /* the end of the latest memcg reclaim */
+	__u64 cgroup_id;
+	__u32 pid;
+	__u32 _pad;
+	char comm[TASK_COMM_LEN];
+};
+
 /* Key of the extfrag counters. */
 struct extfrag_key {
 	__u64 cgroup_id;

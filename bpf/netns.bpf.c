@@ -59,13 +59,13 @@ int netns_fentry(void *ctx)
 	return 0;
 }
 
+/* copy_net_ns(flags, user_ns, old_net) has had these three arguments since
+ * 2.6.24; fexit gets the return value after them, typed, so no
+ * bpf_get_func_ret (5.17+): this loads on every kernel with fexit (5.5+). */
 SEC("fexit/copy_net_ns")
-int netns_fexit(void *ctx)
+int BPF_PROG(netns_fexit, unsigned long flags, void *user_ns, void *old_net, struct net *ret)
 {
-	__u64 ret = 0;
-
-	bpf_get_func_ret(ctx, &ret);
-	netns_exit(ret);
+	netns_exit((__u64)ret);
 	return 0;
 }
 

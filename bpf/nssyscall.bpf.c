@@ -1,18 +1,25 @@
 /* Namespace syscalls: syscalls:sys_{enter,exit}_{clone,clone3,unshare,setns}.
  * These per-syscall tracepoints fire only for their syscall, unlike
  * raw_syscalls:*. Entry records the task in `inflight` so failures deeper in
- * the kernel carry the syscall's identity; exit streams failed calls. */
+ * the kernel carry the syscall's identity, and in `ns_calls` with who made
+ * it, which userspace scans for calls running past the stall threshold; exit
+ * streams failed calls, and successful ones that took stall_ns or longer
+ * (the end of a stall: the latency is judged here, so the successes of the
+ * normal case stay in the kernel). */
 #include "common.bpf.h"
 
 KEEP_TYPE(struct ns_syscall_event, ns_syscall_event);
+KEEP_TYPE(struct ns_call, ns_call);
 
+/* Stall threshold in ns, set by the loader; 0: stalls are not reported. */
+const volatile __u64 stall_ns = 0;
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH); /* a task that never exits its call must not hold a place for good */
 	__uint(max_entries, 8192);
 	__type(key, __u32);
-	__type(value, __u64);
-} ns_flags SEC(".maps");
+	__type(value, struct ns_call);
+} ns_calls SEC(".maps");
 
 /* CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET, and
  * CLONE_NEWTIME (0x80, unshare and clone3 only: in clone's flags the low
@@ -30,14 +37,23 @@ static __always_inline int ns_enter(__u8 sc, __u64 flags)
 		ns |= CLONE_NEWTIME_FLAG;
 	if (sc != NS_SYSCALL_SETNS && !(flags & ns))
 		return 0;
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pid_tgid;
 	struct syscall_ref ref = {
 		.enter_ns = bpf_ktime_get_ns(),
 		.syscall = sc,
 	};
+	struct ns_call call = {
+		.enter_ns = ref.enter_ns,
+		.flags = flags,
+		.cgroup_id = current_cgroup_id(),
+		.pid = pid_tgid >> 32,
+		.syscall = sc,
+	};
 
+	bpf_get_current_comm(call.comm, sizeof(call.comm));
 	bpf_map_update_elem(&inflight, &tid, &ref, BPF_ANY);
-	bpf_map_update_elem(&ns_flags, &tid, &flags, BPF_ANY);
+	bpf_map_update_elem(&ns_calls, &tid, &call, BPF_ANY);
 	return 0;
 }
 
@@ -63,15 +79,17 @@ static __always_inline int ns_exit(__u8 sc, __s64 ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct syscall_ref *ref = bpf_map_lookup_elem(&inflight, &tid);
-	__u64 *flags = bpf_map_lookup_elem(&ns_flags, &tid);
+	struct ns_call *call = bpf_map_lookup_elem(&ns_calls, &tid);
 	struct ns_syscall_event *e;
+	__u64 now;
 
 	/* A new child returns from clone too, with ret 0 and no entry: skip.
 	 * A call not tracked at entry (no CLONE_NEW* flag) is reported only
 	 * when it failed with an errno worth it, without an entry time. */
 	if (!ref && (ret >= 0 || !worth_reporting(ret)))
 		return 0;
-	if (ret < 0) {
+	now = bpf_ktime_get_ns();
+	if (ret < 0 || (ref && stall_ns && now - ref->enter_ns >= stall_ns)) {
 		e = reserve_event(sizeof(*e));
 		if (e) {
 			__builtin_memset(e, 0, sizeof(*e));
@@ -80,14 +98,14 @@ static __always_inline int ns_exit(__u8 sc, __s64 ret)
 			e->syscall = sc;
 			e->enter_ns = ref ? ref->enter_ns : 0;
 			e->ret = ret;
-			if (flags && ref)
-				e->flags = *flags;
+			if (call && ref)
+				e->flags = call->flags;
 			submit_event(e);
 		}
 	}
 	if (ref) {
 		bpf_map_delete_elem(&inflight, &tid);
-		bpf_map_delete_elem(&ns_flags, &tid);
+		bpf_map_delete_elem(&ns_calls, &tid);
 	}
 	return 0;
 }

@@ -188,28 +188,82 @@ int page_alloc_tp(void *ctx)
 	return 0;
 }
 
-/* Attached by the loader to __alloc_frozen_pages_noprof (6.15+),
- * __alloc_pages_noprof (6.10+), __alloc_pages (5.13+) or
- * __alloc_pages_nodemask (older): all take (gfp, order, ...). Needs
- * bpf_get_func_arg/ret (5.17+). */
-SEC("fexit")
-int page_alloc_fexit(void *ctx)
+static __always_inline void on_alloc_return(void *ctx, bool failed, __u32 order, __u64 gfp)
 {
-	__u64 gfp = 0, order = 0, ret = 0;
 	__u32 tid;
 
-	bpf_get_func_ret(ctx, &ret);
-	if (ret)
-		return 0;
+	if (!failed)
+		return;
 	tid = (__u32)bpf_get_current_pid_tgid();
 	if (bpf_map_lookup_elem(&tp_failed, &tid)) {
 		bpf_map_delete_elem(&tp_failed, &tid);
-		return 0;
+		return;
 	}
-	bpf_get_func_arg(ctx, 0, &gfp);
-	bpf_get_func_arg(ctx, 1, &order);
 	if (attribute)
 		count_cgroup(order, -1, true);
 	emit_failure(ctx, order, gfp, -1, ALLOC_HOOK_FEXIT);
+}
+
+/* Attached by the loader to __alloc_frozen_pages_noprof (6.15+),
+ * __alloc_pages_noprof (6.10+), __alloc_pages (5.13+) or
+ * __alloc_pages_nodemask (5.10): (gfp, order, preferred_nid, nodemask), and
+ * from 7.x __alloc_frozen_pages_noprof takes alloc_flags after them. Typed
+ * arguments, the return value after the last one: no bpf_get_func_arg/ret,
+ * which only Linux 5.17 has, so these load wherever fexit does (5.5+). One
+ * program per arity; the loader checks the prototype in the kernel's BTF. */
+SEC("fexit")
+int BPF_PROG(page_alloc_fexit4, gfp_t gfp, unsigned int order, __u64 a2, __u64 a3, struct page *ret)
+{
+	on_alloc_return(ctx, !ret, order, gfp);
+	return 0;
+}
+
+SEC("fexit")
+int BPF_PROG(page_alloc_fexit5, gfp_t gfp, unsigned int order, __u64 a2, __u64 a3, __u64 a4, struct page *ret)
+{
+	on_alloc_return(ctx, !ret, order, gfp);
+	return 0;
+}
+
+/* The kprobe twin, for kernels without trampolines: the entry keeps the
+ * arguments by tid, the return looks at the page. An allocation from an
+ * interrupt on the same task's CPU overwrites the entry, so the outer
+ * failure may be reported with the inner call's arguments: rare, and the
+ * opt-in fexit is exact. */
+struct alloc_args {
+	__u64 gfp;
+	__u32 order;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct alloc_args);
+} alloc_calls SEC(".maps");
+
+SEC("kprobe")
+int BPF_KPROBE(page_alloc_kprobe, gfp_t gfp, unsigned int order)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct alloc_args a = { .gfp = gfp, .order = order };
+
+	bpf_map_update_elem(&alloc_calls, &tid, &a, BPF_ANY);
+	return 0;
+}
+
+SEC("kretprobe")
+int BPF_KRETPROBE(page_alloc_kretprobe, void *ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct alloc_args *a = bpf_map_lookup_elem(&alloc_calls, &tid);
+	struct alloc_args args;
+
+	if (!a)
+		return 0;
+	args = *a;
+	bpf_map_delete_elem(&alloc_calls, &tid);
+	on_alloc_return(ctx, !ret, args.order, args.gfp);
 	return 0;
 }

@@ -66,25 +66,40 @@ static __always_inline void slab_exit(__u64 ret)
 	bpf_map_delete_elem(&slab_calls, &tid);
 }
 
+/* Typed arguments (no bpf_get_func_arg/ret, 5.17+): every fentry/fexit
+ * target starts (name, size, align or args, flags), and fexit finds the
+ * return value after the last argument, so there is one fexit per arity;
+ * the loader picks it from the target's BTF prototype. The 3.10 form
+ * (name_arg 1) has no BTF and is left to the kprobe. */
 SEC("fentry")
-int slab_create_fentry(void *ctx)
+int BPF_PROG(slab_create_fentry, const char *name, unsigned int size, __u64 arg2, __u64 flags)
 {
-	__u64 name = 0, size = 0, flags = 0;
-
-	bpf_get_func_arg(ctx, name_arg, &name);
-	bpf_get_func_arg(ctx, name_arg + 1, &size);
-	bpf_get_func_arg(ctx, name_arg + 3, &flags);
-	slab_enter(name, size, flags);
+	slab_enter((__u64)name, size, flags);
 	return 0;
 }
 
-SEC("fexit")
-int slab_create_fexit(void *ctx)
+SEC("fexit") /* __kmem_cache_create_args(name, size, args, flags): 6.12+ */
+int BPF_PROG(slab_create_fexit4, __u64 a0, __u64 a1, __u64 a2, __u64 a3, void *ret)
 {
-	__u64 ret = 0;
+	slab_exit((__u64)ret);
+	return 0;
+}
 
-	bpf_get_func_ret(ctx, &ret);
-	slab_exit(ret);
+SEC("fexit") /* kmem_cache_create(name, size, align, flags, ctor): before 4.16 */
+int BPF_PROG(slab_create_fexit5, __u64 a0, __u64 a1, __u64 a2, __u64 a3, __u64 a4, void *ret)
+{
+	slab_exit((__u64)ret);
+	return 0;
+}
+
+/* kmem_cache_create_usercopy(name, size, align, flags, useroffset,
+ * usersize, ctor): 4.16..6.11. Seven arguments: x86 trampolines take more
+ * than six from Linux 6.6 ("bpf, x86: allow function arguments up to 12
+ * for TRACING"); before, the load fails and the kprobe twin is used. */
+SEC("fexit")
+int BPF_PROG(slab_create_fexit7, __u64 a0, __u64 a1, __u64 a2, __u64 a3, __u64 a4, __u64 a5, __u64 a6, void *ret)
+{
+	slab_exit((__u64)ret);
 	return 0;
 }
 

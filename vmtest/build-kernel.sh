@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds the fault-injection kernel (scenario 3) from Debian's
-# linux-source-6.12: x86_64_defconfig + kvm_guest.config + faultinject.config,
+# linux-source-6.12 at the version vmtest/kernels.lock pins (source-6.12),
+# fetched through lib.sh's private apt configuration:
+# x86_64_defconfig + kvm_guest.config + faultinject.config,
 # modules off. Cached under $CACHE/kernels/faultinject-<key>, key = hash of
 # the config fragment, the source package version and RECIPE below; the
 # build tree is kept in $CACHE/build so a config change rebuilds only what
@@ -14,8 +16,8 @@ SRC_PKG=linux-source-6.12
 need_pkgs flex:flex bison:bison pahole:dwarves bc:bc gcc:gcc make:make xz:xz-utils
 dpkg -s libelf-dev libssl-dev >/dev/null 2>&1 || { apt-get update -qq >&2; apt-get install -y -qq libelf-dev libssl-dev >&2; }
 
-ver=$(apt-cache policy "$SRC_PKG" | awk '/Candidate:/ {print $2}')
-[[ -n $ver && $ver != "(none)" ]] || die "$SRC_PKG has no candidate version (apt-get update?)"
+read -r lpkg ver _ < <(lock_entries source-6.12)
+[[ $lpkg == "$SRC_PKG" && -n $ver ]] || die "vmtest/kernels.lock has no source-6.12 $SRC_PKG line"
 key=$( { cat "$VMTEST_DIR/faultinject.config"; echo "$SRC_PKG=$ver recipe=$RECIPE"; } | sha256sum | cut -c1-12)
 out=$CACHE/kernels/faultinject-$key
 if [[ -f $out/.done ]]; then
@@ -28,12 +30,14 @@ t0=$SECONDS
 src=$CACHE/build/$SRC_PKG-$ver
 if [[ ! -f $src/.unpacked ]]; then
 	log "fetching $SRC_PKG $ver"
-	rm -rf "$src" "$CACHE/build/deb"
-	mkdir -p "$CACHE/build/deb" "$src"
-	(cd "$CACHE/build/deb" && apt-get download -q -o APT::Sandbox::User=root "$SRC_PKG=$ver" >/dev/null)
-	dpkg-deb -x "$CACHE"/build/deb/"$SRC_PKG"_*.deb "$CACHE/build/deb/x"
-	tar -xJf "$CACHE"/build/deb/x/usr/src/"$SRC_PKG".tar.xz -C "$src" --strip-components=1
-	rm -rf "$CACHE/build/deb"
+	rm -rf "$src"
+	mkdir -p "$src"
+	deb=$(mktemp -d "$CACHE/build/deb.XXXXXX")
+	vm_apt_setup
+	download_locked source-6.12 "$deb"
+	dpkg-deb -x "$deb"/"$SRC_PKG"_*.deb "$deb/x"
+	tar -xJf "$deb"/x/usr/src/"$SRC_PKG".tar.xz -C "$src" --strip-components=1
+	rm -rf "$deb"
 	touch "$src/.unpacked"
 	log "unpacked in $((SECONDS - t0))s"
 fi
@@ -57,7 +61,7 @@ done <"$VMTEST_DIR/faultinject.config"
 
 log "building the fault-injection kernel on $(nproc) CPUs"
 t1=$SECONDS
-make -j"$(nproc)" bzImage >"$CACHE/build/faultinject-build.log" 2>&1 ||
+nice make -j"$(nproc)" bzImage >"$CACHE/build/faultinject-build.log" 2>&1 ||
 	{ tail -40 "$CACHE/build/faultinject-build.log" >&2; die "kernel build failed (log: $CACHE/build/faultinject-build.log)"; }
 log "kernel built in $((SECONDS - t1))s"
 

@@ -23,7 +23,7 @@ func agentCommand() *cli.Command {
 			"with the recording around them, Prometheus metrics on --listen (docs/agent.md)",
 		Flags: append(hookFlags(),
 			&cli.StringFlag{Name: "data-dir", Value: "/var/lib/fragscope", Usage: "flight recorder segments and kept incidents"},
-			&cli.StringFlag{Name: "listen", Value: agent.DefaultListen, Usage: "address for /metrics, /healthz and /readyz (loopback by default)"},
+			&cli.StringFlag{Name: "listen", Value: agent.DefaultListen, Usage: "address for /metrics, /healthz, /readyz and /report (loopback by default)"},
 			&cli.StringFlag{Name: "retain-size", Value: "1GiB", Usage: "size of the segments kept (the oldest go first): bytes or 512MiB, 2GB"},
 			&cli.DurationFlag{Name: "retain-age", Value: flight.DefaultRetainAge, Usage: "age of the oldest segment kept"},
 			&cli.StringFlag{Name: "segment-size", Value: "64MiB", Usage: "rotate a segment at this size"},

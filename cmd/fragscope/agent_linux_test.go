@@ -191,6 +191,11 @@ func TestAgentLive(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// The last incident's report on the listen address (docs/report.md).
+	if code, body := a.get("/report"); code != http.StatusOK || !strings.Contains(body, `data-cause="namespace_limit"`) ||
+		!strings.Contains(body, "<svg") {
+		t.Errorf("/report: %d, want the HTML report with the namespace_limit card:\n%.400s", code, body)
+	}
 	if took := a.stop(t); took > 2*time.Second {
 		t.Errorf("SIGTERM to exit took %v, want < 2s", took)
 	}

@@ -53,7 +53,7 @@ func TestGenerateBashCompletion(t *testing.T) {
 			re = append(re, w)
 		}
 	}
-	if want := []string{"record", "replay"}; !slices.Equal(re, want) {
+	if want := []string{"record", "replay", "report"}; !slices.Equal(re, want) {
 		t.Errorf("commands starting with re: %q, want %q (all: %q)", re, want, out)
 	}
 }
@@ -76,7 +76,7 @@ func TestBashCompletion(t *testing.T) {
 	// What the shell offers for a line whose last word is being completed
 	// (an empty one after a trailing space). None means file names.
 	for _, tc := range []struct{ line, want string }{
-		{"fragscope re", "record replay"},
+		{"fragscope re", "record replay report"},
 		{"fragscope replay --s", "--summary --speed --sort --since"},
 		{"fragscope replay FILE --j", "--json"},
 		{"fragscope replay --", "--json --summary --speed --top --sort --limit --since --until --help"},

@@ -25,6 +25,9 @@ func doctorCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "doctor",
 		Usage: "check this kernel: BTF, tracefs, privileges, and which mechanism works for every hook",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "also print the verifier's whole log for every program the kernel refused"},
+		},
 		Action: func(c *cli.Context) error {
 			w := os.Stdout
 			f := probes.Probe()
@@ -33,7 +36,6 @@ func doctorCommand() *cli.Command {
 			fmt.Fprintf(w, "tracefs    %s\n", okOrPath(f.Tracefs, f.TracefsErr))
 			fmt.Fprintf(w, "debugfs    %s\n", okOr(statErr("/sys/kernel/debug/extfrag")))
 			fmt.Fprintf(w, "kprobes    %s\n", okOr(f.Kprobes))
-			fmt.Fprintf(w, "fentry     %s\n", okOr(f.Fentry))
 			if f.Lockdown != "" && f.Lockdown != "none" {
 				msg := "lockdown=" + f.Lockdown
 				if f.Lockdown == "confidentiality" {
@@ -45,22 +47,45 @@ func doctorCommand() *cli.Command {
 			fmt.Fprintf(w, "container  %s\n", containerLine(env))
 			fmt.Fprintf(w, "node name  %s\n", nodeNameLine(env))
 			if err := privs.Check(); err != nil {
+				fmt.Fprintf(w, "fentry     %s\n", okOr(f.Fentry))
 				fmt.Fprintf(w, "privileges %v\n", err)
 				return exitError{2, "cannot test the hooks without privileges"}
 			}
-			fmt.Fprintf(w, "privileges ok\n\n")
 
+			// Every hook by every mechanism, with its real programs: an
+			// empty program is not evidence (5.10 loads one and refused
+			// every fexit calling bpf_get_func_ret).
 			working := map[probes.Hook]bool{}
+			var report []string
+			var logs []probes.VerifierLog
+			var fentryOK, fentryNo []string
 			for _, h := range probes.AllHooks {
 				for _, m := range probes.Mechanisms[h] {
-					st := tryAttach(h, m)
+					st, l := tryAttach(h, m)
+					logs = append(logs, l...)
 					if st.Attached {
 						working[h] = true
-						fmt.Fprintf(w, "%-12s %-10s works (%s)\n", h, m, st.Target)
+						report = append(report, fmt.Sprintf("%-12s %-10s works (%s)", h, m, st.Target))
 					} else {
-						fmt.Fprintf(w, "%-12s %-10s no: %s\n", h, m, strings.TrimPrefix(st.Reason, string(m)+": "))
+						report = append(report, fmt.Sprintf("%-12s %-10s no: %s", h, m, strings.TrimPrefix(st.Reason, string(m)+": ")))
+					}
+					if m == probes.Fentry {
+						if st.Attached {
+							fentryOK = append(fentryOK, string(h))
+						} else {
+							fentryNo = append(fentryNo, string(h))
+						}
 					}
 				}
+			}
+			fmt.Fprintf(w, "fentry     %s\n", fentryLine(f.Fentry, fentryOK, fentryNo))
+			fmt.Fprintf(w, "privileges ok\n\n")
+			for _, l := range report {
+				fmt.Fprintln(w, l)
+			}
+			if c.Bool("verbose") {
+				fmt.Fprintln(w)
+				printVerifierLogs(w, logs)
 			}
 			var missing []probes.Hook
 			for _, h := range probes.CoreHooks {
@@ -77,15 +102,29 @@ func doctorCommand() *cli.Command {
 	}
 }
 
+// fentryLine sums up the hooks' own fentry/fexit programs: "ok" only when
+// every one of them loaded and attached.
+func fentryLine(trampolines error, ok, refused []string) string {
+	switch {
+	case trampolines != nil:
+		return "no: " + trampolines.Error()
+	case len(refused) == 0:
+		return "ok (" + strings.Join(ok, ", ") + ")"
+	case len(ok) == 0:
+		return "no: every hook's fentry/fexit programs were refused (" + strings.Join(refused, ", ") + ": reasons below)"
+	}
+	return "partly: " + strings.Join(ok, ", ") + " load; " + strings.Join(refused, ", ") + " refused (reasons below)"
+}
+
 // tryAttach really loads and attaches one hook by one mechanism: the only
 // answer that cannot be wrong about what this kernel accepts.
-func tryAttach(h probes.Hook, m probes.Mechanism) event.HookStatus {
+func tryAttach(h probes.Hook, m probes.Mechanism) (event.HookStatus, []probes.VerifierLog) {
 	set, err := probes.Open(probes.Options{Hooks: []probes.Hook{h}, Modes: map[probes.Hook]probes.Mechanism{h: m}})
 	if err != nil {
-		return event.HookStatus{Hook: string(h), Reason: err.Error()}
+		return event.HookStatus{Hook: string(h), Reason: err.Error()}, nil
 	}
 	defer set.Close()
-	return set.Status[0]
+	return set.Status[0], set.Logs
 }
 
 func okOr(err error) string {

@@ -40,6 +40,7 @@ func newApp() *cli.App {
 			exportCommand(),
 			incidentsCommand(),
 			explainCommand(),
+			reportCommand(),
 			snapshotCommand(),
 			doctorCommand(),
 		},

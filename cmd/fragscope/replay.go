@@ -171,10 +171,10 @@ func replayInto(c *cli.Context, v view.View, pace bool) error {
 func incidentsCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "incidents",
-		Usage:     "list the incidents in a recording: failed namespace syscalls tied to their cause",
+		Usage:     "list the incidents in a recording: failed namespace syscalls tied to their cause, and the stalls",
 		ArgsUsage: "FILE|DATA_DIR",
 		Flags: append([]cli.Flag{
-			&cli.BoolFlag{Name: "json", Usage: "one JSON incident object per line"},
+			&cli.BoolFlag{Name: "json", Usage: "one JSON incident (or stall) object per line"},
 		}, windowFlags()...),
 		Action: func(c *cli.Context) error {
 			out := bufio.NewWriter(os.Stdout)
@@ -188,7 +188,11 @@ func incidentsCommand() *cli.Command {
 				return err
 			}
 			if !c.Bool("json") && text.Count == 0 {
-				fmt.Fprintln(out, "no incidents: no failed namespace syscall in this recording")
+				msg := "no incidents: no failed namespace syscall in this recording"
+				if text.Stalls > 0 {
+					msg += " (the stalls above are not failures)"
+				}
+				fmt.Fprintln(out, msg)
 			}
 			return nil
 		},

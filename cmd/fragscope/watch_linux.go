@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -27,6 +29,8 @@ func hookFlags() []cli.Flag {
 		&cli.StringFlag{Name: "cri-endpoint", Usage: "CRI socket for pod names and namespaces (default: the usual containerd and CRI-O sockets; skipped when unreachable)"},
 		&cli.StringFlag{Name: "cgroup-mode", Value: "auto", Usage: "attribute to the cgroup v2 id ('v2') or the v1 memory cgroup ('v1'); 'auto' picks v1 on v1 and hybrid hosts"},
 		&cli.StringFlag{Name: "node-name", Usage: "the node's name in every record (default: $NODE_NAME, else the host name)"},
+		&cli.DurationFlag{Name: "stall-threshold", Value: time.Second, Usage: "report a namespace syscall, or a task in the cgroup v1 memcg OOM wait, that lasts this long while it lasts, and again when it ends; 0 turns it off"},
+		&cli.BoolFlag{Name: "verbose", Usage: "also print the verifier's whole log for every mechanism the kernel refused (to stderr)"},
 		&cli.StringFlag{Name: "kmsg", Value: "auto", Usage: "also follow /dev/kmsg, the kernel's own failure reports: 'auto' (when readable), 'on', 'off'; with '--hooks none' or where BPF cannot run it is the source of incidents"},
 	}
 }
@@ -68,7 +72,8 @@ func liveOptions(c *cli.Context) live.Options {
 		Hooks: c.String("hooks"), Attach: c.String("attach"), Interval: c.Duration("interval"),
 		Attribution: c.String("attribution"), CRIEndpoint: c.String("cri-endpoint"),
 		CgroupMode: c.String("cgroup-mode"), NodeName: c.String("node-name"), Version: version, Kmsg: c.String("kmsg"),
-		Warn: func(msg string) { fmt.Fprintf(os.Stderr, "fragscope: %s\n", msg) },
+		StallThreshold: c.Duration("stall-threshold"),
+		Warn:           func(msg string) { fmt.Fprintf(os.Stderr, "fragscope: %s\n", msg) },
 	}
 }
 
@@ -93,6 +98,9 @@ func runLive(c *cli.Context, v view.View, recordPath string) (err error) {
 	ls, err := live.Open(c.Context, liveOptions(c))
 	if ls != nil {
 		printAttachReport(os.Stderr, ls.Status)
+		if c.Bool("verbose") {
+			printVerifierLogs(os.Stderr, ls.Logs)
+		}
 	}
 	if err != nil {
 		return err
@@ -141,9 +149,24 @@ func runLive(c *cli.Context, v view.View, recordPath string) (err error) {
 func printAttachReport(w *os.File, st []event.HookStatus) {
 	for _, s := range st {
 		if s.Attached {
-			fmt.Fprintf(w, "fragscope: %-12s attached via %-10s %s\n", s.Hook, s.Mechanism, s.Target)
+			fmt.Fprintf(w, "fragscope: %-12s attached via %-10s %s", s.Hook, s.Mechanism, s.Target)
+			if s.Reason != "" { // a better mechanism was refused: say why
+				fmt.Fprintf(w, " (%s)", s.Reason)
+			}
+			fmt.Fprintln(w)
 		} else {
 			fmt.Fprintf(w, "fragscope: %-12s NOT attached: %s\n", s.Hook, s.Reason)
+		}
+	}
+}
+
+// printVerifierLogs writes the verifier's logs of refused mechanisms
+// (--verbose, doctor -v): the reasons above are their one-line summaries.
+func printVerifierLogs(w io.Writer, logs []probes.VerifierLog) {
+	for _, l := range logs {
+		fmt.Fprintf(w, "fragscope: verifier log of %s via %s:\n", l.Hook, l.Mechanism)
+		for _, line := range strings.Split(strings.TrimRight(l.Log, "\n"), "\n") {
+			fmt.Fprintf(w, "  %s\n", line)
 		}
 	}
 }

@@ -111,7 +111,8 @@ func Run(ctx context.Context, o Options) error {
 			})
 		}
 	})
-	srv := &http.Server{Handler: mux(metrics.NewRegistry(reader, o.Metrics), &ready), ReadHeaderTimeout: 10 * time.Second}
+	rep := &reports{dir: o.DataDir, before: o.IncidentBefore, after: o.IncidentAfter, flush: rec.Flush}
+	srv := &http.Server{Handler: mux(metrics.NewRegistry(reader, o.Metrics), &ready, rep), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
@@ -179,10 +180,12 @@ func logHooks(log *slog.Logger, st []event.HookStatus, node string, o Options) {
 		slog.Group("attached", attached...), slog.Group("not_attached", refused...))
 }
 
-// mux serves /metrics, /healthz (the process answers) and /readyz (hooks
-// attached and the first snapshot taken: the pipeline is producing).
-func mux(reg *prometheus.Registry, ready *atomic.Bool) http.Handler {
+// mux serves /metrics, /healthz (the process answers), /readyz (hooks
+// attached and the first snapshot taken: the pipeline is producing) and
+// /report (the last incident's HTML report).
+func mux(reg *prometheus.Registry, ready *atomic.Bool, rep http.Handler) http.Handler {
 	m := http.NewServeMux()
+	m.Handle(ReportPath, rep)
 	m.Handle("/metrics", metrics.Handler(reg))
 	m.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")

@@ -23,8 +23,8 @@ type Aggregator struct {
 	slabFails  ring[event.SlabCreate]
 	netnsFails ring[event.NetnsCreate]
 	nsFails    ring[event.NsSyscall]
-
-	stalls stallAgg // compaction and reclaim (stalls.go)
+	stalls     stalls
+	memStalls  memStallAgg // compaction and reclaim (memstalls.go)
 }
 
 // New returns an empty Aggregator reading s, which the caller feeds every
@@ -37,7 +37,7 @@ func New(s *session.Session) *Aggregator {
 		open:   newCounters(),
 		closed: newCounters(),
 	}
-	a.stalls.init()
+	a.memStalls.init()
 	if s == nil {
 		a.sess, a.own = session.New(), true
 	}
@@ -83,10 +83,12 @@ func (a *Aggregator) Add(ev event.Event) {
 		// errno 0 is counted as a failure all the same rather than lost.
 		a.open.addNsSyscall(e)
 		*a.nsFails.next() = *e
+	case *event.Stall:
+		a.stalls.add(e)
 	case *event.MemStalls:
-		a.stalls.addStalls(e, &a.open.cgroups)
+		a.memStalls.addStalls(e, &a.open.cgroups)
 	case *event.MemSnapshot:
-		a.stalls.snapshot(e)
+		a.memStalls.snapshot(e)
 	}
 }
 
@@ -100,7 +102,7 @@ func (a *Aggregator) addTick(t *event.Tick) {
 	a.tickSeq++
 	a.open, a.closed = a.closed, a.open
 	a.open.reset(t.Time)
-	a.stalls.tick()
+	a.memStalls.tick()
 }
 
 // Session is the session model the Aggregator reads.

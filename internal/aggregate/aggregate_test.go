@@ -331,3 +331,24 @@ func TestAddDoesNotAllocate(t *testing.T) {
 		t.Errorf("Add(AllocFail) allocates %v times", n)
 	}
 }
+
+// IntervalCounters agrees with Interval on every count it carries.
+func TestIntervalCountersMatchInterval(t *testing.T) {
+	a := aggregate.New(nil)
+	for _, ev := range aggtest.Session() {
+		a.Add(ev)
+		if _, ok := ev.(*event.Tick); !ok {
+			continue
+		}
+		in, ic := a.Interval(), a.IntervalCounters()
+		var allocs [event.Orders]uint64
+		for _, o := range in.Orders {
+			allocs[o.Order] = o.Allocs
+		}
+		if ic.Covered != in.Covered || ic.Allocs != allocs || ic.Extfrag != in.Extfrag.Events ||
+			ic.Fragmenting != in.Extfrag.Fragmenting || ic.Drops != in.Drops ||
+			ic.ExtfragOverflow != in.Extfrag.Overflow || ic.CgroupOverflow != in.CgroupOverflow {
+			t.Errorf("tick %d: IntervalCounters %+v, Interval %+v", in.Seq, ic, in.Counts)
+		}
+	}
+}

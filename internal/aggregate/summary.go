@@ -158,6 +158,33 @@ func (a *Aggregator) Interval() IntervalSummary {
 	return IntervalSummary{Seq: a.tickSeq, Counts: a.counts(a.closed)}
 }
 
+// IntervalCounters is the part of Interval that a chart over time needs,
+// without the sorted lists Interval builds: views that sample every Tick
+// of a day-long recording (the report) read this instead.
+type IntervalCounters struct {
+	Covered                                time.Duration
+	Allocs                                 [event.Orders]uint64 // by order, every migratetype
+	Extfrag, Fragmenting                   uint64
+	Drops, ExtfragOverflow, CgroupOverflow uint64
+}
+
+// IntervalCounters returns the counts of the interval the latest Tick
+// closed; the zero value before the first Tick.
+func (a *Aggregator) IntervalCounters() IntervalCounters {
+	if a.tickSeq == 0 {
+		return IntervalCounters{}
+	}
+	c := a.closed
+	out := IntervalCounters{Covered: c.covered, Extfrag: c.extfrag.events, Fragmenting: c.extfrag.fragmenting,
+		Drops: c.drops, ExtfragOverflow: c.extfragOverflows, CgroupOverflow: c.cgroupOverflow}
+	for o := range c.allocs {
+		for _, n := range c.allocs[o] {
+			out.Allocs[o] += n
+		}
+	}
+	return out
+}
+
 // Summary returns the whole session so far: the closed intervals and the
 // open one.
 func (a *Aggregator) Summary() Summary {

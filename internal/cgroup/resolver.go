@@ -201,6 +201,17 @@ func (r *Resolver) statLocked(p string) (uint64, bool) {
 	return inode(fi)
 }
 
+// Dir returns where the cgroup at hierarchy path p is on this mount, for
+// reading its files; false when the mount does not show it (a path outside
+// the subtree a cgroup namespace shows).
+func (r *Resolver) Dir(p string) (string, bool) {
+	rel, ok := strings.CutPrefix(p, r.prefix)
+	if !ok {
+		return "", false
+	}
+	return filepath.Join(r.root, rel), true
+}
+
 // Refresh walks the hierarchy now, whatever the time since the last walk,
 // noticing new, renamed and removed cgroups. Sweep is the cheaper way to
 // notice removals.

@@ -43,6 +43,8 @@ func (k Kind) String() string {
 		return "cgroup_path"
 	case KindKernelReport:
 		return "kernel_report"
+	case KindStall:
+		return "stall"
 	case KindMemcgState:
 		return "memcg_state"
 	case KindMemStalls:
@@ -98,7 +100,7 @@ type HookStatus struct {
 	Mechanism string `json:"mechanism,omitempty"` // tp_btf, raw_tp, tracepoint, fentry, kprobe...
 	Target    string `json:"target,omitempty"`    // symbol or tracepoint name
 	Attached  bool   `json:"attached"`
-	Reason    string `json:"reason,omitempty"` // why not attached, in words
+	Reason    string `json:"reason,omitempty"` // why not attached, or why better mechanisms were not used: one line (probes.Reason)
 }
 
 // Flag is one named bit pattern of a flag table read from the running kernel.
@@ -337,3 +339,60 @@ type MemcgCounter struct {
 	LimitKB uint64 `json:"limit_kb"`
 	Failcnt uint64 `json:"failcnt"`
 }
+
+// KindStall is a task stuck past the stall threshold in a watched call.
+const KindStall Kind = 11
+
+// CallMemcgOOMWait is Stall.Call for a task in the cgroup v1 memcg OOM wait.
+const CallMemcgOOMWait = "memcg_oom_wait"
+
+// Stall ends, as Stall.End names them ("" while the call still runs).
+const (
+	StallReturned = "returned" // the syscall returned (Errno says how)
+	StallResumed  = "resumed"  // the task left the memcg OOM wait
+	StallExited   = "exited"   // the task is gone: it died inside the call
+	StallLost     = "lost"     // the call's exit was not seen (ringbuf drop, evicted entry)
+)
+
+// Stall is a task inside a namespace syscall (clone, clone3, unshare,
+// setns) or in the cgroup v1 memcg OOM wait ("memcg_oom_wait") for longer
+// than the session's stall threshold. The live source reports it once
+// while it still runs (End empty), and again when it ends; a call that
+// crossed the threshold and ended between two scans gets only the end.
+type Stall struct {
+	Time time.Time `json:"time"`
+	Task Task      `json:"task"`
+	// Call is the syscall's name, or "memcg_oom_wait".
+	Call  string `json:"call"`
+	Flags uint64 `json:"flags,omitempty"` // the syscall's flags (setns: nstype)
+	// Enter is when the call began; for the memcg OOM wait, the end of the
+	// task's last reclaim against the cgroup's limit, just before it slept.
+	Enter time.Time `json:"enter"`
+	// Duration is Time - Enter: how long it has run so far, or in all.
+	Duration time.Duration `json:"duration_ns"`
+	// End is "" while running, else one of the Stall* ends.
+	End string `json:"end,omitempty"`
+	// Errno is the syscall's result when End is "returned": 0 for success.
+	Errno int32 `json:"errno,omitempty"`
+	// Wchan is where the task slept when the running stall was reported
+	// (/proc/<pid>/task/<tid>/wchan), "" when unreadable or at the end.
+	Wchan string `json:"wchan,omitempty"`
+	// Memcg is, for a running memcg OOM wait, the memory cgroup whose
+	// limit the task waits on (often an ancestor of its own); nil when it
+	// could not be read.
+	Memcg *StallMemcg `json:"memcg,omitempty"`
+}
+
+// StallMemcg is the v1 memory cgroup at its limit that holds a task in
+// the OOM wait, read when the stall was reported.
+type StallMemcg struct {
+	Path       string `json:"path"` // in the memory hierarchy
+	LimitBytes uint64 `json:"limit_bytes"`
+	UsageBytes uint64 `json:"usage_bytes"`
+}
+
+func (e *Stall) Kind() Kind      { return KindStall }
+func (e *Stall) When() time.Time { return e.Time }
+
+// Running reports whether the stall was still going on when reported.
+func (e *Stall) Running() bool { return e.End == "" }

@@ -304,6 +304,14 @@ func containerLine(c *Container) string {
 	return "container: " + strings.Join(parts, ", ")
 }
 
+// Headline is the incident's one-line summary, as WriteText's first line:
+// what failed, for whom, with which errno and why. The report's cards use it.
+func Headline(inc *Incident) string { return headline(inc) }
+
+// ContainerLine is the "container: pod ..., runtime container ..." line of
+// WriteText.
+func ContainerLine(c *Container) string { return containerLine(c) }
+
 // memcgLevels lists the memory cgroup chain read for the failure,
 // innermost first, the refusing one marked.
 func memcgLevels(f *memcg.Finding) string {
@@ -330,3 +338,7 @@ func memcgLevels(f *memcg.Finding) string {
 	}
 	return strings.Join(parts, "; ")
 }
+
+// MemcgLine lists the memory cgroup chain read for the failure, innermost
+// first, the refusing one marked: WriteText's "memory cgroups" line.
+func MemcgLine(f *memcg.Finding) string { return memcgLevels(f) }

@@ -46,14 +46,20 @@ type Options struct {
 	// Kmsg is whether /dev/kmsg is followed too: "on" (an error if it
 	// cannot be read), "off", or "auto"/"" (followed when readable).
 	Kmsg string
+	// StallThreshold: namespace syscalls and memcg OOM waits lasting this
+	// long are reported while they last (source.Live.StallThreshold); 0:
+	// off.
+	StallThreshold time.Duration
 }
 
 // Session is an attached live session. Close detaches everything.
 type Session struct {
 	Source *source.Live
 	Status []event.HookStatus
-	set    *probes.Set
-	kmsg   *kernlog.Follower
+	// Logs are the verifier's logs of refused mechanisms (--verbose).
+	Logs []probes.VerifierLog
+	set  *probes.Set
+	kmsg *kernlog.Follower
 }
 
 // errEveryHookRefused is why a session goes on without BPF when every hook
@@ -68,6 +74,9 @@ var ErrNoHook = errors.New("no hook attached; see the reasons above, or run `fra
 func Open(ctx context.Context, o Options) (*Session, error) {
 	if o.Interval <= 0 {
 		return nil, fmt.Errorf("--interval must be positive")
+	}
+	if o.StallThreshold < 0 {
+		return nil, fmt.Errorf("--stall-threshold %s: use 0 (off) or a positive duration such as 1s", o.StallThreshold)
 	}
 	warn := o.Warn
 	if warn == nil {
@@ -115,11 +124,12 @@ func Open(ctx context.Context, o Options) (*Session, error) {
 		NoAttribution:      noAttr,
 		AttributeAll:       attrAll,
 		MigrateReclaimable: reclaimableValue(start.Migratetypes),
+		StallThreshold:     o.StallThreshold,
 	})
 	if err != nil {
 		return degrade(ctx, o, warn, err, nil)
 	}
-	s := &Session{set: set, Status: set.Status}
+	s := &Session{set: set, Status: set.Status, Logs: set.Logs}
 	if !AnyAttached(set.Status) {
 		set.Close()
 		if ds, derr := degrade(ctx, o, warn, errEveryHookRefused, set.Status); derr == nil {
@@ -139,7 +149,9 @@ func Open(ctx context.Context, o Options) (*Session, error) {
 		Warn:         warn,
 		Cgroups:      cgroups,
 		Pod:          podLookup(ctx, o.CRIEndpoint),
-		Memcg:        memcgReader(),
+
+		StallThreshold: o.StallThreshold,
+		Memcg:          memcgReader(),
 	}
 	if syms != nil {
 		s.Source.Symbolize = syms.FormatFrame

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,6 +57,12 @@ var (
 	descNsFail = newDesc("namespace_syscall_failures_total",
 		"Failed clone, clone3, unshare and setns calls asking for namespaces.",
 		"syscall", "errno")
+	descStalls = newDesc("stalls_total",
+		"Tasks that stayed past the stall threshold in a namespace syscall or in the cgroup v1 memcg OOM wait, counted once per stall.",
+		"call")
+	descStallsNow = newDesc("stalls_in_flight",
+		"Stalls reported running and not ended yet: a hung container start shows here while it hangs.",
+		"call")
 	descIncidents = newDesc("incidents_total",
 		"Failed namespace syscalls explained, by verdict.",
 		"verdict")
@@ -101,6 +108,7 @@ var cgroupDescs = [nCgroupCounts]*prometheus.Desc{descCgUnmovable, descCgFragmen
 var allDescs = []*prometheus.Desc{
 	descFreeBlocks, descFragIndex, descUnusable, descZoneFree, descWatermark,
 	descAllocs, descAllocFails, descExtfrag, descSlab, descNetns, descNsFail, descIncidents,
+	descStalls, descStallsNow,
 	descCgUnmovable, descCgFragmenting, descCgFailures, descCgStalls,
 	descDirectCompaction, descDirectReclaim, descVmstat, descFragScore,
 	descDropped, descHook, descBuild, descNode, descSnapshotTime,
@@ -115,6 +123,7 @@ var (
 		incident.CauseNamespaceLimit, incident.CauseUnknown,
 	}
 	nsSyscalls = []string{"clone", "clone3", "unshare", "setns"}
+	stallCalls = append(slices.Clone(nsSyscalls), event.CallMemcgOOMWait)
 	// ENOMEM (memory) and ENOSPC (a user.max_*_namespaces limit) are what
 	// namespace creation fails with in the incidents fragscope explains.
 	commonErrnos = []string{"ENOMEM", "ENOSPC"}
@@ -262,6 +271,8 @@ func (c *Collector) collect(s State) []prometheus.Metric {
 		}
 	}
 
+	stalls(&m, a)
+
 	if a != nil {
 		c.cgroups.update(sum.Cgroups)
 	} else {
@@ -274,6 +285,29 @@ func (c *Collector) collect(s State) []prometheus.Metric {
 	}
 	c.stalls.emit(&m)
 	return m
+}
+
+// stalls are the stall families, every call declared with 0.
+func stalls(m *samples, a *aggregate.Aggregator) {
+	total, now := map[string]uint64{}, map[string]float64{}
+	for _, c := range stallCalls {
+		total[c], now[c] = 0, 0
+	}
+	if a != nil {
+		counts, running := a.Stalls()
+		for _, c := range counts {
+			total[c.Call] += c.Count
+		}
+		for _, r := range running {
+			now[r.Call]++
+		}
+	}
+	for c, n := range total {
+		m.counter(descStalls, n, c)
+	}
+	for c, n := range now {
+		m.gauge(descStallsNow, n, c)
+	}
 }
 
 func isVerdict(v string) bool {

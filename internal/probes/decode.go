@@ -101,6 +101,11 @@ func (d *Decoder) Decode(raw []byte) (event.Event, error) {
 			Enter:   d.Clock(r.EnterNs),
 			Latency: time.Duration(r.Hdr.TsNs - r.EnterNs),
 		}
+		if r.Ret >= 0 {
+			// A successful call, streamed because it ran past the stall
+			// threshold: the end of a stall, not a failure.
+			ev.Errno = 0
+		}
 		if r.EnterNs == 0 {
 			// A fork or thread without CLONE_NEW* flags, reported only on
 			// its failing exit (bpf/nssyscall.bpf.c): no entry time, and

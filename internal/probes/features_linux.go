@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
+	"unicode"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -124,6 +127,34 @@ func (f *Features) HasBTFFunc(name string) bool {
 	return f.kernelBTF.TypeByName(name, &fn) == nil
 }
 
+// FuncParams returns the number of parameters of a kernel function in BTF:
+// typed fentry/fexit programs read exactly that many, and fexit finds the
+// return value after them.
+func (f *Features) FuncParams(name string) (int, error) {
+	names, err := f.FuncParamNames(name)
+	return len(names), err
+}
+
+// FuncParamNames returns the parameter names of a kernel function in BTF.
+func (f *Features) FuncParamNames(name string) ([]string, error) {
+	if f.kernelBTF == nil {
+		return nil, f.BTF
+	}
+	var fn *btf.Func
+	if err := f.kernelBTF.TypeByName(name, &fn); err != nil {
+		return nil, fmt.Errorf("symbol not found: %s in kernel BTF", name)
+	}
+	proto, ok := fn.Type.(*btf.FuncProto)
+	if !ok {
+		return nil, fmt.Errorf("%s: BTF type %T is not a function prototype", name, fn.Type)
+	}
+	names := make([]string, len(proto.Params))
+	for i, p := range proto.Params {
+		names[i] = p.Name
+	}
+	return names, nil
+}
+
 // HasSymbol reports whether /proc/kallsyms lists a text symbol of that name
 // (what a kprobe needs; it also covers kernels without BTF).
 func (f *Features) HasSymbol(name string) bool {
@@ -162,19 +193,110 @@ func readTextSymbols() map[string]bool {
 func describeLoadError(what string, err error) error {
 	switch {
 	case errors.Is(err, unix.EPERM):
-		return fmt.Errorf("%s refused by the kernel (EPERM)", what)
-	case errors.Is(err, errENOTSUPP), errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, ebpf.ErrNotSupported):
-		return fmt.Errorf("%s not supported by this kernel", what)
+		return &loadError{msg: what + " refused by the kernel (EPERM)", err: err}
+	case isNotSupported(err):
+		return &loadError{msg: what + " not supported by this kernel", err: err}
 	case errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("%s: target not found on this kernel", what)
+		return &loadError{msg: what + ": target not found on this kernel", err: err}
 	}
 	var ve *ebpf.VerifierError
 	if errors.As(err, &ve) {
+		if why := missingHelper(ve.Log); why != "" {
+			return &loadError{msg: why, err: err}
+		}
 		// %v is the verifier's last lines, where the cause is; the full
 		// log (%+v) runs to pages and a reason must be one line.
-		return fmt.Errorf("%s rejected by the verifier: %s", what, strings.Join(strings.Fields(ve.Error()), " "))
+		return &loadError{msg: fmt.Sprintf("%s rejected by the verifier: %s", what, strings.Join(strings.Fields(ve.Error()), " ")), err: err}
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+func isNotSupported(err error) bool {
+	return errors.Is(err, errENOTSUPP) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, ebpf.ErrNotSupported)
+}
+
+// loadError is a one-line reason that keeps the error it came from, whose
+// verifier log VerboseLog gives to -v / --verbose.
+type loadError struct {
+	msg string
+	err error
+}
+
+func (e *loadError) Error() string { return e.msg }
+func (e *loadError) Unwrap() error { return e.err }
+
+// Reason is the one-line reason users read for one mechanism of a hook:
+// "fentry: needs Linux 5.17+ (bpf_get_func_ret)", "kprobe: ok" (err nil).
+// Every hook's status, doctor and the hooks of other helpers format their
+// reasons with it; the verifier's log is VerboseLog's, never a reason's.
+func Reason(m Mechanism, err error) string {
+	if err == nil {
+		return string(m) + ": ok"
+	}
+	return string(m) + ": " + strings.Join(strings.Fields(err.Error()), " ")
+}
+
+// VerboseLog returns the whole verifier log behind a load error, or "".
+func VerboseLog(err error) string {
+	var ve *ebpf.VerifierError
+	if !errors.As(err, &ve) {
+		return ""
+	}
+	return strings.Join(ve.Log, "\n")
+}
+
+// helperSince is the first Linux release with each BPF helper that a
+// fragscope program may call and that is newer than the 5.8 every run
+// needs (include/uapi/linux/bpf.h history); a verifier refusing one names
+// that release instead of its log.
+var helperSince = map[asm.BuiltinFunc]string{
+	asm.FnGetFuncArg:        "5.17",
+	asm.FnGetFuncRet:        "5.17",
+	asm.FnGetFuncArgCnt:     "5.17",
+	asm.FnGetAttachCookie:   "5.15",
+	asm.FnGetCurrentTaskBtf: "5.11",
+	asm.FnTaskStorageGet:    "5.11",
+	asm.FnKtimeGetCoarseNs:  "5.11",
+}
+
+// The verifier's words for a helper it does not know: "invalid func
+// unknown#184" when the number is past the kernel's last helper (5.10 on
+// bpf_get_func_ret), "unknown func bpf_x#N" when it has no such helper.
+var unknownHelper = regexp.MustCompile(`(?:invalid func unknown|unknown func [a-z_0-9]+)#([0-9]+)`)
+
+func missingHelper(log []string) string {
+	for i := len(log) - 1; i >= 0; i-- {
+		m := unknownHelper.FindStringSubmatch(log[i])
+		if m == nil {
+			continue
+		}
+		id, _ := strconv.Atoi(m[1])
+		fn := asm.BuiltinFunc(id)
+		if v, ok := helperSince[fn]; ok {
+			return fmt.Sprintf("needs Linux %s+ (%s)", v, helperName(fn))
+		}
+		return fmt.Sprintf("this kernel has no BPF helper %s (#%d)", helperName(fn), id)
+	}
+	return ""
+}
+
+// helperName turns cilium/ebpf's FnGetFuncRet into the kernel's
+// bpf_get_func_ret.
+func helperName(fn asm.BuiltinFunc) string {
+	name := strings.TrimPrefix(fn.String(), "Fn")
+	if strings.HasPrefix(name, "BuiltinFunc(") {
+		return name
+	}
+	var b strings.Builder
+	b.WriteString("bpf")
+	for _, r := range name {
+		if unicode.IsUpper(r) {
+			b.WriteByte('_')
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // lockdownLevel reads the bracketed level of securityfs' lockdown file,

@@ -17,6 +17,13 @@ func (s *Set) attachNetns(m Mechanism) (string, error) {
 		if !s.features.HasBTFFunc(target) {
 			return "", fmt.Errorf("symbol not found: %s (kernel without CONFIG_NET_NS?)", target)
 		}
+		// netns_fexit reads the return value after copy_net_ns's three
+		// parameters (flags, user_ns, old_net), typed.
+		if n, err := s.features.FuncParams(target); err != nil {
+			return "", err
+		} else if n != 3 {
+			return "", fmt.Errorf("%s has %d parameters in this kernel's BTF, the program reads 3", target, n)
+		}
 		entry, exit, entryKind, exitKind = "netns_fentry", "netns_fexit", "fentry", "fexit"
 		spec.Programs[entry].AttachTo = target
 		spec.Programs[exit].AttachTo = target
@@ -28,14 +35,7 @@ func (s *Set) attachNetns(m Mechanism) (string, error) {
 	default:
 		return "", fmt.Errorf("mechanism %s not supported", m)
 	}
-	coll, err := s.loadPrograms(spec, []string{entry, exit}, nil, nil)
-	if err != nil {
-		return "", describeLoadError(fmt.Sprintf("load %s on %s", m, target), err)
-	}
-	if err := s.attachProgram(coll.Programs[exit], exitKind, target); err != nil {
-		return "", err
-	}
-	if err := s.attachProgram(coll.Programs[entry], entryKind, target); err != nil {
+	if err := s.loadAttachPair(spec, entry, exit, entryKind, exitKind, target, nil); err != nil {
 		return "", err
 	}
 	return target, nil

@@ -39,10 +39,12 @@ func (s *Set) attachNsSyscall() (string, error) {
 			spawns = append(spawns, sc)
 		}
 	}
-	coll, err := s.loadPrograms(spec, progs, nil, nil)
+	consts := map[string]any{"stall_ns": uint64(max(s.opts.StallThreshold, 0))}
+	coll, err := s.loadPrograms(spec, progs, consts, nil)
 	if err != nil {
 		return "", describeLoadError("load ns_syscall", err)
 	}
+	s.nsCalls = coll.Maps["ns_calls"]
 	for _, sc := range present {
 		// Exit before entry, so no entry is left without its exit.
 		if err := s.attachProgram(coll.Programs["ns_exit_"+sc], "tracepoint", "syscalls/sys_exit_"+sc); err != nil {

@@ -13,6 +13,17 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type nssyscallNsCall struct {
+	_        structs.HostLayout
+	EnterNs  uint64
+	Flags    uint64
+	CgroupId uint64
+	Pid      uint32
+	Syscall  uint8
+	Pad      [3]uint8
+	Comm     [16]int8
+}
+
 type nssyscallNsSyscallEvent struct {
 	_   structs.HostLayout
 	Hdr struct {
@@ -52,7 +63,7 @@ const (
 	nssyscallMapEvents             = "events"
 	nssyscallMapInflight           = "inflight"
 	nssyscallMapLastWakeup         = "last_wakeup"
-	nssyscallMapNsFlags            = "ns_flags"
+	nssyscallMapNsCalls            = "ns_calls"
 	nssyscallMapStacks             = "stacks"
 	nssyscallProgNsEnterClone      = "ns_enter_clone"
 	nssyscallProgNsEnterClone3     = "ns_enter_clone3"
@@ -65,7 +76,9 @@ const (
 	nssyscallProgNsExitUnshare     = "ns_exit_unshare"
 	nssyscallProgNsExitVfork       = "ns_exit_vfork"
 	nssyscallVarCgroupMode         = "cgroup_mode"
+	nssyscallVarKeepNsCall         = "keep_ns_call"
 	nssyscallVarKeepNsSyscallEvent = "keep_ns_syscall_event"
+	nssyscallVarStallNs            = "stall_ns"
 	nssyscallVarWakeupBytes        = "wakeup_bytes"
 	nssyscallVarWakeupGapNs        = "wakeup_gap_ns"
 )
@@ -132,7 +145,7 @@ type nssyscallMapSpecs struct {
 	Events     *ebpf.MapSpec `ebpf:"events"`
 	Inflight   *ebpf.MapSpec `ebpf:"inflight"`
 	LastWakeup *ebpf.MapSpec `ebpf:"last_wakeup"`
-	NsFlags    *ebpf.MapSpec `ebpf:"ns_flags"`
+	NsCalls    *ebpf.MapSpec `ebpf:"ns_calls"`
 	Stacks     *ebpf.MapSpec `ebpf:"stacks"`
 }
 
@@ -141,7 +154,9 @@ type nssyscallMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type nssyscallVariableSpecs struct {
 	CgroupMode         *ebpf.VariableSpec `ebpf:"cgroup_mode"`
+	KeepNsCall         *ebpf.VariableSpec `ebpf:"keep_ns_call"`
 	KeepNsSyscallEvent *ebpf.VariableSpec `ebpf:"keep_ns_syscall_event"`
+	StallNs            *ebpf.VariableSpec `ebpf:"stall_ns"`
 	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 	WakeupGapNs        *ebpf.VariableSpec `ebpf:"wakeup_gap_ns"`
 }
@@ -170,7 +185,7 @@ type nssyscallMaps struct {
 	Events     *ebpf.Map `ebpf:"events"`
 	Inflight   *ebpf.Map `ebpf:"inflight"`
 	LastWakeup *ebpf.Map `ebpf:"last_wakeup"`
-	NsFlags    *ebpf.Map `ebpf:"ns_flags"`
+	NsCalls    *ebpf.Map `ebpf:"ns_calls"`
 	Stacks     *ebpf.Map `ebpf:"stacks"`
 }
 
@@ -180,7 +195,7 @@ func (m *nssyscallMaps) Close() error {
 		m.Events,
 		m.Inflight,
 		m.LastWakeup,
-		m.NsFlags,
+		m.NsCalls,
 		m.Stacks,
 	)
 }
@@ -190,7 +205,9 @@ func (m *nssyscallMaps) Close() error {
 // It can be passed to loadNssyscallObjects or ebpf.CollectionSpec.LoadAndAssign.
 type nssyscallVariables struct {
 	CgroupMode         *ebpf.Variable `ebpf:"cgroup_mode"`
+	KeepNsCall         *ebpf.Variable `ebpf:"keep_ns_call"`
 	KeepNsSyscallEvent *ebpf.Variable `ebpf:"keep_ns_syscall_event"`
+	StallNs            *ebpf.Variable `ebpf:"stall_ns"`
 	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
 	WakeupGapNs        *ebpf.Variable `ebpf:"wakeup_gap_ns"`
 }

@@ -3,6 +3,7 @@ package probes
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/cilium/ebpf"
 
@@ -85,12 +86,18 @@ func pageAllocConsts(f *tracefs.Format) (map[string]any, error) {
 	return c, nil
 }
 
-// attachAllocFexit attaches the fexit twin that also sees failures injected
-// by should_fail_alloc_page, which return before the tracepoint fires.
-func (s *Set) attachAllocFexit() (string, error) {
+// attachAllocFexit attaches the function-exit twin that also sees failures
+// injected by should_fail_alloc_page, which return before the tracepoint
+// fires: fexit with typed arguments (5.5+, no 5.17 helpers), or a
+// kprobe/kretprobe pair where the kernel has no trampolines.
+func (s *Set) attachAllocFexit(m Mechanism) (string, error) {
+	has := s.features.HasBTFFunc
+	if m == Kprobe {
+		has = s.features.HasSymbol
+	}
 	target := ""
 	for _, fn := range allocFexitTargets {
-		if s.features.HasBTFFunc(fn) {
+		if has(fn) {
 			target = fn
 			break
 		}
@@ -101,6 +108,25 @@ func (s *Set) attachAllocFexit() (string, error) {
 	if target == "" {
 		return "", errors.New("symbol not found: none of " + fmt.Sprint(allocFexitTargets))
 	}
+	var progs []string
+	switch m {
+	case Fentry:
+		// (gfp, order, preferred_nid, nodemask) everywhere, plus
+		// alloc_flags in 7.x's __alloc_frozen_pages_noprof: one fexit per
+		// arity, reading gfp and order first and the page after the last.
+		names, err := s.features.FuncParamNames(target)
+		if err != nil {
+			return "", err
+		}
+		if len(names) < 4 || len(names) > 5 || !strings.HasPrefix(names[0], "gfp") || names[1] != "order" {
+			return "", fmt.Errorf("%s is (%s) in this kernel's BTF; the fexit programs read (gfp, order, ...) with 4 or 5 parameters", target, strings.Join(names, ", "))
+		}
+		progs = []string{fmt.Sprintf("page_alloc_fexit%d", len(names))}
+	case Kprobe:
+		progs = []string{"page_alloc_kprobe", "page_alloc_kretprobe"}
+	default:
+		return "", fmt.Errorf("mechanism %s not supported", m)
+	}
 	spec, err := loadPagealloc()
 	if err != nil {
 		return "", err
@@ -108,29 +134,39 @@ func (s *Set) attachAllocFexit() (string, error) {
 	if n := s.opts.CgroupMapEntries; n > 0 {
 		spec.Maps["cgroup_allocs"].MaxEntries = n
 	}
-	// Maps the fexit twin shares with page_alloc, which attaches after it:
+	// Maps the twin shares with page_alloc, which attaches after it:
 	// the failures it marks, and the per-cgroup counters it adds to.
 	if s.tpFailed == nil {
-		for _, m := range []struct {
+		for _, mp := range []struct {
 			name string
 			dst  **ebpf.Map
 		}{{"tp_failed", &s.tpFailed}, {"cgroup_allocs", &s.fexitCgroupAllocs}, {"cgroup_overflow", &s.fexitCgroupOverflow}} {
-			if *m.dst, err = ebpf.NewMap(spec.Maps[m.name]); err != nil {
-				return "", fmt.Errorf("create map %s: %w", m.name, err)
+			if *mp.dst, err = ebpf.NewMap(spec.Maps[mp.name]); err != nil {
+				return "", fmt.Errorf("create map %s: %w", mp.name, err)
 			}
 		}
 	}
-	spec.Programs["page_alloc_fexit"].AttachTo = target
+	if m == Fentry {
+		spec.Programs[progs[0]].AttachTo = target
+	}
 	consts := map[string]any{"attribute": !s.opts.NoAttribution}
-	coll, err := s.loadPrograms(spec, []string{"page_alloc_fexit"}, consts, map[string]*ebpf.Map{
+	coll, err := s.loadPrograms(spec, progs, consts, map[string]*ebpf.Map{
 		"tp_failed":       s.tpFailed,
 		"cgroup_allocs":   s.fexitCgroupAllocs,
 		"cgroup_overflow": s.fexitCgroupOverflow,
 	})
 	if err != nil {
-		return "", describeLoadError("load fexit "+target, err)
+		return "", describeLoadError(fmt.Sprintf("load %s on %s", m, target), err)
 	}
-	if err := s.attachProgram(coll.Programs["page_alloc_fexit"], "fexit", target); err != nil {
+	if m == Fentry {
+		err = s.attachProgram(coll.Programs[progs[0]], "fexit", target)
+	} else {
+		// Return first: an entry without its return would leave stale arguments.
+		if err = s.attachProgram(coll.Programs["page_alloc_kretprobe"], "kretprobe", target); err == nil {
+			err = s.attachProgram(coll.Programs["page_alloc_kprobe"], "kprobe", target)
+		}
+	}
+	if err != nil {
 		return "", err
 	}
 	// Readable even if page_alloc itself does not attach.

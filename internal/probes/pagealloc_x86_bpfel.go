@@ -13,6 +13,13 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type pageallocAllocArgs struct {
+	_     structs.HostLayout
+	Gfp   uint64
+	Order uint32
+	Pad   uint32
+}
+
 type pageallocAllocCounts struct {
 	_ structs.HostLayout
 	N [128]uint64
@@ -63,33 +70,37 @@ type pageallocSyscallRef struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	pageallocMapCgroupAllocs       = "cgroup_allocs"
-	pageallocMapCgroupOverflow     = "cgroup_overflow"
-	pageallocMapDrops              = "drops"
-	pageallocMapEvents             = "events"
-	pageallocMapInflight           = "inflight"
-	pageallocMapLastWakeup         = "last_wakeup"
-	pageallocMapPageAllocCounts    = "page_alloc_counts"
-	pageallocMapStacks             = "stacks"
-	pageallocMapTpFailed           = "tp_failed"
-	pageallocProgPageAllocBtf      = "page_alloc_btf"
-	pageallocProgPageAllocFexit    = "page_alloc_fexit"
-	pageallocProgPageAllocRaw      = "page_alloc_raw"
-	pageallocProgPageAllocTp       = "page_alloc_tp"
-	pageallocVarAttribute          = "attribute"
-	pageallocVarCgroupMode         = "cgroup_mode"
-	pageallocVarFexitAttached      = "fexit_attached"
-	pageallocVarHighOrderMin       = "high_order_min"
-	pageallocVarKeepAllocFailEvent = "keep_alloc_fail_event"
-	pageallocVarMtReclaimable      = "mt_reclaimable"
-	pageallocVarTpGfpSize          = "tp_gfp_size"
-	pageallocVarTpOffGfp           = "tp_off_gfp"
-	pageallocVarTpOffMt            = "tp_off_mt"
-	pageallocVarTpOffOrder         = "tp_off_order"
-	pageallocVarTpOffPage          = "tp_off_page"
-	pageallocVarTpPageIsPfn        = "tp_page_is_pfn"
-	pageallocVarWakeupBytes        = "wakeup_bytes"
-	pageallocVarWakeupGapNs        = "wakeup_gap_ns"
+	pageallocMapAllocCalls          = "alloc_calls"
+	pageallocMapCgroupAllocs        = "cgroup_allocs"
+	pageallocMapCgroupOverflow      = "cgroup_overflow"
+	pageallocMapDrops               = "drops"
+	pageallocMapEvents              = "events"
+	pageallocMapInflight            = "inflight"
+	pageallocMapLastWakeup          = "last_wakeup"
+	pageallocMapPageAllocCounts     = "page_alloc_counts"
+	pageallocMapStacks              = "stacks"
+	pageallocMapTpFailed            = "tp_failed"
+	pageallocProgPageAllocBtf       = "page_alloc_btf"
+	pageallocProgPageAllocFexit4    = "page_alloc_fexit4"
+	pageallocProgPageAllocFexit5    = "page_alloc_fexit5"
+	pageallocProgPageAllocKprobe    = "page_alloc_kprobe"
+	pageallocProgPageAllocKretprobe = "page_alloc_kretprobe"
+	pageallocProgPageAllocRaw       = "page_alloc_raw"
+	pageallocProgPageAllocTp        = "page_alloc_tp"
+	pageallocVarAttribute           = "attribute"
+	pageallocVarCgroupMode          = "cgroup_mode"
+	pageallocVarFexitAttached       = "fexit_attached"
+	pageallocVarHighOrderMin        = "high_order_min"
+	pageallocVarKeepAllocFailEvent  = "keep_alloc_fail_event"
+	pageallocVarMtReclaimable       = "mt_reclaimable"
+	pageallocVarTpGfpSize           = "tp_gfp_size"
+	pageallocVarTpOffGfp            = "tp_off_gfp"
+	pageallocVarTpOffMt             = "tp_off_mt"
+	pageallocVarTpOffOrder          = "tp_off_order"
+	pageallocVarTpOffPage           = "tp_off_page"
+	pageallocVarTpPageIsPfn         = "tp_page_is_pfn"
+	pageallocVarWakeupBytes         = "wakeup_bytes"
+	pageallocVarWakeupGapNs         = "wakeup_gap_ns"
 )
 
 // loadPagealloc returns the embedded CollectionSpec for pagealloc.
@@ -134,16 +145,20 @@ type pageallocSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type pageallocProgramSpecs struct {
-	PageAllocBtf   *ebpf.ProgramSpec `ebpf:"page_alloc_btf"`
-	PageAllocFexit *ebpf.ProgramSpec `ebpf:"page_alloc_fexit"`
-	PageAllocRaw   *ebpf.ProgramSpec `ebpf:"page_alloc_raw"`
-	PageAllocTp    *ebpf.ProgramSpec `ebpf:"page_alloc_tp"`
+	PageAllocBtf       *ebpf.ProgramSpec `ebpf:"page_alloc_btf"`
+	PageAllocFexit4    *ebpf.ProgramSpec `ebpf:"page_alloc_fexit4"`
+	PageAllocFexit5    *ebpf.ProgramSpec `ebpf:"page_alloc_fexit5"`
+	PageAllocKprobe    *ebpf.ProgramSpec `ebpf:"page_alloc_kprobe"`
+	PageAllocKretprobe *ebpf.ProgramSpec `ebpf:"page_alloc_kretprobe"`
+	PageAllocRaw       *ebpf.ProgramSpec `ebpf:"page_alloc_raw"`
+	PageAllocTp        *ebpf.ProgramSpec `ebpf:"page_alloc_tp"`
 }
 
 // pageallocMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type pageallocMapSpecs struct {
+	AllocCalls      *ebpf.MapSpec `ebpf:"alloc_calls"`
 	CgroupAllocs    *ebpf.MapSpec `ebpf:"cgroup_allocs"`
 	CgroupOverflow  *ebpf.MapSpec `ebpf:"cgroup_overflow"`
 	Drops           *ebpf.MapSpec `ebpf:"drops"`
@@ -195,6 +210,7 @@ func (o *pageallocObjects) Close() error {
 //
 // It can be passed to loadPageallocObjects or ebpf.CollectionSpec.LoadAndAssign.
 type pageallocMaps struct {
+	AllocCalls      *ebpf.Map `ebpf:"alloc_calls"`
 	CgroupAllocs    *ebpf.Map `ebpf:"cgroup_allocs"`
 	CgroupOverflow  *ebpf.Map `ebpf:"cgroup_overflow"`
 	Drops           *ebpf.Map `ebpf:"drops"`
@@ -208,6 +224,7 @@ type pageallocMaps struct {
 
 func (m *pageallocMaps) Close() error {
 	return _PageallocClose(
+		m.AllocCalls,
 		m.CgroupAllocs,
 		m.CgroupOverflow,
 		m.Drops,
@@ -244,16 +261,22 @@ type pageallocVariables struct {
 //
 // It can be passed to loadPageallocObjects or ebpf.CollectionSpec.LoadAndAssign.
 type pageallocPrograms struct {
-	PageAllocBtf   *ebpf.Program `ebpf:"page_alloc_btf"`
-	PageAllocFexit *ebpf.Program `ebpf:"page_alloc_fexit"`
-	PageAllocRaw   *ebpf.Program `ebpf:"page_alloc_raw"`
-	PageAllocTp    *ebpf.Program `ebpf:"page_alloc_tp"`
+	PageAllocBtf       *ebpf.Program `ebpf:"page_alloc_btf"`
+	PageAllocFexit4    *ebpf.Program `ebpf:"page_alloc_fexit4"`
+	PageAllocFexit5    *ebpf.Program `ebpf:"page_alloc_fexit5"`
+	PageAllocKprobe    *ebpf.Program `ebpf:"page_alloc_kprobe"`
+	PageAllocKretprobe *ebpf.Program `ebpf:"page_alloc_kretprobe"`
+	PageAllocRaw       *ebpf.Program `ebpf:"page_alloc_raw"`
+	PageAllocTp        *ebpf.Program `ebpf:"page_alloc_tp"`
 }
 
 func (p *pageallocPrograms) Close() error {
 	return _PageallocClose(
 		p.PageAllocBtf,
-		p.PageAllocFexit,
+		p.PageAllocFexit4,
+		p.PageAllocFexit5,
+		p.PageAllocKprobe,
+		p.PageAllocKretprobe,
 		p.PageAllocRaw,
 		p.PageAllocTp,
 	)

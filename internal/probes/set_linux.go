@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -36,11 +37,18 @@ type Options struct {
 	AttributeAll bool
 	// CgroupMapEntries bounds the per-cgroup counter map (default 4096).
 	CgroupMapEntries uint32
+	// StallThreshold: a namespace syscall that ran this long has its exit
+	// streamed even when it succeeded (the end of a stall); 0 turns that
+	// off. The in-flight entries are kept either way.
+	StallThreshold time.Duration
 }
 
 // Set is every loaded object and link, plus the maps they share.
 type Set struct {
 	Status []event.HookStatus
+	// Logs are the verifier's logs behind refused mechanisms, for -v and
+	// --verbose only: a reason is one line (Reason).
+	Logs []VerifierLog
 
 	events, drops, stacks, inflight *ebpf.Map
 	tpFailed                        *ebpf.Map // shared by page_alloc and alloc_fexit
@@ -51,6 +59,7 @@ type Set struct {
 	cgroupAllocs, cgroupOverflow   *ebpf.Map
 	cgroupBatch                    cgroupBatch
 	extfragCounts, extfragOverflow *ebpf.Map
+	nsCalls, memcgWaits            *ebpf.Map            // owned by their objects: in-flight calls (stall.go)
 	stallMaps                      map[string]*ebpf.Map // compaction and reclaim (memstall_linux.go)
 	compactExitProbe               bool
 
@@ -163,6 +172,13 @@ func (s *Set) shared() map[string]*ebpf.Map {
 	}
 }
 
+// VerifierLog is the verifier's whole log for one refused mechanism.
+type VerifierLog struct {
+	Hook      Hook
+	Mechanism Mechanism
+	Log       string
+}
+
 // attachHook tries the hook's mechanisms best first (or only the forced one)
 // and records why each one that was skipped or failed did not work.
 func (s *Set) attachHook(h Hook) event.HookStatus {
@@ -174,7 +190,7 @@ func (s *Set) attachHook(h Hook) event.HookStatus {
 	var reasons []string
 	for _, m := range cands {
 		if err := s.features.supports(m); err != nil {
-			reasons = append(reasons, fmt.Sprintf("%s: %v", m, err))
+			reasons = append(reasons, Reason(m, err))
 			continue
 		}
 		n, nc := len(s.links), len(s.colls)
@@ -190,10 +206,18 @@ func (s *Set) attachHook(h Hook) event.HookStatus {
 				c.Close()
 			}
 			s.colls = s.colls[:nc]
-			reasons = append(reasons, fmt.Sprintf("%s: %v", m, err))
+			reasons = append(reasons, Reason(m, err))
+			if l := VerboseLog(err); l != "" {
+				s.Logs = append(s.Logs, VerifierLog{h, m, l})
+			}
 			continue
 		}
 		st.Attached, st.Mechanism, st.Target = true, string(m), target
+		if len(reasons) > 0 {
+			// Why the better mechanisms were not used: "fentry: needs
+			// Linux 5.17+ (bpf_get_func_ret); kprobe: ok".
+			st.Reason = strings.Join(append(reasons, Reason(m, nil)), "; ")
+		}
 		return st
 	}
 	st.Reason = strings.Join(reasons, "; ")
@@ -219,7 +243,7 @@ func (s *Set) attach(h Hook, m Mechanism) (string, error) {
 	case HookPageAlloc:
 		return s.attachPageAlloc(m)
 	case HookAllocFexit:
-		return s.attachAllocFexit()
+		return s.attachAllocFexit(m)
 	case HookExtfrag:
 		return s.attachExtfrag(m)
 	case HookSlabCreate:
@@ -228,6 +252,8 @@ func (s *Set) attach(h Hook, m Mechanism) (string, error) {
 		return s.attachNetns(m)
 	case HookNsSyscall:
 		return s.attachNsSyscall()
+	case HookMemcgOOMWait:
+		return s.attachMemcgWait()
 	case HookCompaction:
 		return s.attachCompaction(m)
 	case HookReclaim:

@@ -3,6 +3,8 @@ package probes
 import (
 	"errors"
 	"fmt"
+
+	"github.com/cilium/ebpf"
 )
 
 // slabTarget is one member of the kmem_cache_create family. Only one is
@@ -59,7 +61,16 @@ func (s *Set) attachSlabCreate(m Mechanism) (string, error) {
 	var entry, exit, entryKind, exitKind string
 	switch m {
 	case Fentry:
-		entry, exit, entryKind, exitKind = "slab_create_fentry", "slab_create_fexit", "fentry", "fexit"
+		// One fexit per arity: the return value follows the last parameter.
+		n, err := s.features.FuncParams(t.symbol)
+		if err != nil {
+			return "", err
+		}
+		if t.nameArg != 0 || (n != 4 && n != 5 && n != 7) {
+			return "", fmt.Errorf("%s has %d parameters in this kernel's BTF; the fentry programs read (name, size, align, flags) first and return values after 4, 5 or 7", t.symbol, n)
+		}
+		exit = fmt.Sprintf("slab_create_fexit%d", n)
+		entry, entryKind, exitKind = "slab_create_fentry", "fentry", "fexit"
 		spec.Programs[entry].AttachTo = t.symbol
 		spec.Programs[exit].AttachTo = t.symbol
 	case Kprobe:
@@ -67,16 +78,28 @@ func (s *Set) attachSlabCreate(m Mechanism) (string, error) {
 	default:
 		return "", fmt.Errorf("mechanism %s not supported", m)
 	}
-	coll, err := s.loadPrograms(spec, []string{entry, exit}, consts, nil)
+	err = s.loadAttachPair(spec, entry, exit, entryKind, exitKind, t.symbol, consts)
+	if n, _ := s.features.FuncParams(t.symbol); err != nil && m == Fentry && n > 6 && isNotSupported(err) {
+		// x86 BPF trampolines take at most 6 arguments before Linux 6.6
+		// ("bpf, x86: allow function arguments up to 12 for TRACING").
+		return "", &loadError{msg: fmt.Sprintf("not supported: %s has %d arguments, BPF trampolines take more than 6 only from Linux 6.6", t.symbol, n), err: err}
+	}
 	if err != nil {
-		return "", describeLoadError(fmt.Sprintf("load %s on %s", m, t.symbol), err)
-	}
-	// Exit first: an entry without its exit would leave stale in-flight state.
-	if err := s.attachProgram(coll.Programs[exit], exitKind, t.symbol); err != nil {
-		return "", err
-	}
-	if err := s.attachProgram(coll.Programs[entry], entryKind, t.symbol); err != nil {
 		return "", err
 	}
 	return t.symbol, nil
+}
+
+// loadAttachPair loads an entry/exit pair of programs and attaches them to
+// symbol, the exit first: an entry without its exit would leave stale
+// in-flight state.
+func (s *Set) loadAttachPair(spec *ebpf.CollectionSpec, entry, exit, entryKind, exitKind, symbol string, consts map[string]any) error {
+	coll, err := s.loadPrograms(spec, []string{entry, exit}, consts, nil)
+	if err != nil {
+		return describeLoadError(fmt.Sprintf("load %s/%s on %s", entryKind, exitKind, symbol), err)
+	}
+	if err := s.attachProgram(coll.Programs[exit], exitKind, symbol); err != nil {
+		return err
+	}
+	return s.attachProgram(coll.Programs[entry], entryKind, symbol)
 }

@@ -65,7 +65,9 @@ const (
 	slabcreateMapSlabCalls            = "slab_calls"
 	slabcreateMapStacks               = "stacks"
 	slabcreateProgSlabCreateFentry    = "slab_create_fentry"
-	slabcreateProgSlabCreateFexit     = "slab_create_fexit"
+	slabcreateProgSlabCreateFexit4    = "slab_create_fexit4"
+	slabcreateProgSlabCreateFexit5    = "slab_create_fexit5"
+	slabcreateProgSlabCreateFexit7    = "slab_create_fexit7"
 	slabcreateProgSlabCreateKprobe    = "slab_create_kprobe"
 	slabcreateProgSlabCreateKretprobe = "slab_create_kretprobe"
 	slabcreateVarCgroupMode           = "cgroup_mode"
@@ -118,7 +120,9 @@ type slabcreateSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type slabcreateProgramSpecs struct {
 	SlabCreateFentry    *ebpf.ProgramSpec `ebpf:"slab_create_fentry"`
-	SlabCreateFexit     *ebpf.ProgramSpec `ebpf:"slab_create_fexit"`
+	SlabCreateFexit4    *ebpf.ProgramSpec `ebpf:"slab_create_fexit4"`
+	SlabCreateFexit5    *ebpf.ProgramSpec `ebpf:"slab_create_fexit5"`
+	SlabCreateFexit7    *ebpf.ProgramSpec `ebpf:"slab_create_fexit7"`
 	SlabCreateKprobe    *ebpf.ProgramSpec `ebpf:"slab_create_kprobe"`
 	SlabCreateKretprobe *ebpf.ProgramSpec `ebpf:"slab_create_kretprobe"`
 }
@@ -201,7 +205,9 @@ type slabcreateVariables struct {
 // It can be passed to loadSlabcreateObjects or ebpf.CollectionSpec.LoadAndAssign.
 type slabcreatePrograms struct {
 	SlabCreateFentry    *ebpf.Program `ebpf:"slab_create_fentry"`
-	SlabCreateFexit     *ebpf.Program `ebpf:"slab_create_fexit"`
+	SlabCreateFexit4    *ebpf.Program `ebpf:"slab_create_fexit4"`
+	SlabCreateFexit5    *ebpf.Program `ebpf:"slab_create_fexit5"`
+	SlabCreateFexit7    *ebpf.Program `ebpf:"slab_create_fexit7"`
 	SlabCreateKprobe    *ebpf.Program `ebpf:"slab_create_kprobe"`
 	SlabCreateKretprobe *ebpf.Program `ebpf:"slab_create_kretprobe"`
 }
@@ -209,7 +215,9 @@ type slabcreatePrograms struct {
 func (p *slabcreatePrograms) Close() error {
 	return _SlabcreateClose(
 		p.SlabCreateFentry,
-		p.SlabCreateFexit,
+		p.SlabCreateFexit4,
+		p.SlabCreateFexit5,
+		p.SlabCreateFexit7,
 		p.SlabCreateKprobe,
 		p.SlabCreateKretprobe,
 	)

@@ -68,6 +68,14 @@ type Live struct {
 	Warn func(msg string)
 	// Pod names a pod by UID (from the CRI); nil or !ok when unknown.
 	Pod func(uid string) (name, namespace string, ok bool)
+	// StallThreshold reports a namespace syscall or memcg OOM wait that
+	// lasts this long while it lasts, and again when it ends; 0: off. The
+	// BPF side must have been opened with the same threshold
+	// (probes.Options.StallThreshold), which streams such calls' exits.
+	StallThreshold time.Duration
+	// StallScan is how often the in-flight maps are scanned (default
+	// DefaultStallScan).
+	StallScan time.Duration
 	// Memcg, when set, reads the memory cgroup of a task whose failure a
 	// memcg charge can cause (an ENOMEM/ENOBUFS process creation, a failed
 	// memcg-accounted allocation, slab cache or netns): a MemcgState is
@@ -126,8 +134,9 @@ type liveState struct {
 	warnMu     sync.Mutex // warn is called from the reader and the emitter
 	warned     map[string]time.Time
 	ticks      int
+	stalls     *stallTracker // nil: stalls are not reported
 	memcg      memcgState
-	stalls     *stallState // compaction and reclaim (memstall_linux.go)
+	memStalls  *memStallState // compaction and reclaim (memstall_linux.go)
 }
 
 // Run emits events until ctx ends, then drains what the ringbuf still holds
@@ -199,8 +208,44 @@ func (l *Live) Run(ctx context.Context, emit func(event.Event)) error {
 
 	ticker := time.NewTicker(l.Interval)
 	defer ticker.Stop()
+	var stallC <-chan time.Time
+	if l.Set != nil && l.StallThreshold > 0 {
+		if l.StallScan <= 0 {
+			l.StallScan = DefaultStallScan
+		}
+		st.stalls = newStallTracker(l.StallThreshold, l.Set, clock)
+		if r := l.Cgroups; r != nil && r.Hierarchy() == cgroup.HierarchyMemory {
+			// The v1 memory cgroup ids the BPF side reports are this
+			// hierarchy's: the resolver names them.
+			st.stalls.memcg = func(id uint64) (*event.StallMemcg, error) {
+				p, _, ok := r.Path(id)
+				if !ok {
+					return nil, fmt.Errorf("memory cgroup id %d: no path", id)
+				}
+				root, err := oomRoot(r.Dir, p)
+				if err != nil || root == "" {
+					return nil, err
+				}
+				m := &event.StallMemcg{Path: root}
+				if l.Memcg != nil {
+					if ms, err := l.Memcg.ReadPath(root, time.Now()); err == nil && len(ms.Levels) > 0 {
+						m.LimitBytes, m.UsageBytes = uint64(max(ms.Levels[0].Limit, 0)), ms.Levels[0].Usage
+					}
+				}
+				return m, nil
+			}
+		}
+		if !st.stalls.procVisible {
+			l.warn(st, "this process does not see the host's tasks in /proc (a pod without hostPID): stalls are reported without wchan, and a task in the memcg OOM wait is judged by its cgroup's under_oom")
+		}
+		stallTicker := time.NewTicker(l.StallScan)
+		defer stallTicker.Stop()
+		stallC = stallTicker.C
+	}
 	for {
 		select {
+		case <-stallC:
+			l.scanStalls(st, emit)
 		case raw := <-records:
 			l.handle(st, dec, raw, emit)
 		case batch := <-kmsgBatches:
@@ -270,6 +315,21 @@ func (l *Live) handle(st *liveState, dec *probes.Decoder, raw []byte, emit func(
 	if err != nil {
 		l.warn(st, fmt.Sprintf("skipping undecodable record: %v", err))
 		return
+	}
+	if ns, ok := ev.(*event.NsSyscall); ok && st.stalls != nil {
+		if end := st.stalls.exit(ns); end != nil {
+			if ns.Errno == 0 {
+				// Streamed only because it ran past the threshold: a
+				// successful call is the end of a stall, not a failure.
+				l.announceCgroups(st, emit, end)
+				emit(end)
+				return
+			}
+			defer func() {
+				l.announceCgroups(st, emit, end)
+				emit(end)
+			}()
+		}
 	}
 	// The memcg first: the failing task (a runtime's init stage) exits
 	// and its runtime removes its cgroup within milliseconds; resolving
@@ -431,6 +491,22 @@ func (l *Live) tick(st *liveState, now time.Time, emit func(event.Event)) error 
 	return nil
 }
 
+// scanStalls reports the calls that crossed the stall threshold since the
+// last scan and the ends the maps show.
+func (l *Live) scanStalls(st *liveState, emit func(event.Event)) {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return
+	}
+	err := st.stalls.scan(uint64(ts.Nano()), func(s *event.Stall) {
+		l.announceCgroups(st, emit, s)
+		emit(s)
+	})
+	if err != nil {
+		l.warn(st, fmt.Sprintf("reading the in-flight calls for stalls: %v", err))
+	}
+}
+
 // announceCgroups resolves the cgroup ids ev names and emits what the
 // resolver learned (new paths, removals) before ev, so every consumer,
 // a recording included, knows a path before it needs it.
@@ -446,6 +522,8 @@ func (l *Live) announceCgroups(st *liveState, emit func(event.Event), ev event.E
 	case *event.NetnsCreate:
 		l.Cgroups.Path(e.Task.CgroupID)
 	case *event.NsSyscall:
+		l.Cgroups.Path(e.Task.CgroupID)
+	case *event.Stall:
 		l.Cgroups.Path(e.Task.CgroupID)
 	case *event.MemStalls:
 		for _, x := range e.Stalls {

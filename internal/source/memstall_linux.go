@@ -27,8 +27,8 @@ type zoneName struct {
 	zone string
 }
 
-// stallState is the compaction and reclaim counters' state between ticks.
-type stallState struct {
+// memStallState is the compaction and reclaim counters' state between ticks.
+type memStallState struct {
 	prev    probes.MemStallState
 	results []string            // compact_result names by value
 	zones   map[uint64]zoneName // by the zone's start pfn
@@ -53,7 +53,7 @@ func (l *Live) stallBaseline(st *liveState, clock func(uint64) time.Time) error 
 	if err != nil || !ok {
 		return err
 	}
-	s := &stallState{prev: cur, results: l.Set.CompactResultNames(), clock: clock, prevPSI: map[uint64]procfs.Pressure{}}
+	s := &memStallState{prev: cur, results: l.Set.CompactResultNames(), clock: clock, prevPSI: map[uint64]procfs.Pressure{}}
 	s.zones = zoneStarts()
 	if _, mounts, err := cgroup.Detect(); err == nil && mounts.V2 != "" {
 		s.psiDir, s.psiRoot = mounts.V2, mounts.V2Root
@@ -61,7 +61,7 @@ func (l *Live) stallBaseline(st *liveState, clock func(uint64) time.Time) error 
 	if p, err := readPressure("/proc/pressure/memory"); err == nil {
 		s.prevPSI[0] = p
 	}
-	st.stalls = s
+	st.memStalls = s
 	return nil
 }
 
@@ -95,7 +95,7 @@ func readPressure(path string) (procfs.Pressure, error) {
 // stallTick emits the interval's stall deltas, when there are any, before
 // the Tick that closes the interval.
 func (l *Live) stallTick(st *liveState, now time.Time, emit func(event.Event)) error {
-	s := st.stalls
+	s := st.memStalls
 	if s == nil {
 		return nil
 	}
@@ -170,7 +170,7 @@ func sub(c, p probes.StallCounts) probes.StallCounts {
 }
 
 // resultCounts names the non-zero compaction results.
-func (s *stallState) resultCounts(r *[16]uint64) []event.ResultCount {
+func (s *memStallState) resultCounts(r *[16]uint64) []event.ResultCount {
 	var out []event.ResultCount
 	for i, n := range r {
 		if n > 0 {
@@ -185,7 +185,7 @@ func (s *stallState) resultCounts(r *[16]uint64) []event.ResultCount {
 // reading is its baseline: one that stalls before fragscope ever read its
 // pressure (it had no allocation counters yet) gets deltas from the next
 // interval on.
-func (l *Live) stallPSI(s *stallState, cur probes.MemStallState, known map[uint64]event.CgroupAlloc, ev *event.MemStalls) {
+func (l *Live) stallPSI(s *memStallState, cur probes.MemStallState, known map[uint64]event.CgroupAlloc, ev *event.MemStalls) {
 	add := func(id uint64, p procfs.Pressure) {
 		if prev, ok := s.prevPSI[id]; ok && p.SomeUs >= prev.SomeUs && p.FullUs >= prev.FullUs {
 			ev.PSI = append(ev.PSI, event.PSIDelta{CgroupID: id, SomeUs: p.SomeUs - prev.SomeUs, FullUs: p.FullUs - prev.FullUs})
@@ -255,7 +255,7 @@ const (
 // since the last tick (the interval the next mem_stalls will close): the
 // incident the failure ends may close before that mem_stalls arrives.
 func (l *Live) failureStalls(st *liveState, ev event.Event, emit func(event.Event)) {
-	s := st.stalls
+	s := st.memStalls
 	if s == nil {
 		return
 	}

@@ -37,6 +37,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // wrote snapshots as JSON too.
 func jsonKind(k event.Kind, version uint16) bool {
 	return k == event.KindStart || k == event.KindCgroupPath || k == event.KindKernelReport ||
+		k == event.KindStall ||
 		k == event.KindMemcgState || k == event.KindTaskMemStalls ||
 		(version == 1 && k == event.KindMemSnapshot)
 }

@@ -148,6 +148,8 @@ func (r *Reader) decode(kind byte, payload []byte) (event.Event, error) {
 			ev = new(event.CgroupPath)
 		case event.KindKernelReport:
 			ev = new(event.KernelReport)
+		case event.KindStall:
+			ev = new(event.Stall)
 		case event.KindMemcgState:
 			ev = new(event.MemcgState)
 		case event.KindTaskMemStalls:

@@ -1,6 +1,7 @@
 package view
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"strings"
@@ -26,12 +27,19 @@ func (s summaryOnly) Incident(inc *incident.Incident, agg *aggregate.Aggregator)
 }
 func (s summaryOnly) Close(agg *aggregate.Aggregator) error { return s.v.Close(agg) }
 
-// IncidentsOnly shows only the incidents of v: `fragscope incidents`.
+// IncidentsOnly shows only the incidents of v, and the stalls:
+// `fragscope incidents`. A hang is no failure with a verdict, but it is
+// what someone looking for why a container did not start must see.
 func IncidentsOnly(v View) View { return incidentsOnly{v} }
 
 type incidentsOnly struct{ v View }
 
-func (s incidentsOnly) Event(event.Event, *aggregate.Aggregator) error { return nil }
+func (s incidentsOnly) Event(ev event.Event, agg *aggregate.Aggregator) error {
+	if st, ok := ev.(*event.Stall); ok {
+		return s.v.Event(st, agg)
+	}
+	return nil
+}
 func (s incidentsOnly) Incident(inc *incident.Incident, agg *aggregate.Aggregator) error {
 	return s.v.Incident(inc, agg)
 }
@@ -40,12 +48,25 @@ func (s incidentsOnly) Close(*aggregate.Aggregator) error { return nil }
 // IncidentReports prints each incident's full text report, separated by
 // rules; Count says how many it printed.
 type IncidentReports struct {
-	W     io.Writer
-	Count int
+	W      io.Writer
+	Count  int
+	Stalls int
 }
 
-func (t *IncidentReports) Event(event.Event, *aggregate.Aggregator) error { return nil }
-func (t *IncidentReports) Close(*aggregate.Aggregator) error              { return nil }
+// Event prints each stall's line; Stalls counts them.
+func (t *IncidentReports) Event(ev event.Event, agg *aggregate.Aggregator) error {
+	st, ok := ev.(*event.Stall)
+	if !ok {
+		return nil
+	}
+	t.Stalls++
+	var b bytes.Buffer
+	writeStallNotice(&b, st, agg)
+	_, err := t.W.Write(b.Bytes())
+	return err
+}
+
+func (t *IncidentReports) Close(*aggregate.Aggregator) error { return nil }
 func (t *IncidentReports) Incident(inc *incident.Incident, _ *aggregate.Aggregator) error {
 	if t.Count > 0 {
 		fmt.Fprintln(t.W, strings.Repeat("-", 100))

@@ -87,6 +87,8 @@ func (j *JSON) Event(ev event.Event, agg *aggregate.Aggregator) error {
 		obj = jsonCgroupPath{jsonHeader: header(e), ID: e.ID, Path: e.Path, Removed: e.Removed}
 	case *event.KernelReport:
 		obj = jsonKernelReportOf(e, agg)
+	case *event.Stall:
+		obj = jsonStallOf(e, agg)
 	case *event.MemcgState:
 		obj = jsonMemcgState{jsonHeader: header(e), TID: e.TID, CgroupID: e.CgroupID, Reason: e.Reason,
 			Version: e.Version, From: e.From, Levels: e.Levels}
@@ -100,7 +102,8 @@ func (j *JSON) Event(ev event.Event, agg *aggregate.Aggregator) error {
 	if err := j.enc.Encode(obj); err != nil {
 		return err
 	}
-	if ev.Kind() == event.KindTick {
+	if k := ev.Kind(); k == event.KindTick || k == event.KindStall {
+		// A stall is what a reader of the stream waits for, as an incident.
 		return j.bw.Flush()
 	}
 	return nil

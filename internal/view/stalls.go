@@ -25,16 +25,16 @@ func stallTime(ns uint64) string {
 	return fmt.Sprintf("%.1fs", d.Seconds())
 }
 
-// writeStalls is the watch panel of who suffers: the interval's and the
+// writeMemStalls is the watch panel of who suffers: the interval's and the
 // session's direct compaction and reclaim stalls by kind and order, the
 // cgroups that stalled longest with their memory pressure, and the
 // kernel's own compaction counters and fragmentation score. Nothing when
 // no stall hook ran and no snapshot had the counters.
-func writeStalls(b *bytes.Buffer, agg *aggregate.Aggregator, withInterval bool) {
-	sess := agg.SessionStalls()
-	var iv aggregate.Stalls
+func writeMemStalls(b *bytes.Buffer, agg *aggregate.Aggregator, withInterval bool) {
+	sess := agg.SessionMemStalls()
+	var iv aggregate.MemStalls
 	if withInterval {
-		iv = agg.IntervalStalls()
+		iv = agg.IntervalMemStalls()
 	}
 	ms := agg.Snapshot()
 	haveVM := ms != nil && ms.Snapshot != nil && ms.Snapshot.Compaction != nil
@@ -63,12 +63,12 @@ func writeStalls(b *bytes.Buffer, agg *aggregate.Aggregator, withInterval bool) 
 		line := ""
 		if withInterval {
 			if x := find(iv.ByOrder, s.Kind, s.Order); x != nil {
-				line += stallLine(x) + " | "
+				line += memStallLine(x) + " | "
 			} else {
 				line += "- | "
 			}
 		}
-		line += stallLine(s)
+		line += memStallLine(s)
 		if len(s.Results) > 0 {
 			var r []string
 			for _, n := range s.Results {
@@ -91,7 +91,7 @@ func writeStalls(b *bytes.Buffer, agg *aggregate.Aggregator, withInterval bool) 
 			break
 		}
 		st := agg.CgroupStat(s.CgroupID)
-		line := stallLine(&s)
+		line := memStallLine(&s)
 		if p, ok := psi[s.CgroupID]; ok && !psiShown[s.CgroupID] {
 			psiShown[s.CgroupID] = true
 			line += fmt.Sprintf("; PSI some %s full %s", stallTime(p.SomeUs*1000), stallTime(p.FullUs*1000))
@@ -120,7 +120,7 @@ func writeStalls(b *bytes.Buffer, agg *aggregate.Aggregator, withInterval bool) 
 	}
 }
 
-func stallLine(s *aggregate.StallStat) string {
+func memStallLine(s *aggregate.StallStat) string {
 	l := fmt.Sprintf("%d, %s, %s/%s", s.Count, stallTime(s.TotalNs), stallTime(uint64(s.Quantile(0.5))), stallTime(uint64(s.Quantile(0.99))))
 	if s.Reclaimed > 0 {
 		l += fmt.Sprintf(", %d pages reclaimed", s.Reclaimed)
@@ -131,7 +131,7 @@ func stallLine(s *aggregate.StallStat) string {
 // writeKernelCompaction is /proc/vmstat's view of compaction over the
 // session and the kernel's proactive-compaction score beside fragscope's
 // extfrag indices.
-func writeKernelCompaction(b *bytes.Buffer, s *snapshot.Snapshot, sess aggregate.Stalls) {
+func writeKernelCompaction(b *bytes.Buffer, s *snapshot.Snapshot, sess aggregate.MemStalls) {
 	if c := sess.Compaction; c != nil {
 		wrap(b, "  kernel (session): ", fmt.Sprintf("compact_stall %d, compact_fail %d, compact_success %d, thp_fault_fallback %d (charge %d)",
 			c.CompactStall, c.CompactFail, c.CompactSuccess, c.THPFaultFallback, c.THPFaultFallbackCharge))

@@ -17,7 +17,7 @@ type jsonResult struct {
 	Count  uint64 `json:"count"`
 }
 
-type jsonStall struct {
+type jsonMemStall struct {
 	CgroupID   uint64       `json:"cgroup_id"`
 	CgroupPath string       `json:"cgroup_path"`
 	Kind       string       `json:"kind"`
@@ -50,7 +50,7 @@ type jsonPSI struct {
 
 type jsonMemStalls struct {
 	jsonHeader
-	Stalls         []jsonStall          `json:"stalls"`
+	Stalls         []jsonMemStall       `json:"stalls"`
 	Zones          []jsonZoneCompaction `json:"zones"`
 	KcompactdWakes []jsonNamedOrder     `json:"kcompactd_wakes"`
 	PSI            []jsonPSI            `json:"psi"`
@@ -77,7 +77,7 @@ type jsonTaskMemStalls struct {
 	jsonHeader
 	Task   jsonTask          `json:"task"`
 	Stalls []jsonRecentStall `json:"stalls"`
-	Cgroup []jsonStall       `json:"cgroup"`
+	Cgroup []jsonMemStall    `json:"cgroup"`
 }
 
 func bucketsOf(b *[event.StallBuckets]uint64) []jsonBucket {
@@ -98,11 +98,11 @@ func resultsOf(r []event.ResultCount) []jsonResult {
 	return out
 }
 
-func stallsOf(l []event.StallHist, agg *aggregate.Aggregator) []jsonStall {
-	out := make([]jsonStall, 0, len(l))
+func memStallsOf(l []event.StallHist, agg *aggregate.Aggregator) []jsonMemStall {
+	out := make([]jsonMemStall, 0, len(l))
 	for i := range l {
 		s := &l[i]
-		out = append(out, jsonStall{CgroupID: s.CgroupID, CgroupPath: agg.Session().CgroupPath(s.CgroupID),
+		out = append(out, jsonMemStall{CgroupID: s.CgroupID, CgroupPath: agg.Session().CgroupPath(s.CgroupID),
 			Kind: s.Kind, Order: s.Order, Count: s.Count, TotalNS: s.TotalNs, Reclaimed: s.Reclaimed,
 			Retries: s.Retries, GiveUps: s.GiveUps, Results: resultsOf(s.Results), Buckets: bucketsOf(&s.Buckets)})
 	}
@@ -110,7 +110,7 @@ func stallsOf(l []event.StallHist, agg *aggregate.Aggregator) []jsonStall {
 }
 
 func jsonMemStallsOf(e *event.MemStalls, agg *aggregate.Aggregator) jsonMemStalls {
-	o := jsonMemStalls{jsonHeader: header(e), Stalls: stallsOf(e.Stalls, agg), Zones: []jsonZoneCompaction{},
+	o := jsonMemStalls{jsonHeader: header(e), Stalls: memStallsOf(e.Stalls, agg), Zones: []jsonZoneCompaction{},
 		KcompactdWakes: []jsonNamedOrder{}, PSI: []jsonPSI{}, Overflow: e.Overflow}
 	for i := range e.Zones {
 		z := &e.Zones[i]
@@ -134,7 +134,7 @@ func jsonMemStallsOf(e *event.MemStalls, agg *aggregate.Aggregator) jsonMemStall
 
 func jsonTaskMemStallsOf(e *event.TaskMemStalls, agg *aggregate.Aggregator) jsonTaskMemStalls {
 	o := jsonTaskMemStalls{jsonHeader: header(e), Task: taskOf(e.Task, agg), Stalls: []jsonRecentStall{},
-		Cgroup: stallsOf(e.Cgroup, agg)}
+		Cgroup: memStallsOf(e.Cgroup, agg)}
 	for _, r := range e.Stalls {
 		o.Stalls = append(o.Stalls, jsonRecentStall{End: formatTime(r.End), DurationNS: int64(r.Duration), Kind: r.Kind,
 			Order: r.Order, GFP: r.GFP, GFPFlags: agg.FormatGFP(r.GFP), Reclaimed: r.Reclaimed, Result: r.Result})

@@ -94,6 +94,7 @@ func (t *Terminal) screen(agg *aggregate.Aggregator) {
 		hostKernel(agg), iv.Seq, clock(iv.Begin), clock(iv.End), iv.Covered)
 	writeHookProblems(b, agg)
 	t.writeIncidents(t.tty)
+	writeStalls(b, agg, iv.End)
 	writeDrops(b, &iv.Counts, &s.Counts)
 	writeAllocs(b, &iv.Counts, &s.Counts)
 	writeFreeMemory(b, agg, &s)
@@ -106,7 +107,7 @@ func (t *Terminal) screen(agg *aggregate.Aggregator) {
 	writeSyscalls(b, &iv.Counts, &s)
 	writeTopFragmenters(b, agg, true)
 	writeExtfrag(b, &iv.Counts, &s.Counts)
-	writeStalls(b, agg, true)
+	writeMemStalls(b, agg, true)
 }
 
 func writeSummary(b *bytes.Buffer, agg *aggregate.Aggregator) {
@@ -122,9 +123,10 @@ func writeSummary(b *bytes.Buffer, agg *aggregate.Aggregator) {
 	writeSlabs(b, nil, &s)
 	writeNetns(b, nil, &s)
 	writeSyscalls(b, nil, &s)
+	writeStalls(b, agg, s.End)
 	writeTopFragmenters(b, agg, false)
 	writeExtfrag(b, nil, &s.Counts)
-	writeStalls(b, agg, false)
+	writeMemStalls(b, agg, false)
 }
 
 // clock is a time of day in UTC to the millisecond: events of one failure
@@ -183,6 +185,8 @@ func writeNotice(b *bytes.Buffer, ev event.Event, agg *aggregate.Aggregator) {
 		}
 	case *event.NsSyscall:
 		wrap(b, clock(e.Time)+" SYSCALL FAIL ", syscallFailLine(e))
+	case *event.Stall:
+		writeStallNotice(b, e, agg)
 	}
 }
 

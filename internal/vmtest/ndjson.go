@@ -21,6 +21,20 @@ type Task struct {
 	NetnsIno   uint64 `json:"netns_ino"`
 }
 
+// CgroupRow is one row of a summary's cgroup ranking.
+type CgroupRow struct {
+	CgroupID           uint64 `json:"cgroup_id"`
+	CgroupPath         string `json:"cgroup_path"`
+	UnmovableHighOrder uint64 `json:"unmovable_high_order"`
+	HighOrder          uint64 `json:"high_order"`
+	Container          struct {
+		ContainerID string `json:"container_id"`
+		PodUID      string `json:"pod_uid"`
+		QoS         string `json:"qos"`
+		Driver      string `json:"driver"`
+	} `json:"container"`
+}
+
 // HookStatus is one entry of the start object's "hooks".
 type HookStatus struct {
 	Hook      string `json:"hook"`
@@ -91,6 +105,7 @@ type Object struct {
 	Failures uint64       `json:"failures"`
 	Extfrag  *Extfrag     `json:"extfrag"`
 	Drops    uint64       `json:"drops"`
+	Cgroups  []CgroupRow  `json:"cgroups"`
 
 	// incident
 	Incident *Incident `json:"incident"`

@@ -95,6 +95,20 @@ func TestVMNoBPF(t *testing.T) {
 	// tracefs is empty; what is left still runs.
 	lk := loadSession(t, res, "lockdown")
 	t.Logf("watch's stderr under lockdown (verifier logs cut):\n%s", attachLines(lk.stderr))
+	// --verbose: the verifier's whole log on stderr, after the one-line
+	// reasons; never in a reason (start record, recording).
+	for _, hook := range []string{"page_alloc", "netns"} {
+		head := "fragscope: verifier log of " + hook + " via "
+		i := strings.Index(lk.stderr, head)
+		if i < 0 || strings.Count(lk.stderr[i:], "\n  ") < 5 {
+			t.Errorf("lockdown --verbose: no verifier log of %s on stderr", hook)
+		}
+	}
+	for _, hs := range lk.start().Hooks {
+		if strings.Contains(hs.Reason, "\n") || len(hs.Reason) > 1200 {
+			t.Errorf("lockdown: %s reason is not one line: %q", hs.Hook, hs.Reason)
+		}
+	}
 	for _, hook := range []string{"page_alloc", "alloc_fexit", "slab_create", "netns"} {
 		h := lk.hook(hook)
 		if h.Attached || !strings.Contains(h.Reason, "cannot use helper bpf_probe_read") {

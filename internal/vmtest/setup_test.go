@@ -126,7 +126,11 @@ func getEnv(t *testing.T) *env {
 		}
 		e.kernels = map[string]Kernel{}
 		for _, d := range dirs {
-			k, err := LoadKernel(filepath.Base(d), d)
+			name := filepath.Base(d)
+			if b, err := os.ReadFile(filepath.Join(d, "name")); err == nil {
+				name = strings.TrimSpace(string(b)) // locked/<name>-<key>
+			}
+			k, err := LoadKernel(name, d)
 			if err != nil {
 				e.err = err
 				return
@@ -255,3 +259,54 @@ func (e *env) saveFixture(t *testing.T, name string, data []byte) {
 	}
 	t.Logf("saved testdata/vm/%s (%d bytes)", name, len(data))
 }
+
+// debianKernels lists the fetched Debian kernels, oldest first.
+func (e *env) debianKernels() []string {
+	var rows []MatrixRow
+	for name := range e.kernels {
+		if strings.HasPrefix(name, "debian-") {
+			rows = append(rows, MatrixRow{Kernel: name})
+		}
+	}
+	SortRows(rows)
+	var out []string
+	for _, r := range rows {
+		out = append(out, r.Kernel)
+	}
+	return out
+}
+
+// saveResults merges one test's rows into vmtest/results.tsv (rows of the
+// kernels it ran replace theirs) and regenerates nothing else: the README
+// table follows with `go run ./internal/vmtest/cmd/matrix -w`, and
+// TestReadmeKernelTable says when it has not.
+func (e *env) saveResults(t *testing.T, what string, rows []MatrixRow) {
+	t.Helper()
+	if len(rows) == 0 {
+		return
+	}
+	date := time.Now().UTC().Format("2006-01-02")
+	for i := range rows {
+		rows[i].Date = date
+	}
+	resultsMu.Lock()
+	defer resultsMu.Unlock()
+	path := filepath.Join(e.repo, ResultsFile)
+	old, err := LoadResults(path)
+	if err != nil {
+		t.Errorf("%s: %v", path, err)
+		return
+	}
+	var b bytes.Buffer
+	if err := WriteResults(&b, MergeResults(old, rows)); err != nil {
+		t.Error(err)
+		return
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Error(err)
+		return
+	}
+	t.Logf("%s: %d results written to %s", what, len(rows), ResultsFile)
+}
+
+var resultsMu sync.Mutex

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -102,53 +103,149 @@ var unsupported = map[string]map[string]string{
 	// kmem_cache_create_usercopy has 7 arguments; x86 BPF trampolines
 	// handle at most 6 before Linux 6.6 (arguments on the stack). kprobe
 	// works there, and auto mode falls back to it.
-	"debian-6.1": {"slab_create/fentry": "not supported"},
+	"debian-5.10": {"slab_create/fentry": "not supported"},
+	"debian-6.1":  {"slab_create/fentry": "not supported"},
 }
 
-// Scenario 1: every hook with every mechanism on each Debian kernel. The
-// guest runs three sessions (scenario-hooks.sh) forcing, between them,
-// raw_tp, tp_btf and tracepoint for the tracepoint hooks and fentry and
-// kprobe for slab_create and netns; each session must attach every hook as
-// forced and see what the workload did.
+// before517 are the kernels without bpf_get_func_arg/ret (Linux 5.17).
+var before517 = map[string]bool{"debian-5.10": true}
+
+// hookSessions are scenario-hooks.sh's sessions and what each forces: over
+// the three, every mechanism of every hook is used at least once.
+var hookSessions = []struct {
+	name   string
+	forced map[string]string
+}{
+	{"raw_tp", map[string]string{"page_alloc": "raw_tp", "extfrag": "raw_tp", "slab_create": "fentry", "netns": "fentry", "alloc_fexit": "fentry", "ns_syscall": "tracepoint"}},
+	{"tp_btf", map[string]string{"page_alloc": "tp_btf", "extfrag": "tp_btf", "slab_create": "kprobe", "netns": "kprobe", "alloc_fexit": "kprobe", "ns_syscall": "tracepoint"}},
+	{"tracepoint", map[string]string{"page_alloc": "tracepoint", "extfrag": "tracepoint", "slab_create": "kprobe", "netns": "fentry", "alloc_fexit": "fentry", "ns_syscall": "tracepoint"}},
+}
+
+// attachArg is a session's --attach value.
+func attachArg(forced map[string]string) string {
+	var parts []string
+	for _, h := range matrixHooks {
+		parts = append(parts, h+"="+forced[h])
+	}
+	return strings.Join(parts, ",")
+}
+
+// Scenario 1: every hook with every mechanism on each Debian kernel of
+// vmtest/kernels.lock. The guest runs three sessions (scenario-hooks.sh,
+// its sessions from hookSessions) forcing, between them, raw_tp, tp_btf
+// and tracepoint for the tracepoint hooks and fentry and kprobe for the
+// others; each session must attach every hook as forced (or be refused
+// where unsupported says, with that reason) and see what the workload did.
+// The results go to vmtest/results.tsv, from which the README's kernel
+// table is made (TestReadmeKernelTable).
 func TestVMHooks(t *testing.T) {
 	e := getEnv(t)
-	var rows []matrixRow
-	defer func() { writeMatrix(t, e, "matrix-hooks.md", rows) }()
-	for _, kname := range []string{"debian-6.1", "debian-6.12"} {
+	var rows []MatrixRow
+	var sessions []string
+	for _, hs := range hookSessions {
+		sessions = append(sessions, hs.name+":"+attachArg(hs.forced))
+	}
+	sessionsFile := []byte("SESSIONS='" + strings.Join(sessions, " ") + "'\n")
+	for _, kname := range e.debianKernels() {
 		t.Run(kname, func(t *testing.T) {
 			k := e.kernel(t, kname)
-			res := e.boot(t, k, "hooks", 512)
+			res := e.bootWith(t, Boot{Kernel: k, Scenario: "hooks", MemoryMB: 512, Files: map[string][]byte{"vmtest/sessions.sh": sessionsFile}})
 			if d, err := res.File("doctor.txt"); err == nil {
 				t.Logf("fragscope doctor in %s:\n%s", k.Release, d)
+				checkDoctor(t, string(d), unsupported[kname])
+			} else {
+				t.Error(err)
 			}
-			forced := map[string]map[string]string{
-				"raw_tp":     {"page_alloc": "raw_tp", "extfrag": "raw_tp", "slab_create": "fentry", "netns": "fentry", "alloc_fexit": "fentry", "ns_syscall": "tracepoint"},
-				"tp_btf":     {"page_alloc": "tp_btf", "extfrag": "tp_btf", "slab_create": "kprobe", "netns": "kprobe", "alloc_fexit": "fentry", "ns_syscall": "tracepoint"},
-				"tracepoint": {"page_alloc": "tracepoint", "extfrag": "tracepoint", "slab_create": "kprobe", "netns": "fentry", "alloc_fexit": "fentry", "ns_syscall": "tracepoint"},
+			// The one-line reason of a refused helper, on this kernel.
+			if pr, err := res.File("probes-reasons.txt"); err != nil {
+				t.Error(err)
+			} else {
+				t.Logf("probes.test reasons:\n%s", pr)
+				if !bytes.Contains(pr, []byte("--- PASS: TestRefusedHelperIsOneLine")) || !bytes.Contains(pr, []byte("rc=0")) {
+					t.Errorf("probes.test TestRefusedHelperIsOneLine did not pass in the guest")
+				}
+				if before517[kname] && !bytes.Contains(pr, []byte("fentry: needs Linux 5.17+ (bpf_get_func_ret)")) {
+					t.Errorf("%s lacks bpf_get_func_ret, but the reason does not say so", kname)
+				}
 			}
 			seen := map[string]bool{} // hook/mechanism already in the matrix
-			for _, sname := range []string{"raw_tp", "tp_btf", "tracepoint"} {
-				t.Run(sname, func(t *testing.T) {
-					s := loadSession(t, res, sname)
+			for _, hs := range hookSessions {
+				t.Run(hs.name, func(t *testing.T) {
+					s := loadSession(t, res, hs.name)
 					if rel := s.start().KernelRelease; rel != k.Release {
 						t.Errorf("start.kernel_release %q, want %q", rel, k.Release)
 					}
-					results := checkHooksSession(t, res, s, forced[sname], unsupported[kname])
+					cells := checkHooksSession(t, res, s, hs.forced, unsupported[kname])
 					checkReplay(t, e, s)
-					if sname == "raw_tp" {
+					if hs.name == "raw_tp" {
 						e.saveFixture(t, "hooks-"+kname+".trace", s.trace)
 					}
-					for _, hook := range []string{"page_alloc", "alloc_fexit", "extfrag", "slab_create", "netns", "ns_syscall"} {
-						mech := forced[sname][hook]
+					for _, hook := range matrixHooks {
+						mech := hs.forced[hook]
 						if seen[hook+"/"+mech] {
 							continue
 						}
 						seen[hook+"/"+mech] = true
-						rows = append(rows, matrixRow{k.Release, hook, mech, results[hook]})
+						rows = append(rows, MatrixRow{Kernel: kname, Release: k.Release, Hook: hook, Mechanism: mech, Cell: cells[hook]})
 					}
 				})
 			}
 		})
+	}
+	e.saveResults(t, "scenario 1", rows)
+}
+
+// The development VM's own kernel, natively: what `fragscope doctor`
+// (which loads and attaches each hook's real programs) says here, so the
+// table names this machine's refusals as this machine's, not Linux's.
+func TestVMDevMachine(t *testing.T) {
+	e := getEnv(t)
+	if os.Geteuid() != 0 {
+		missing(t, "doctor on the host needs root")
+	}
+	out, _ := exec.Command(e.fragscope, "doctor").CombinedOutput()
+	t.Logf("doctor here:\n%s", out)
+	rel, _ := exec.Command("uname", "-r").Output()
+	var rows []MatrixRow
+	for _, hook := range matrixHooks {
+		for _, mech := range hookMechanisms[hook] {
+			m := regexp.MustCompile(`(?m)^` + hook + ` +` + mech + ` +(works|no)(?:: )?(.*)$`).FindStringSubmatch(string(out))
+			if m == nil {
+				t.Errorf("doctor: no line for %s %s", hook, mech)
+				continue
+			}
+			cell := "ok: doctor loads and attaches it " + m[2]
+			if m[1] == "no" {
+				cell = "refused (expected): " + m[2]
+			}
+			rows = append(rows, MatrixRow{Kernel: "dev-vm", Release: strings.TrimSpace(string(rel)), Hook: hook, Mechanism: mech, Cell: cell})
+		}
+	}
+	e.saveResults(t, "development VM", rows)
+}
+
+// checkDoctor: doctor in the guest, which loads the hooks' real programs,
+// must say "works" for every mechanism the kernel accepts and "no" for the
+// ones unsupported lists, each in one line.
+func checkDoctor(t *testing.T, doctor string, refused map[string]string) {
+	t.Helper()
+	for _, hook := range matrixHooks {
+		for _, mech := range hookMechanisms[hook] {
+			re := regexp.MustCompile(`(?m)^` + hook + ` +` + mech + ` +(works|no)\b(.*)$`)
+			m := re.FindStringSubmatch(doctor)
+			_, bad := refused[hook+"/"+mech]
+			switch {
+			case m == nil:
+				t.Errorf("doctor: no line for %s %s", hook, mech)
+			case bad && m[1] != "no":
+				t.Errorf("doctor: %s %s %s, but the kernel refuses it", hook, mech, m[1])
+			case !bad && m[1] != "works":
+				t.Errorf("doctor: %s %s: no%s", hook, mech, m[2])
+			}
+		}
+	}
+	if !strings.Contains(doctor, "fentry     ok") && len(refused) == 0 {
+		t.Errorf("doctor's fentry line is not ok although every fentry program loads")
 	}
 }
 
@@ -538,6 +635,24 @@ func TestVMFailingClone(t *testing.T) {
 		t.Errorf("incident netns failures %+v, want copy_net_ns ENOMEM", inc.Netns)
 	}
 	t.Logf("verdict: %s %v", inc.Verdict.Cause, inc.Verdict.Reasons)
+	// The fault-injection kernel's row of the kernel table: auto mode, so
+	// one mechanism per hook (no netfilter there for scenario 1's slabs).
+	var rows []MatrixRow
+	for _, h := range s.start().Hooks {
+		cell := "FAIL: " + h.Reason
+		if h.Attached {
+			cell = "ok: attached in auto mode; scenario 3 passed"
+			if t.Failed() {
+				cell = "FAIL: attached in auto mode, scenario 3 failed"
+			}
+		}
+		mech := h.Mechanism
+		if mech == "" {
+			mech = hookMechanisms[h.Hook][0]
+		}
+		rows = append(rows, MatrixRow{Kernel: "faultinject", Release: k.Release, Hook: h.Hook, Mechanism: mech, Cell: cell})
+	}
+	e.saveResults(t, "scenario 3", rows)
 	e.saveFixture(t, "failing-clone-faultinject.trace", s.trace)
 	checkReplay(t, e, s)
 }
@@ -580,4 +695,56 @@ func checkReplay(t *testing.T, e *env, s *session) {
 			t.Errorf("incident %d differs:\nlive:   %s\nreplay: %s", i, live[i].Raw, replayed[i].Raw)
 		}
 	}
+}
+
+// Scenario 6: v1 memory cgroup attribution (Amazon Linux 2 style: cgroup
+// v1 only, no cgroup2 mount) on Debian 5.10, AL2's kernel series. The
+// order-6 ring blocks of a task in a kubelet-shaped v1 memory cgroup must be
+// charged to that cgroup's id (the inode of its directory), resolved to its
+// path, and the path read as a pod and container.
+func TestVMCgroupV1(t *testing.T) {
+	e := getEnv(t)
+	k := e.kernel(t, "debian-5.10")
+	res := e.boot(t, k, "memcgv1", 512)
+	info, err := res.File("memcg.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("guest: %s", info)
+	path, inode := kv(string(info), "path"), kv(string(info), "inode")
+	if kv(string(info), "cgroup2") != "0" {
+		t.Fatalf("the guest still has a cgroup2 mount: %s", info)
+	}
+	workloadOut(t, res, "memcgv1-rings")
+	s := loadSession(t, res, "memcgv1")
+	var row *CgroupRow
+	for i, c := range s.summary().Cgroups {
+		if c.CgroupPath == path {
+			row = &s.summary().Cgroups[i]
+		}
+	}
+	if row == nil {
+		t.Fatalf("summary has no cgroup %s: %+v", path, s.summary().Cgroups)
+	}
+	t.Logf("cgroup row: %+v", *row)
+	// 16 MiB in 256 KiB blocks: 64 unmovable order-6 allocations at least.
+	if fmt.Sprint(row.CgroupID) != inode || row.UnmovableHighOrder < 64 {
+		t.Errorf("cgroup %s: id %d (inode %s), %d unmovable high-order allocations (want >= 64)", path, row.CgroupID, inode, row.UnmovableHighOrder)
+	}
+	if row.Container.PodUID != "5f0c6d2e-8a1b-4c3d-9e4f-a0b1c2d3e4f5" || row.Container.QoS != "burstable" || row.Container.Driver != "cgroupfs" {
+		t.Errorf("container read from the v1 path: %+v", row.Container)
+	}
+	// Auto mode on 5.10: slab_create falls back to its kprobe and says in
+	// one line why fentry was not used, in the start record and on stderr.
+	h := s.hook("slab_create")
+	want := "fentry: not supported: kmem_cache_create_usercopy has 7 arguments, BPF trampolines take more than 6 only from Linux 6.6; kprobe: ok"
+	if !h.Attached || h.Mechanism != "kprobe" || h.Reason != want || !strings.Contains(s.stderr, "slab_create  attached via kprobe") || !strings.Contains(s.stderr, "("+want+")") {
+		t.Errorf("slab_create in auto mode: attached=%v mechanism=%s reason=%q, want kprobe with %q; stderr:\n%s", h.Attached, h.Mechanism, h.Reason, want, s.stderr)
+	}
+	for _, hook := range []string{"page_alloc", "netns", "ns_syscall", "extfrag"} {
+		if hs := s.hook(hook); !hs.Attached || hs.Reason != "" {
+			t.Errorf("%s in auto mode: attached=%v mechanism=%s reason=%q: want its best mechanism, no reason", hook, hs.Attached, hs.Mechanism, hs.Reason)
+		}
+	}
+	checkReplay(t, e, s)
 }

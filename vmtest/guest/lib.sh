@@ -1,6 +1,8 @@
 # Helpers for the vmtest guest scenarios (busybox sh). Sourced.
 
-say() { echo "vmtest: $*" >/dev/console; }
+# say: a line on the console, prefixed with the guest's uptime (where the
+# time of a boot goes).
+say() { echo "vmtest: [$(cut -d' ' -f1 /proc/uptime)] $*" >/dev/console; }
 
 # emit NAME FILE: sends FILE to the host on ttyS1, gzipped and base64'd
 # between markers (internal/vmtest parses them).

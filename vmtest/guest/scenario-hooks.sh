@@ -1,30 +1,27 @@
-# Scenario 1: every hook, every mechanism. One fragscope session per line of
-# SESSIONS, each forcing one mechanism per hook, so that over the sessions
-# every mechanism of every hook is used; in each the same workload runs:
-# nf_conntrack load (slab_create), unshare -n (netns), an ENOSPC unshare in a
-# limited user namespace (ns_syscall, netns failure), 64 MiB of order-6
-# AF_PACKET ring blocks (page_alloc counts, extfrag fallbacks; kept until
-# the end, so that every session's blocks must be taken from fresh
-# pageblocks: freed ones would serve the next session without fallback) and one
-# 8 MiB block, order 11, which __alloc_pages refuses before the tracepoint
-# (only alloc_fexit sees that failure).
+# Scenario 1: every hook, every mechanism. One fragscope session per word of
+# SESSIONS (name:attach, from /vmtest/sessions.sh, which the host's
+# TestVMHooks writes), each forcing one mechanism per hook, so that over the
+# sessions every mechanism of every hook is used; in each the same workload
+# runs: nf_conntrack load (slab_create), unshare -n (netns), an ENOSPC
+# unshare in a limited user namespace (ns_syscall, netns failure), 64 MiB of
+# order-6 AF_PACKET ring blocks (page_alloc counts, extfrag fallbacks; kept
+# until the end, so that every session's blocks must be taken from fresh
+# pageblocks: freed ones would serve the next session without fallback) and
+# one 8 MiB block, order 11, which __alloc_pages refuses before the
+# tracepoint (only alloc_fexit sees that failure).
 . /vmtest/lib.sh
 set -u
+. /vmtest/sessions.sh
 
-session_attach() {
-	case $1 in
-	raw_tp) echo page_alloc=raw_tp,extfrag=raw_tp,slab_create=fentry,netns=fentry,alloc_fexit=fentry,ns_syscall=tracepoint ;;
-	tp_btf) echo page_alloc=tp_btf,extfrag=tp_btf,slab_create=kprobe,netns=kprobe,alloc_fexit=fentry,ns_syscall=tracepoint ;;
-	tracepoint) echo page_alloc=tracepoint,extfrag=tracepoint,slab_create=kprobe,netns=fentry,alloc_fexit=fentry,ns_syscall=tracepoint ;;
-	esac
-}
-
-fragscope doctor >/tmp/doctor.txt 2>&1
+# One doctor run: -v adds the verifier's logs, indented, after the report.
+fragscope doctor -v >/tmp/doctor.txt 2>&1
 echo "rc=$?" >>/tmp/doctor.txt
 emit doctor.txt /tmp/doctor.txt
+say "doctor done"
 
-for name in ${FRAGSCOPE_SESSIONS:-raw_tp tp_btf tracepoint}; do
-	watch_start "$name" all "$(session_attach "$name")"
+for s in $SESSIONS; do
+	name=${s%%:*}
+	watch_start "$name" all "${s#*:}" --verbose
 	run "$name-conntrack" load_conntrack
 	run "$name-netns" fsworkload netns
 	run "$name-nsfail" fsworkload nsfail
@@ -41,3 +38,9 @@ for name in ${FRAGSCOPE_SESSIONS:-raw_tp tp_btf tracepoint}; do
 	watch_stop "$name"
 	rmmod nf_conntrack 2>/dev/null || say "rmmod nf_conntrack failed"
 done
+
+# The probes package's own tests on this kernel: the one-line reason of a
+# program calling a helper the kernel lacks (bpf_get_func_ret before 5.17).
+CI=true probes.test -test.v -test.count=1 -test.run 'TestRefusedHelperIsOneLine|TestMissingHelperReason' >/tmp/probes-reasons.txt 2>&1
+echo "rc=$?" >>/tmp/probes-reasons.txt
+emit probes-reasons.txt /tmp/probes-reasons.txt

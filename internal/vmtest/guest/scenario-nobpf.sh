@@ -30,7 +30,7 @@ fragscope doctor >/tmp/doctor.txt 2>&1
 echo "rc=$?" >>/tmp/doctor.txt
 emit doctor.txt /tmp/doctor.txt
 
-watch_start lockdown all auto --duration 20s
+watch_start lockdown all auto --duration 20s --verbose
 watch_stop lockdown
 
 name=nobpf
