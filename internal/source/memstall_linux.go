@@ -146,7 +146,7 @@ func (l *Live) stallTick(st *liveState, now time.Time, emit func(event.Event)) e
 		ev.KcompactdWakes[o] = cur.Wakes[o] - s.prev.Wakes[o]
 	}
 	ev.Overflow = cur.Overflow - s.prev.Overflow
-	l.stallPSI(s, cur, st.prevCgroups, ev)
+	l.stallPSI(s, cur, ev)
 	s.prev = cur
 	if ev.Empty() {
 		return nil
@@ -182,10 +182,9 @@ func (s *memStallState) resultCounts(r *[16]uint64) []event.ResultCount {
 
 // stallPSI adds the memory.pressure deltas of the system and of every
 // cgroup that has stalled since the session began. A cgroup's first
-// reading is its baseline: one that stalls before fragscope ever read its
-// pressure (it had no allocation counters yet) gets deltas from the next
-// interval on.
-func (l *Live) stallPSI(s *memStallState, cur probes.MemStallState, known map[uint64]event.CgroupAlloc, ev *event.MemStalls) {
+// reading, at the end of the interval of its first stall, is its baseline:
+// its deltas start with the next interval.
+func (l *Live) stallPSI(s *memStallState, cur probes.MemStallState, ev *event.MemStalls) {
 	add := func(id uint64, p procfs.Pressure) {
 		if prev, ok := s.prevPSI[id]; ok && p.SomeUs >= prev.SomeUs && p.FullUs >= prev.FullUs {
 			ev.PSI = append(ev.PSI, event.PSIDelta{CgroupID: id, SomeUs: p.SomeUs - prev.SomeUs, FullUs: p.FullUs - prev.FullUs})
@@ -198,9 +197,9 @@ func (l *Live) stallPSI(s *memStallState, cur probes.MemStallState, known map[ui
 	if s.psiDir == "" || l.Cgroups == nil {
 		return
 	}
-	// Readings are kept for every cgroup with kernel counters, so that a
-	// cgroup's first stalling interval has a baseline; deltas are reported
-	// for the cgroups that have stalled.
+	// Only cgroups that have stalled are read: each read is a file open,
+	// and the tick must not hold up the records behind it (a failing
+	// container's cgroup is gone milliseconds after its failure).
 	stalled := map[uint64]bool{}
 	var ids []uint64
 	for k := range cur.Stalls {
@@ -210,14 +209,6 @@ func (l *Live) stallPSI(s *memStallState, cur probes.MemStallState, known map[ui
 		}
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	var others []uint64
-	for id := range known {
-		if !stalled[id] {
-			others = append(others, id)
-		}
-	}
-	sort.Slice(others, func(i, j int) bool { return others[i] < others[j] })
-	ids = append(ids, others...)
 	for _, id := range ids[:min(len(ids), maxPSIReads)] {
 		path, removed, ok := l.Cgroups.Path(id)
 		if !ok || removed {
@@ -232,11 +223,7 @@ func (l *Live) stallPSI(s *memStallState, cur probes.MemStallState, known map[ui
 		if err != nil {
 			continue
 		}
-		if stalled[id] {
-			add(id, p)
-		} else {
-			s.prevPSI[id] = p
-		}
+		add(id, p)
 	}
 	sort.Slice(ev.PSI, func(i, j int) bool { return ev.PSI[i].CgroupID < ev.PSI[j].CgroupID })
 }
