@@ -153,4 +153,63 @@ struct alloc_counts {
 	__u64 n[MAX_ORDERS * MAX_MIGRATETYPES];
 };
 
+/* Direct compaction and reclaim stalls (bpf/memstall.bpf.c). Counted in the
+ * kernel per (cgroup, kind, order); nothing is streamed. */
+#define STALL_BUCKETS 40 /* bucket i counts stalls of [2^i, 2^(i+1)) ns; the last, longer */
+#define STALL_RESULTS 16 /* compact_result by kernel value; the last: not known */
+#define RECENT_STALLS 8  /* per task, for the incident of a failure that follows */
+
+enum stall_kind {
+	STALL_DIRECT_COMPACTION = 1, /* try_to_compact_pages */
+	STALL_DIRECT_RECLAIM = 2,    /* vmscan direct reclaim */
+	STALL_MEMCG_RECLAIM = 3,     /* try_to_free_mem_cgroup_pages (limit or memory.high) */
+};
+
+struct stall_key {
+	__u64 cgroup_id;
+	__u8 kind; /* enum stall_kind */
+	__u8 order;
+	__u8 _pad[6];
+};
+
+struct stall_hist {
+	__u64 count;
+	__u64 total_ns;
+	__u64 reclaimed; /* pages, reclaim kinds */
+	__u64 retries;   /* compact_retry / reclaim_retry_zone decided to retry */
+	__u64 giveups;   /* compact_retry decided to give up */
+	__u64 results[STALL_RESULTS];
+	__u64 buckets[STALL_BUCKETS];
+};
+
+/* One zone's compaction runs (mm_compaction_begin/end), direct or not. */
+struct zone_compact_key {
+	__u64 zone_start; /* pfn; userspace names the zone from zoneinfo */
+	__u8 direct;
+	__u8 _pad[7];
+};
+
+struct zone_compact {
+	__u64 count;
+	__u64 total_ns;
+	__u64 results[STALL_RESULTS];
+	__u64 buckets[STALL_BUCKETS];
+};
+
+struct recent_stall {
+	__u64 end_ns;
+	__u64 dur_ns;
+	__u64 reclaimed;
+	__u64 gfp;
+	__u8 kind;
+	__u8 order;
+	__u8 result; /* index into stall_hist.results */
+	__u8 _pad[5];
+};
+
+struct task_stalls {
+	__u64 next;
+	struct recent_stall s[RECENT_STALLS];
+};
+
 #endif

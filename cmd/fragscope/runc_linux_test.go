@@ -266,6 +266,11 @@ func TestRuncMemcgLimit(t *testing.T) {
 		if mc == nil || mc["path"] != parent || mc["limit_bytes"] != float64(limit) {
 			t.Errorf("%s: memcg %v, want path %s limit %d", where, mc, parent, limit)
 		}
+		// The charges reclaimed in the memcg before they failed (issue 13):
+		// the incident carries the task's and its cgroup's reclaim stalls.
+		if st, _ := found["stalls"].(map[string]any); st == nil || len(st["task"].([]any)) == 0 || len(st["cgroup"].([]any)) == 0 {
+			t.Errorf("%s: incident stalls %v, want the task's and its cgroup's memcg reclaim", where, found["stalls"])
+		}
 		task := found["task"].(map[string]any)
 		ctr, _ := task["container"].(map[string]any)
 		if ctr == nil || ctr["runtime"] != "runc" || ctr["id"] != id {

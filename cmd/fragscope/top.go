@@ -15,7 +15,8 @@ func topFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "sort", Value: string(aggregate.SortFragmenting),
 			Usage: "rank cgroups by 'fragmenting' (extfrag fallbacks that mix migratetypes in a pageblock), " +
-				"'unmovable' (unmovable allocations of order >= 3), 'failures' (allocation failures suffered) or 'highorder' (allocations of order >= 3)"},
+				"'unmovable' (unmovable allocations of order >= 3), 'failures' (allocation failures suffered), 'highorder' (allocations of order >= 3) " +
+				"or 'stall' (time stalled in direct compaction and reclaim)"},
 		&cli.IntFlag{Name: "limit", Value: 10, Usage: "cgroups to show per ranking; 0 shows all"},
 	}
 }

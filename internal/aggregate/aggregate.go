@@ -24,6 +24,7 @@ type Aggregator struct {
 	netnsFails ring[event.NetnsCreate]
 	nsFails    ring[event.NsSyscall]
 	stalls     stalls
+	memStalls  memStallAgg // compaction and reclaim (memstalls.go)
 }
 
 // New returns an empty Aggregator reading s, which the caller feeds every
@@ -36,6 +37,7 @@ func New(s *session.Session) *Aggregator {
 		open:   newCounters(),
 		closed: newCounters(),
 	}
+	a.memStalls.init()
 	if s == nil {
 		a.sess, a.own = session.New(), true
 	}
@@ -83,6 +85,10 @@ func (a *Aggregator) Add(ev event.Event) {
 		*a.nsFails.next() = *e
 	case *event.Stall:
 		a.stalls.add(e)
+	case *event.MemStalls:
+		a.memStalls.addStalls(e, &a.open.cgroups)
+	case *event.MemSnapshot:
+		a.memStalls.snapshot(e)
 	}
 }
 
@@ -96,6 +102,7 @@ func (a *Aggregator) addTick(t *event.Tick) {
 	a.tickSeq++
 	a.open, a.closed = a.closed, a.open
 	a.open.reset(t.Time)
+	a.memStalls.tick()
 }
 
 // Session is the session model the Aggregator reads.

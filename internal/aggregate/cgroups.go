@@ -29,6 +29,9 @@ type CgroupCounts struct {
 	Unmovable, Reclaimable                   uint64
 	HighOrder                                uint64 // allocations of order >= HighOrder, any migratetype
 	Failures                                 uint64 // failed allocations, counted in the kernel
+	// Stalls and StallNs are the direct compaction and reclaim stalls of
+	// the cgroup's tasks (all kinds) and their summed time.
+	Stalls, StallNs uint64
 }
 
 // Zero reports whether nothing was counted.
@@ -43,6 +46,8 @@ func (c *CgroupCounts) add(o *CgroupCounts) {
 	c.Reclaimable += o.Reclaimable
 	c.HighOrder += o.HighOrder
 	c.Failures += o.Failures
+	c.Stalls += o.Stalls
+	c.StallNs += o.StallNs
 }
 
 // CgroupStat is one cgroup and its counts over a span. Path is its last
@@ -90,10 +95,11 @@ const (
 	SortUnmovable   SortKey = "unmovable"   // unmovable high-order allocations
 	SortFailures    SortKey = "failures"    // failed allocations suffered
 	SortHighOrder   SortKey = "highorder"   // high-order allocations, any migratetype
+	SortStall       SortKey = "stall"       // time stalled in direct compaction and reclaim
 )
 
 // SortKeys lists the rankings, the default first.
-var SortKeys = []SortKey{SortFragmenting, SortUnmovable, SortFailures, SortHighOrder}
+var SortKeys = []SortKey{SortFragmenting, SortUnmovable, SortFailures, SortHighOrder, SortStall}
 
 // ParseSortKey accepts the names of SortKeys; "" is the default.
 func ParseSortKey(s string) (SortKey, error) {
@@ -121,6 +127,8 @@ func (k SortKey) Of(c *CgroupCounts) uint64 {
 		return c.Failures
 	case SortHighOrder:
 		return c.HighOrder
+	case SortStall:
+		return c.StallNs
 	}
 	return c.Fragmenting
 }

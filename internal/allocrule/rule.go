@@ -105,10 +105,13 @@ func ZoneRank(name string) int {
 // zoneEnum reconstructs the running kernel's enum zone_type from the zone
 // names of the snapshot: zoneinfo lists every configured zone since 4.12
 // ("mm, vmstat: print non-populated zones in zoneinfo"), only populated
-// ones before, and ZONE_MOVABLE always exists (2.6.23). ZONE_DEVICE follows
-// Movable when a protection line has one more entry than that.
+// ones before, and ZONE_NORMAL and ZONE_MOVABLE always exist (ZONE_NORMAL
+// is unconditional in include/linux/mmzone.h; Movable since 2.6.23): a
+// kernel log's Mem-Info lists only populated zones, and a 256 MiB guest has
+// no Normal pages. ZONE_DEVICE follows Movable when a protection line has
+// one more entry than that.
 func zoneEnum(s *snapshot.Snapshot) []string {
-	have := map[string]bool{"Movable": true}
+	have := map[string]bool{"Normal": true, "Movable": true}
 	maxProt := 0
 	for i := range s.Zones {
 		have[s.Zones[i].Name] = true

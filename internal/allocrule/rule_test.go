@@ -430,3 +430,19 @@ func TestParseGFP(t *testing.T) {
 }
 
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
+
+// A small guest's Mem-Info (an OOM report in the kernel log) lists DMA and
+// DMA32 only: GFP_KERNEL's highest zone, Normal, is still in the enum, so
+// DMA32 is judged (this panicked on an index of -1 before).
+func TestNoNormalZone(t *testing.T) {
+	s := snap(
+		snapshot.Zone{Node: 0, Name: "DMA", Managed: 3840, Min: 10, Low: 12, High: 14, HaveWatermarks: true,
+			FreeBlocks: []uint64{1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0}},
+		snapshot.Zone{Node: 0, Name: "DMA32", Managed: 60000, Min: 300, Low: 375, High: 450, HaveWatermarks: true,
+			FreeBlocks: []uint64{900, 300, 40, 0, 0, 0, 0, 0, 0, 0, 0}})
+	z := judge(t, s, KernelRequest(6, era618), "DMA32")
+	if !z.Eligible {
+		t.Errorf("DMA32 not eligible for GFP_KERNEL: %q", z.Reasons)
+	}
+	want(t, "order 6 in DMA32", z, VerdictFragmentation)
+}

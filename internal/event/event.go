@@ -47,6 +47,10 @@ func (k Kind) String() string {
 		return "stall"
 	case KindMemcgState:
 		return "memcg_state"
+	case KindMemStalls:
+		return "mem_stalls"
+	case KindTaskMemStalls:
+		return "task_mem_stalls"
 	}
 	return "unknown"
 }

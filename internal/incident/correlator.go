@@ -85,6 +85,9 @@ type Correlator struct {
 	// memcg is the latest memory cgroup reading taken for each thread's
 	// failure (MemcgState with a TID), used when its incident closes.
 	memcg map[uint32]*event.MemcgState
+
+	stallRecs  []stallRec                     // the stall intervals of the last StallWindow (stalls.go)
+	taskStalls map[uint32]event.TaskMemStalls // the latest stalls of failing tasks, by TID
 }
 
 // pending is the evidence of one task inside one syscall.
@@ -215,6 +218,10 @@ func (c *Correlator) Add(ev event.Event) *Incident {
 		}
 	case *event.KernelReport:
 		return c.kernelReport(e)
+	case *event.MemStalls:
+		c.addStalls(e)
+	case *event.TaskMemStalls:
+		c.addTaskStalls(e)
 	}
 	return nil
 }
@@ -396,6 +403,7 @@ func (c *Correlator) close(tid uint32, at time.Time, closedBy string, sys *event
 	}
 	inc := c.build(p, task, at, closedBy, sys)
 	c.addKernelLog(inc, p)
+	inc.Stalls = c.stallsFor(task, at)
 	return inc
 }
 

@@ -62,6 +62,9 @@ type Incident struct {
 	// Kernel is what the kernel log said about this failure; nil when no
 	// kernel report was part of it (kernellog.go).
 	Kernel *KernelLog `json:"kernel_log,omitempty"`
+	// Stalls is the task's and its cgroup's direct compaction and reclaim
+	// stalls before the failure; nil when none were seen (stalls.go).
+	Stalls *Stalls `json:"stalls,omitempty"`
 }
 
 // Syscall is the failed namespace syscall.

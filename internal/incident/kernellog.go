@@ -148,6 +148,7 @@ func (c *Correlator) kernelReport(e *event.KernelReport) *Incident {
 	inc := c.build(p, p.task, e.Time, ClosedByKernelLog, nil)
 	c.kernelSnap = nil
 	c.addKernelLog(inc, p)
+	inc.Stalls = c.stallsFor(p.task, e.Time)
 	return inc
 }
 

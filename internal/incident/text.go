@@ -106,6 +106,7 @@ func WriteText(w io.Writer, inc *Incident) error {
 	for _, r := range inc.Verdict.Reasons {
 		p("  - ", "    ", r)
 	}
+	writeStalls(bw, inc)
 	if t := inc.Top; t.Ticks > 0 {
 		fmt.Fprintf(bw, "fragmenting fallbacks in the last %s: %d in %d intervals, by cgroup:\n",
 			seconds(t.Window), t.Total, t.Ticks)

@@ -5,13 +5,14 @@ import (
 )
 
 // The per-cgroup families' counts, in the order of cgroupDescs: unmovable
-// high-order allocations, fragmenting fallbacks, failures.
-const nCgroupCounts = 3
+// high-order allocations, fragmenting fallbacks, failures, compaction and
+// reclaim stalls (whose histograms, stalls.go, follow the same members).
+const nCgroupCounts = 4
 
 type cgroupValues [nCgroupCounts]uint64
 
 func valuesOf(c *aggregate.CgroupCounts) cgroupValues {
-	return cgroupValues{c.UnmovableHighOrder, c.Fragmenting, c.Failures}
+	return cgroupValues{c.UnmovableHighOrder, c.Fragmenting, c.Failures, c.Stalls}
 }
 
 // cgroupSet decides which cgroups have series of their own and keeps
@@ -64,6 +65,9 @@ type cgroupRow struct {
 }
 
 type cgroupLabelValues [5]string // cgroupLabels
+
+// otherLabels are the "other" series' labels in every per-cgroup family.
+var otherLabels = cgroupLabelValues{"other"}
 
 func labelsOf(s *aggregate.CgroupStat) cgroupLabelValues {
 	// Made valid here, before the set compares labels, so that two paths
@@ -216,6 +220,7 @@ func (s *cgroupSet) emit(m *samples) {
 		}
 	}
 	for k, d := range cgroupDescs {
-		m.counter(d, s.other[k], "other", "", "", "", "")
+		o := otherLabels
+		m.counter(d, s.other[k], o[:]...)
 	}
 }

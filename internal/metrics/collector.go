@@ -75,6 +75,9 @@ var (
 	descCgFailures = newDesc("cgroup_allocation_failures_total",
 		"Failed page allocations suffered by the cgroup's tasks, counted in the kernel; the top cgroups have their own series, the rest are in cgroup=\"other\".",
 		cgroupLabels...)
+	descCgStalls = newDesc("cgroup_stalls_total",
+		"Direct compaction and reclaim (direct and memcg) stalls of the cgroup's tasks; the top cgroups have their own series, the rest are in cgroup=\"other\".",
+		cgroupLabels...)
 	descRecPaused = newDesc("recorder_paused",
 		"1 while the flight recorder is paused on a write error (a full disk): events are dropped until there is room.")
 	descRecDropped = newDesc("recorder_events_dropped_total",
@@ -100,13 +103,14 @@ var (
 )
 
 // cgroupDescs are in the order of cgroupValues.
-var cgroupDescs = [nCgroupCounts]*prometheus.Desc{descCgUnmovable, descCgFragmenting, descCgFailures}
+var cgroupDescs = [nCgroupCounts]*prometheus.Desc{descCgUnmovable, descCgFragmenting, descCgFailures, descCgStalls}
 
 var allDescs = []*prometheus.Desc{
 	descFreeBlocks, descFragIndex, descUnusable, descZoneFree, descWatermark,
 	descAllocs, descAllocFails, descExtfrag, descSlab, descNetns, descNsFail, descIncidents,
 	descStalls, descStallsNow,
-	descCgUnmovable, descCgFragmenting, descCgFailures,
+	descCgUnmovable, descCgFragmenting, descCgFailures, descCgStalls,
+	descDirectCompaction, descDirectReclaim, descVmstat, descFragScore,
 	descDropped, descHook, descBuild, descNode, descSnapshotTime,
 	descRecPaused, descRecDropped, descRecBytes, descPinFailures,
 }
@@ -152,6 +156,7 @@ type Collector struct {
 
 	mu      sync.Mutex
 	cgroups *cgroupSet
+	stalls  stallHists
 }
 
 // NewCollector returns a collector reading the session through r.
@@ -274,6 +279,11 @@ func (c *Collector) collect(s State) []prometheus.Metric {
 		c.cgroups.rows = c.cgroups.rows[:0]
 	}
 	c.cgroups.emit(&m)
+	if a != nil {
+		c.stalls.update(a, c.cgroups, sum.Cgroups)
+		kernelCompaction(&m, sum.Snapshot)
+	}
+	c.stalls.emit(&m)
 	return m
 }
 

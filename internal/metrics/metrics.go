@@ -64,8 +64,10 @@ const (
 	// own, as a multiple of TopCgroups: room for rankings to change a few
 	// times over before newcomers have to stay in "other".
 	DefaultMaxCgroupsFactor = 5
-	// HardMaxCgroups bounds MaxCgroups whatever it is set to: with three
-	// per-cgroup families, at most 3*(HardMaxCgroups+1) series.
+	// HardMaxCgroups bounds MaxCgroups whatever it is set to: with four
+	// per-cgroup counter families, at most 4*(HardMaxCgroups+1) series, and
+	// the two stall histograms (stallBounds buckets each) over the same
+	// members.
 	HardMaxCgroups = 1000
 )
 

@@ -1,12 +1,8 @@
 package probes
 
 import (
-	"os"
 	"testing"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 )
 
@@ -17,30 +13,11 @@ import (
 // of the program does not. It excludes the attach mechanism's dispatch
 // (measured separately by the overhead command of make bench).
 func BenchmarkPageAllocHook(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("needs root to load BPF")
-	}
-	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
-	if err != nil {
-		b.Skipf("kernel cannot keep BPF run-time stats (Linux 5.8+): %v", err)
-	}
-	defer stats.Close()
+	runtimeStats(b)
 	// The kernel's accounting itself costs two clock reads per run: an
 	// empty program on the same tracepoint shows that floor.
 	b.Run("empty-raw_tp", func(b *testing.B) {
-		prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-			Type: ebpf.RawTracepoint, License: "GPL",
-			Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer prog.Close()
-		l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: "mm_page_alloc", Program: prog})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer l.Close()
+		prog := emptyRawTp(b, "mm_page_alloc")
 		before, _ := prog.Stats()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {

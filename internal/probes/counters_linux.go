@@ -209,6 +209,7 @@ func (s *Set) ForgetCgroup(id uint64) error {
 			}
 		}
 	}
+	errs = append(errs, s.forgetStalls(id))
 	return errors.Join(errs...)
 }
 

@@ -8,3 +8,4 @@ package probes
 //go:generate go tool bpf2go -cc $BPF_CLANG -cflags "$BPF_CFLAGS" -target amd64 -type netns_create_event netns ../../bpf/netns.bpf.c -- -I../../bpf -I../../bpf/headers/x86
 //go:generate go tool bpf2go -cc $BPF_CLANG -cflags "$BPF_CFLAGS" -target amd64 -type ns_syscall_event -type ns_call nssyscall ../../bpf/nssyscall.bpf.c -- -I../../bpf -I../../bpf/headers/x86
 //go:generate go tool bpf2go -cc $BPF_CLANG -cflags "$BPF_CFLAGS" -target amd64 -type memcg_wait memcgwait ../../bpf/memcgwait.bpf.c -- -I../../bpf -I../../bpf/headers/x86
+//go:generate go tool bpf2go -cc $BPF_CLANG -cflags "$BPF_CFLAGS" -target amd64 -type stall_key -type stall_hist -type zone_compact_key -type zone_compact -type task_stalls memstall ../../bpf/memstall.bpf.c -- -I../../bpf -I../../bpf/headers/x86

@@ -18,14 +18,16 @@ const (
 	// HookMemcgOOMWait notes tasks reclaiming against their memory
 	// cgroup's limit, the candidates for the cgroup v1 OOM wait.
 	HookMemcgOOMWait Hook = "memcg_oom_wait" // vmscan:mm_vmscan_memcg_reclaim_end
+	HookCompaction   Hook = "compaction"     // direct compaction stalls: mm_compaction_try_to_compact_pages to try_to_compact_pages' return
+	HookReclaim      Hook = "reclaim"        // direct and memcg reclaim stalls: vmscan begin/end pairs
 )
 
 // AllHooks lists every hook in display order.
-var AllHooks = []Hook{HookPageAlloc, HookAllocFexit, HookExtfrag, HookSlabCreate, HookNetns, HookNsSyscall, HookMemcgOOMWait}
+var AllHooks = []Hook{HookPageAlloc, HookAllocFexit, HookExtfrag, HookSlabCreate, HookNetns, HookNsSyscall, HookMemcgOOMWait, HookCompaction, HookReclaim}
 
 // DefaultHooks are attached when the user names none. alloc_fexit is opt-in:
 // it adds an fexit trampoline to every page allocation.
-var DefaultHooks = []Hook{HookPageAlloc, HookExtfrag, HookSlabCreate, HookNetns, HookNsSyscall, HookMemcgOOMWait}
+var DefaultHooks = []Hook{HookPageAlloc, HookExtfrag, HookSlabCreate, HookNetns, HookNsSyscall, HookMemcgOOMWait, HookCompaction, HookReclaim}
 
 // CoreHooks are the ones `doctor` requires for a zero exit code.
 var CoreHooks = []Hook{HookPageAlloc, HookExtfrag, HookNsSyscall}
@@ -53,6 +55,10 @@ var Mechanisms = map[Hook][]Mechanism{
 	HookNetns:        {Fentry, Kprobe},
 	HookNsSyscall:    {Tracepoint},
 	HookMemcgOOMWait: {Tracepoint},
+	// fentry and kprobe name how a direct compaction ends (an exit probe
+	// with its compact_result); its tracepoints use raw_tp either way.
+	HookCompaction: {Fentry, Kprobe, RawTp, Tracepoint},
+	HookReclaim:    {RawTp, Tracepoint},
 }
 
 // ParseHooks parses a comma-separated hook list; "all" and "default" expand.

@@ -59,7 +59,9 @@ type Set struct {
 	cgroupAllocs, cgroupOverflow   *ebpf.Map
 	cgroupBatch                    cgroupBatch
 	extfragCounts, extfragOverflow *ebpf.Map
-	nsCalls, memcgWaits            *ebpf.Map // owned by their objects: in-flight calls (stall.go)
+	nsCalls, memcgWaits            *ebpf.Map            // owned by their objects: in-flight calls (stall.go)
+	stallMaps                      map[string]*ebpf.Map // compaction and reclaim (memstall_linux.go)
+	compactExitProbe               bool
 
 	opts     Options
 	features *Features
@@ -96,15 +98,18 @@ func Open(opts Options) (*Set, error) {
 	}
 	// alloc_fexit goes first: page_alloc needs to know whether it attached,
 	// so it can mark the failures it reported itself.
-	var ordered []Hook
+	// reclaim goes after compaction, whose exit probe it must know of.
+	var ordered, last []Hook
 	for _, h := range opts.Hooks {
 		if h == HookAllocFexit {
 			ordered = append([]Hook{h}, ordered...)
+		} else if h == HookReclaim {
+			last = append(last, h)
 		} else {
 			ordered = append(ordered, h)
 		}
 	}
-	for _, h := range ordered {
+	for _, h := range append(ordered, last...) {
 		s.Status = append(s.Status, s.attachHook(h))
 	}
 	s.sortStatus()
@@ -249,6 +254,10 @@ func (s *Set) attach(h Hook, m Mechanism) (string, error) {
 		return s.attachNsSyscall()
 	case HookMemcgOOMWait:
 		return s.attachMemcgWait()
+	case HookCompaction:
+		return s.attachCompaction(m)
+	case HookReclaim:
+		return s.attachReclaim(m)
 	}
 	return "", fmt.Errorf("unknown hook %q", h)
 }
@@ -396,6 +405,9 @@ func (s *Set) Close() error {
 			errs = append(errs, m.Close())
 		}
 	}
-	s.links, s.colls = nil, nil
+	for _, m := range s.stallMaps {
+		errs = append(errs, m.Close())
+	}
+	s.links, s.colls, s.stallMaps = nil, nil, nil
 	return errors.Join(errs...)
 }

@@ -146,7 +146,7 @@ func TestParseZoneinfo(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := ZoneInfo{Node: 0, Zone: "Normal", Free: 67045, Min: 13884, Low: 17355, High: 20826,
-		Spanned: 3407872, Present: 3407872, Managed: 3341722, Protection: []uint64{0, 0, 0, 0},
+		Spanned: 3407872, Present: 3407872, Managed: 3341722, StartPFN: 1, Protection: []uint64{0, 0, 0, 0},
 		HaveFree: true, HaveWatermarks: true}
 	if len(old) != 3 || !reflect.DeepEqual(old[2], want) {
 		t.Errorf("3.10 Normal = %+v\nwant %+v", old, want)
@@ -398,4 +398,23 @@ func TestLongLine(t *testing.T) {
 	in := "Node 0, zone DMA 1\n" + strings.Repeat("1 ", maxLine) + "\n"
 	_, err := ParseBuddyinfo(strings.NewReader(in))
 	wantLineError(t, err, "buddyinfo", 2)
+}
+
+func TestParsePressureAndVmstatCompaction(t *testing.T) {
+	p, err := ParsePressure(strings.NewReader("some avg10=0.00 avg60=0.00 avg300=0.00 total=5899\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=3499\n"))
+	if err != nil || p != (Pressure{SomeUs: 5899, FullUs: 3499, HaveFull: true}) {
+		t.Errorf("ParsePressure = %+v, %v", p, err)
+	}
+	for _, in := range []string{"", "full total=5\n", "some avg10=1.00\n", "some total=x\n"} {
+		if _, err := ParsePressure(strings.NewReader(in)); err == nil {
+			t.Errorf("ParsePressure(%q): no error", in)
+		}
+	}
+	c, err := ParseVmstatCompaction(strings.NewReader("nr_free_pages 5\ncompact_stall 7\ncompact_fail 3\ncompact_success 4\nthp_fault_fallback 2\nthp_fault_fallback_charge 1\n"))
+	if err != nil || c != (CompactionStat{7, 3, 4, 2, 1}) {
+		t.Errorf("ParseVmstatCompaction = %+v, %v", c, err)
+	}
+	if _, err := ParseVmstatCompaction(strings.NewReader("compact_stall x\n")); err == nil {
+		t.Error("ParseVmstatCompaction: no error for a bad value")
+	}
 }

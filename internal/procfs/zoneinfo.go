@@ -23,6 +23,10 @@ type ZoneInfo struct {
 	Spanned uint64
 	Present uint64
 	Managed uint64
+	// StartPFN is "start_pfn:", the zone's first page frame: what the
+	// compaction tracepoints name a zone by (zone_start). 0 when absent
+	// (kernels before 4.1 did not print it).
+	StartPFN uint64
 	// Protection is the "protection: (a, b, ...)" line: the zone's
 	// lowmem_reserve[] in pages, indexed by the highest zone (enum
 	// zone_type) an allocation may use; nil when the section had none.
@@ -91,6 +95,14 @@ func ParseZoneinfo(r io.Reader) ([]ZoneInfo, error) {
 		}
 		if cur == nil {
 			return errors.New("data before the first \"Node N, zone NAME\" header")
+		}
+		if f[0] == "start_pfn:" && len(f) == 2 {
+			v, err := strconv.ParseUint(f[1], 10, 64)
+			if err != nil {
+				return fmt.Errorf("zone %q: start_pfn: invalid value %q", cur.Zone, f[1])
+			}
+			cur.StartPFN = v
+			return nil
 		}
 		if f[0] == "protection:" {
 			p, err := parseProtection(strings.TrimPrefix(strings.TrimSpace(line), "protection:"))

@@ -308,5 +308,13 @@ func cloneSnapshot(src *snapshot.Snapshot) *snapshot.Snapshot {
 		th := *src.ExtfragThreshold
 		c.ExtfragThreshold = &th
 	}
+	if src.Compaction != nil {
+		cs := *src.Compaction
+		c.Compaction = &cs
+	}
+	if src.CompactionProactiveness != nil {
+		p := *src.CompactionProactiveness
+		c.CompactionProactiveness = &p
+	}
 	return &c
 }

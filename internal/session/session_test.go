@@ -14,6 +14,7 @@ import (
 func TestCloneSnapshotCoversFields(t *testing.T) {
 	known := map[string]bool{
 		"Snapshot.Zones": true, "Snapshot.ExtfragThreshold": true,
+		"Snapshot.Compaction": true, "Snapshot.CompactionProactiveness": true,
 		"Zone.FreeBlocks": true, "Zone.FreeByMigratetype": true, "Zone.PageblocksByMigratetype": true,
 		"Zone.Protection": true, "Zone.FreeTypeLetters": true,
 	}

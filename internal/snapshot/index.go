@@ -102,3 +102,84 @@ func FormatIndex(index int) string {
 	}
 	return string(strconv.AppendInt(b, int64(frac), 10))
 }
+
+// ExtfragForOrder is the kernel's extfrag_for_order (mm/vmstat.c, 5.9+):
+// the percentage of free memory in blocks smaller than the order, 0 when
+// nothing is free. It is UnusableIndex in hundredths, truncated (div_u64).
+func ExtfragForOrder(free []uint64, order int) int {
+	if order < 0 || order >= 64 {
+		return 0
+	}
+	info := fillContigInfo(free, order)
+	if info.freePages == 0 {
+		return 0
+	}
+	return int((info.freePages - info.freeBlocksSuitable<<order) * 100 / info.freePages)
+}
+
+// PMDOrder is COMPACTION_HPAGE_ORDER where THP is built in: HPAGE_PMD_ORDER,
+// PMD_SHIFT - PAGE_SHIFT, which on 64-bit kernels is the page shift less 3
+// (a page-table page holds PAGE_SIZE/8 entries): 9 with 4 KiB pages, 13
+// with 64 KiB. Kernels without THP use HUGETLB_PAGE_ORDER, the same on
+// x86_64 and arm64.
+func PMDOrder(pageSize uint32) int {
+	if pageSize == 0 {
+		return 9
+	}
+	shift := 0
+	for p := pageSize; p > 1; p >>= 1 {
+		shift++
+	}
+	return shift - 3
+}
+
+// NodeScore is one node's proactive-compaction fragmentation score.
+type NodeScore struct {
+	Node  int `json:"node"`
+	Score int `json:"score"` // 0-100
+}
+
+// FragmentationScores computes the kernel's proactive-compaction score per
+// node (mm/compaction.c fragmentation_score_node, 5.9+): the sum over the
+// node's populated zones of fragmentation_score_zone_weighted, which is
+// present_pages * extfrag_for_order(zone, COMPACTION_HPAGE_ORDER) /
+// (node_present_pages + 1), in integer arithmetic. kcompactd compacts a node
+// proactively while its score is above the high mark (see ProactiveMarks).
+// Zones without a present page count (a snapshot from a kernel log) count
+// as unpopulated, as populated_zone() would say.
+func (s *Snapshot) FragmentationScores() []NodeScore {
+	order := PMDOrder(s.PageSize)
+	nodePresent := map[int]uint64{}
+	var nodes []int
+	for i := range s.Zones {
+		z := &s.Zones[i]
+		if _, ok := nodePresent[z.Node]; !ok {
+			nodes = append(nodes, z.Node)
+		}
+		nodePresent[z.Node] += z.Present
+	}
+	var out []NodeScore
+	for _, n := range nodes {
+		if nodePresent[n] == 0 {
+			continue
+		}
+		score := 0
+		for i := range s.Zones {
+			z := &s.Zones[i]
+			if z.Node != n || z.Present == 0 {
+				continue
+			}
+			score += int(z.Present * uint64(ExtfragForOrder(z.FreeBlocks, order)) / (nodePresent[n] + 1))
+		}
+		out = append(out, NodeScore{Node: n, Score: score})
+	}
+	return out
+}
+
+// ProactiveMarks are fragmentation_score_wmark's low and high marks for a
+// vm.compaction_proactiveness: low = max(100 - proactiveness, 5), high =
+// min(low + 10, 100). Proactiveness 0 turns proactive compaction off.
+func ProactiveMarks(proactiveness int) (low, high int) {
+	low = max(100-proactiveness, 5)
+	return low, min(low+10, 100)
+}

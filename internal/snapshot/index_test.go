@@ -1,6 +1,9 @@
 package snapshot
 
-import "testing"
+import (
+	"reflect"
+	"testing"
+)
 
 // Free lists of the incident (shared/notes/incident.md), orders 0..10.
 var (
@@ -156,5 +159,34 @@ func TestFormatIndex(t *testing.T) {
 		if got := FormatIndex(in); got != want {
 			t.Errorf("FormatIndex(%d) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// fragmentation_score_node by hand: node 0's small zone has only order-0
+// free pages (extfrag 100), its large zone free order-9 blocks (extfrag 0):
+// 100*100/(100+300+1) = 24; node 1: 100*10/11 = 90.
+func TestFragmentationScores(t *testing.T) {
+	s := &Snapshot{PageSize: 4096, Zones: []Zone{
+		{Node: 0, Name: "DMA32", Present: 100, FreeBlocks: []uint64{50, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}},
+		{Node: 0, Name: "Normal", Present: 300, FreeBlocks: []uint64{0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0}},
+		{Node: 0, Name: "Movable"}, // unpopulated
+		{Node: 1, Name: "Normal", Present: 10, FreeBlocks: []uint64{5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}},
+	}}
+	got := s.FragmentationScores()
+	want := []NodeScore{{0, 24}, {1, 90}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("FragmentationScores = %v, want %v", got, want)
+	}
+	if e := ExtfragForOrder([]uint64{4, 0, 1}, 1); e != 50 { // 8 free pages, 4 in an order-2 block
+		t.Errorf("ExtfragForOrder = %d, want 50", e)
+	}
+	if l, h := ProactiveMarks(20); l != 80 || h != 90 {
+		t.Errorf("ProactiveMarks(20) = %d, %d", l, h)
+	}
+	if l, h := ProactiveMarks(100); l != 5 || h != 15 {
+		t.Errorf("ProactiveMarks(100) = %d, %d", l, h)
+	}
+	if PMDOrder(4096) != 9 || PMDOrder(65536) != 13 {
+		t.Errorf("PMDOrder: %d %d", PMDOrder(4096), PMDOrder(65536))
 	}
 }

@@ -1,6 +1,10 @@
 package snapshot
 
-import "time"
+import (
+	"time"
+
+	"github.com/fragscope/fragscope/internal/procfs"
+)
 
 // Zone is one node's zone at the moment of the snapshot. Counts are in pages
 // (watermarks, managed) or blocks (FreeBlocks[o] = free blocks of order o).
@@ -69,4 +73,10 @@ type Snapshot struct {
 	// ExtfragThreshold is vm.extfrag_threshold when it could be read; nil
 	// means unknown and DefaultExtfragThreshold applies.
 	ExtfragThreshold *int `json:"extfrag_threshold,omitempty"`
+	// Compaction is /proc/vmstat's compaction and THP fault fallback
+	// counters, cumulative since boot; nil when not readable.
+	Compaction *procfs.CompactionStat `json:"compaction,omitempty"`
+	// CompactionProactiveness is vm.compaction_proactiveness (5.9+), which
+	// sets the thresholds of the fragmentation score; nil when absent.
+	CompactionProactiveness *int `json:"compaction_proactiveness,omitempty"`
 }

@@ -62,6 +62,12 @@ func TakeWith(root string, o Options) (*Snapshot, error) {
 	if th, ok := readInt(root + "/proc/sys/vm/extfrag_threshold"); ok {
 		s.ExtfragThreshold = &th
 	}
+	if c, err := readParse(root, "/proc/vmstat", procfs.ParseVmstatCompaction); err == nil {
+		s.Compaction = &c
+	}
+	if p, ok := readInt(root + "/proc/sys/vm/compaction_proactiveness"); ok {
+		s.CompactionProactiveness = &p
+	}
 	return s, nil
 }
 

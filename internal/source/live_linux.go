@@ -147,6 +147,7 @@ type liveState struct {
 	ticks      int
 	stalls     *stallTracker // nil: stalls are not reported
 	memcg      memcgState
+	memStalls  *memStallState // compaction and reclaim (memstall_linux.go)
 }
 
 // Run emits events until ctx ends, then drains what the ringbuf still holds
@@ -190,6 +191,9 @@ func (l *Live) Run(ctx context.Context, emit func(event.Event)) error {
 	emit(&start)
 	st.lastTick = start.Time
 	if err := l.baseline(st); err != nil {
+		return err
+	}
+	if err := l.stallBaseline(st, clock); err != nil {
 		return err
 	}
 	l.snapshot(st, "start", start.Time, emit)
@@ -361,6 +365,9 @@ func (l *Live) handle(st *liveState, dec *probes.Decoder, raw []byte, emit func(
 	if ms != nil {
 		emit(ms)
 	}
+	if isFailure(ev) {
+		l.failureStalls(st, ev, emit)
+	}
 	if af, ok := ev.(*event.AllocFail); ok {
 		st.recentAllocs[st.nextAlloc%len(st.recentAllocs)] = event.AllocFail{Time: af.Time, Task: af.Task, Order: af.Order, GFP: af.GFP}
 		st.nextAlloc++
@@ -500,6 +507,10 @@ func (l *Live) tick(st *liveState, now time.Time, emit func(event.Event)) error 
 	goDrops := st.goDrops.Load()
 	t.Drops = drops - st.prevDrops + goDrops - st.prevGoDrops
 	st.prevDrops, st.prevGoDrops = drops, goDrops
+	// The stalls of the interval go before the Tick that closes it.
+	if err := l.stallTick(st, now, emit); err != nil {
+		return err
+	}
 	l.announceCgroups(st, emit, t)
 	emit(t)
 	l.forgetRemoved(st)
@@ -540,6 +551,10 @@ func (l *Live) announceCgroups(st *liveState, emit func(event.Event), ev event.E
 		l.Cgroups.Path(e.Task.CgroupID)
 	case *event.Stall:
 		l.Cgroups.Path(e.Task.CgroupID)
+	case *event.MemStalls:
+		for _, x := range e.Stalls {
+			l.Cgroups.Path(x.CgroupID)
+		}
 	case *event.Tick:
 		for _, x := range e.Extfrag {
 			l.Cgroups.Path(x.CgroupID)

@@ -38,6 +38,6 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 func jsonKind(k event.Kind, version uint16) bool {
 	return k == event.KindStart || k == event.KindCgroupPath || k == event.KindKernelReport ||
 		k == event.KindStall ||
-		k == event.KindMemcgState ||
+		k == event.KindMemcgState || k == event.KindTaskMemStalls ||
 		(version == 1 && k == event.KindMemSnapshot)
 }

@@ -152,6 +152,8 @@ func (r *Reader) decode(kind byte, payload []byte) (event.Event, error) {
 			ev = new(event.Stall)
 		case event.KindMemcgState:
 			ev = new(event.MemcgState)
+		case event.KindTaskMemStalls:
+			ev = new(event.TaskMemStalls)
 		}
 		if err := json.Unmarshal(payload, ev); err != nil {
 			return nil, fmt.Errorf("%s record: %v", event.Kind(kind), err)
@@ -206,6 +208,11 @@ func (r *Reader) decode(kind byte, payload []byte) (event.Event, error) {
 		d.tick(&r.tick)
 	case byte(event.KindMemSnapshot):
 		ms := d.memSnapshot()
+		if d.err == nil {
+			ev = ms
+		}
+	case byte(event.KindMemStalls):
+		ms := d.memStalls()
 		if d.err == nil {
 			ev = ms
 		}

@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/fragscope/fragscope/internal/event"
+	"github.com/fragscope/fragscope/internal/procfs"
 	"github.com/fragscope/fragscope/internal/snapshot"
 )
 
@@ -12,7 +13,7 @@ import (
 // checked against the structs by a test, so a field added there cannot be
 // dropped here silently.
 const (
-	snapshotFields = 5
+	snapshotFields = 7
 	zoneFields     = 17
 )
 
@@ -70,7 +71,8 @@ func (e *encoder) memSnapshot(ev *event.MemSnapshot) {
 	// ends here is an older recording, or one whose zones have none of
 	// these fields, which then stay empty. Left out when all are empty, so
 	// such snapshots cost no byte more than before.
-	if !hasZoneExtras(s.Zones) {
+	compaction := s.Compaction != nil || s.CompactionProactiveness != nil
+	if !hasZoneExtras(s.Zones) && !compaction {
 		return
 	}
 	e.uvarint(uint64(len(s.Zones)))
@@ -88,6 +90,26 @@ func (e *encoder) memSnapshot(ev *event.MemSnapshot) {
 		for _, l := range z.FreeTypeLetters {
 			e.string(l)
 		}
+	}
+	// Appended after the zone extras (issue 13), only when known.
+	if !compaction {
+		return
+	}
+	if c := s.Compaction; c != nil {
+		e.byte(1)
+		e.uvarint(c.CompactStall)
+		e.uvarint(c.CompactFail)
+		e.uvarint(c.CompactSuccess)
+		e.uvarint(c.THPFaultFallback)
+		e.uvarint(c.THPFaultFallbackCharge)
+	} else {
+		e.byte(0)
+	}
+	if p := s.CompactionProactiveness; p != nil {
+		e.byte(1)
+		e.varint(int64(*p))
+	} else {
+		e.byte(0)
 	}
 }
 
@@ -176,6 +198,16 @@ func (d *decoder) memSnapshot() *event.MemSnapshot {
 	}
 	if d.err == nil && len(d.buf) > 0 {
 		d.zoneExtras(s.Zones)
+	}
+	if d.err == nil && len(d.buf) > 0 {
+		if d.byte() == 1 {
+			s.Compaction = &procfs.CompactionStat{CompactStall: d.uvarint(), CompactFail: d.uvarint(),
+				CompactSuccess: d.uvarint(), THPFaultFallback: d.uvarint(), THPFaultFallbackCharge: d.uvarint()}
+		}
+		if d.byte() == 1 {
+			p := int(d.varint())
+			s.CompactionProactiveness = &p
+		}
 	}
 	if d.err != nil {
 		return nil

@@ -8,6 +8,7 @@ import (
 
 	"github.com/fragscope/fragscope/internal/aggregate/aggtest"
 	"github.com/fragscope/fragscope/internal/event"
+	"github.com/fragscope/fragscope/internal/procfs"
 	"github.com/fragscope/fragscope/internal/snapshot"
 )
 
@@ -23,9 +24,12 @@ func TestSnapshotCodecCoversEveryField(t *testing.T) {
 }
 
 func TestSnapshotRoundTripAllFields(t *testing.T) {
-	thr := 400
+	thr, pro := 400, 20
 	in := &event.MemSnapshot{Reason: "failure", Snapshot: &snapshot.Snapshot{
 		Time: aggtest.At(time.Second), PageSize: 4096, PageblockOrder: 9, ExtfragThreshold: &thr,
+		Compaction: &procfs.CompactionStat{CompactStall: 7, CompactFail: 3, CompactSuccess: 4,
+			THPFaultFallback: 2, THPFaultFallbackCharge: 1},
+		CompactionProactiveness: &pro,
 		Zones: []snapshot.Zone{{
 			Node: 1, Name: "Normal", FreeBlocks: []uint64{5, 4, 3, 2, 1, 0, 0, 0, 0, 0, 0},
 			FreeByMigratetype: map[string][]uint64{"Unmovable": {1, 2}, "Movable": {3, 4}},

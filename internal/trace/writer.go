@@ -134,6 +134,8 @@ func (w *Writer) Write(ev event.Event) error {
 		w.enc.nsSyscall(e)
 	case *event.Tick:
 		w.enc.tick(e)
+	case *event.MemStalls:
+		w.enc.memStalls(e)
 	case *event.MemSnapshot:
 		if e.Snapshot == nil {
 			return fmt.Errorf("trace: mem_snapshot without a snapshot")

@@ -94,6 +94,10 @@ func (j *JSON) Event(ev event.Event, agg *aggregate.Aggregator) error {
 	case *event.MemcgState:
 		obj = jsonMemcgState{jsonHeader: header(e), TID: e.TID, CgroupID: e.CgroupID, Reason: e.Reason,
 			Version: e.Version, From: e.From, Levels: e.Levels}
+	case *event.MemStalls:
+		obj = jsonMemStallsOf(e, agg)
+	case *event.TaskMemStalls:
+		obj = jsonTaskMemStallsOf(e, agg)
 	default:
 		return nil // a kind this version does not know: skip rather than guess its fields
 	}
@@ -335,6 +339,11 @@ type jsonSnapshot struct {
 	PageblockOrder   int        `json:"pageblock_order"`
 	ExtfragThreshold int        `json:"extfrag_threshold"`
 	Zones            []jsonZone `json:"zones"`
+	// Compaction and FragmentationScore are there for snapshots that read
+	// /proc/vmstat (recorded since issue 13): older recordings replay as
+	// they always did.
+	Compaction         *jsonCompaction `json:"compaction,omitempty"`
+	FragmentationScore []jsonNodeScore `json:"fragmentation_score,omitempty"`
 }
 
 type jsonZone struct {
@@ -375,6 +384,16 @@ func jsonSnapshotOf(e *event.MemSnapshot, agg *aggregate.Aggregator) jsonSnapsho
 	var release string
 	if st := agg.Start(); st != nil {
 		release = st.KernelRelease
+	}
+	if c := s.Compaction; c != nil {
+		out.Compaction = &jsonCompaction{CompactStall: c.CompactStall, CompactFail: c.CompactFail,
+			CompactSuccess: c.CompactSuccess, THPFaultFallback: c.THPFaultFallback, THPFaultFallbackCharge: c.THPFaultFallbackCharge}
+		for _, n := range s.FragmentationScores() {
+			out.FragmentationScore = append(out.FragmentationScore, jsonNodeScore(n))
+		}
+		if p := s.CompactionProactiveness; p != nil {
+			out.Compaction.Proactiveness = p
+		}
 	}
 	era := allocrule.ParseRelease(release)
 	orders := 0

@@ -107,6 +107,7 @@ func (t *Terminal) screen(agg *aggregate.Aggregator) {
 	writeSyscalls(b, &iv.Counts, &s)
 	writeTopFragmenters(b, agg, true)
 	writeExtfrag(b, &iv.Counts, &s.Counts)
+	writeMemStalls(b, agg, true)
 }
 
 func writeSummary(b *bytes.Buffer, agg *aggregate.Aggregator) {
@@ -125,6 +126,7 @@ func writeSummary(b *bytes.Buffer, agg *aggregate.Aggregator) {
 	writeStalls(b, agg, s.End)
 	writeTopFragmenters(b, agg, false)
 	writeExtfrag(b, nil, &s.Counts)
+	writeMemStalls(b, agg, false)
 }
 
 // clock is a time of day in UTC to the millisecond: events of one failure

@@ -125,6 +125,8 @@ func sortTitle(k aggregate.SortKey) string {
 		return "allocation failures suffered"
 	case aggregate.SortHighOrder:
 		return fmt.Sprintf("allocations of order >= %d", aggregate.HighOrder)
+	case aggregate.SortStall:
+		return "time stalled in compaction and reclaim"
 	}
 	return "fragmenting extfrag fallbacks"
 }
@@ -154,6 +156,9 @@ func writeLegend(b *bytes.Buffer, indent string, key aggregate.SortKey) {
 		fmt.Fprintf(b, "  HIGH order>=%d", aggregate.HighOrder)
 	}
 	b.WriteString("  FAIL failures\n")
+	if key == aggregate.SortStall {
+		fmt.Fprintf(b, "%sSTALLS direct compaction and reclaim stalls  STALLED their time\n", indent)
+	}
 }
 
 // writeCgroupTable writes rows as a table that fits width: the path column
@@ -176,6 +181,8 @@ func writeCgroupTable(b *bytes.Buffer, indent string, rows []aggregate.CgroupRan
 	unmov := &column{head: "UNMOV"}
 	high := &column{head: "HIGH"}
 	fail := &column{head: "FAIL"}
+	stalls := &column{head: "STALLS"}
+	stalled := &column{head: "STALLED"}
 	gone := &column{left: true}
 	anyContainer, anyRemoved := false, false
 	for i := range rows {
@@ -190,6 +197,13 @@ func writeCgroupTable(b *bytes.Buffer, indent string, rows []aggregate.CgroupRan
 		unmov.cells = append(unmov.cells, count(r, aggregate.SortUnmovable))
 		high.cells = append(high.cells, count(r, aggregate.SortHighOrder))
 		fail.cells = append(fail.cells, count(r, aggregate.SortFailures))
+		if withInterval {
+			stalls.cells = append(stalls.cells, fmt.Sprintf("%d/%d", r.Interval.Stalls, r.Stalls))
+			stalled.cells = append(stalled.cells, stallTime(r.Interval.StallNs)+"/"+stallTime(r.StallNs))
+		} else {
+			stalls.cells = append(stalls.cells, fmt.Sprint(r.Stalls))
+			stalled.cells = append(stalled.cells, stallTime(r.StallNs))
+		}
 		mark := ""
 		if r.Removed {
 			mark, anyRemoved = "removed", true
@@ -206,6 +220,9 @@ func writeCgroupTable(b *bytes.Buffer, indent string, rows []aggregate.CgroupRan
 		cols = append(cols, high)
 	}
 	cols = append(cols, fail)
+	if key == aggregate.SortStall {
+		cols = append(cols, stalls, stalled)
+	}
 	if anyRemoved {
 		cols = append(cols, gone)
 	}
@@ -449,6 +466,8 @@ type jsonCgroupCounts struct {
 	Reclaimable          uint64 `json:"reclaimable"`
 	HighOrder            uint64 `json:"high_order"`
 	Failures             uint64 `json:"failures"`
+	Stalls               uint64 `json:"stalls,omitempty"`
+	StallNs              uint64 `json:"stall_ns,omitempty"`
 }
 
 func cgroupCountsOf(c *aggregate.CgroupCounts) jsonCgroupCounts { return jsonCgroupCounts(*c) }

@@ -1,0 +1,588 @@
+/* Who suffers: direct compaction and direct/memcg reclaim stalls, timed per
+ * task and counted per (cgroup, kind, order) in log2 nanosecond buckets.
+ * Only the counters cross to userspace (polled every tick); the per-task
+ * ring of recent stalls is read only when that task's allocation fails.
+ *
+ * Direct compaction starts at compaction:mm_compaction_try_to_compact_pages
+ * (the first statement of try_to_compact_pages) and ends at an fexit or
+ * kretprobe on try_to_compact_pages, with its compact_result. Where neither
+ * attaches it ends at the first thing the allocator does after it: the
+ * task's mm_page_alloc (the slowpath returning, success or not), its next
+ * direct reclaim, compact_retry or reclaim_retry_zone; the result is then
+ * the largest mm_compaction_end status of the run, as try_to_compact_pages
+ * itself computes rc = max(status, rc) over the zones.
+ *
+ * Twins per tracepoint: raw_tp (positional arguments, checked against the
+ * kernel's BTF by the loader) and the classic tracepoint (fields at offsets
+ * the loader reads from the format files). */
+#include "common.bpf.h"
+
+KEEP_TYPE(struct stall_key, stall_key);
+KEEP_TYPE(struct stall_hist, stall_hist);
+KEEP_TYPE(struct zone_compact_key, zone_compact_key);
+KEEP_TYPE(struct zone_compact, zone_compact);
+KEEP_TYPE(struct task_stalls, task_stalls);
+
+/* Not per-CPU: a stall is microseconds to seconds, an atomic add is noise
+ * beside it, and a 472-byte value per CPU per key would cost megabytes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct stall_key);
+	__type(value, struct stall_hist);
+} stall_hists SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, struct zone_compact_key);
+	__type(value, struct zone_compact);
+} zone_compacts SEC(".maps");
+
+/* kcompactd wake-ups by order. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_ORDERS);
+	__type(key, __u32);
+	__type(value, __u64);
+} kcompactd_wakes SEC(".maps");
+
+/* Stalls not counted because stall_hists was full. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} stall_overflow SEC(".maps");
+
+struct stall_inflight {
+	__u64 start_ns;
+	__u64 cgroup_id;
+	__u64 gfp;
+	__u8 kind;
+	__u8 order;
+	__s8 result; /* largest mm_compaction_end status so far; -1 none */
+	__u8 _pad[5];
+};
+
+/* The stall each task is in, by tid. Not LRU: an evicted entry would leak
+ * its share of open_compactions. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, struct stall_inflight);
+} stall_inflight SEC(".maps");
+
+/* mm_compaction_begin times, by tid (kcompactd has no stall_inflight). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u64);
+} zone_begin SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct task_stalls);
+} recent_stalls SEC(".maps");
+
+/* Direct compactions in flight that only a later tracepoint can close: the
+ * mm_page_alloc closer returns at once while this is 0, so the page
+ * allocation hot path pays an inlined array load, not a hash lookup. A map,
+ * not a global, because the reclaim hook's object closes them too. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} open_compactions SEC(".maps");
+
+static __always_inline bool any_open(void)
+{
+	__u32 k0 = 0;
+	__u64 *n = bpf_map_lookup_elem(&open_compactions, &k0);
+
+	return n && *n;
+}
+
+static __always_inline void add_open(__s64 d)
+{
+	__u32 k0 = 0;
+	__u64 *n = bpf_map_lookup_elem(&open_compactions, &k0);
+
+	if (n)
+		__sync_fetch_and_add(n, d);
+}
+
+/* Set by the loader: try_to_compact_pages has an exit probe, so the
+ * fallback closers leave direct compactions alone. */
+const volatile bool exit_probe = false;
+
+/* Classic tracepoint field offsets and sizes, indexed by enum tp_field. */
+enum tp_field {
+	F_TTCP_ORDER,
+	F_TTCP_GFP,
+	F_ZBEGIN_START,
+	F_ZEND_START,
+	F_ZEND_STATUS,
+	F_WAKE_ORDER,
+	F_RECLAIM_ORDER,
+	F_RECLAIM_GFP,
+	F_RECLAIM_NR,
+	F_CRETRY_ORDER,
+	F_CRETRY_RET,
+	F_RRZ_ORDER,
+	F_RRZ_WMARK,
+	F_MEMCG_ORDER,
+	F_MEMCG_GFP,
+	F_MEMCG_NR,
+	NR_TP_FIELDS,
+};
+const volatile __u32 tp_off[NR_TP_FIELDS] = {};
+const volatile __u32 tp_size[NR_TP_FIELDS] = {};
+
+static __always_inline __u64 tp_read(void *ctx, int f)
+{
+	__u64 v = 0;
+	__u32 off = tp_off[f];
+
+	switch (tp_size[f]) {
+	case 8:
+		bpf_probe_read_kernel(&v, 8, ctx + off);
+		break;
+	case 4:
+		bpf_probe_read_kernel(&v, 4, ctx + off);
+		break;
+	case 1:
+		bpf_probe_read_kernel(&v, 1, ctx + off);
+		break;
+	}
+	return v;
+}
+
+static __always_inline __u32 log2_u64(__u64 v)
+{
+	__u32 r = 0;
+
+	if (v >> 32) {
+		v >>= 32;
+		r += 32;
+	}
+	if (v >> 16) {
+		v >>= 16;
+		r += 16;
+	}
+	if (v >> 8) {
+		v >>= 8;
+		r += 8;
+	}
+	if (v >> 4) {
+		v >>= 4;
+		r += 4;
+	}
+	if (v >> 2) {
+		v >>= 2;
+		r += 2;
+	}
+	if (v >> 1)
+		r += 1;
+	return r;
+}
+
+static __always_inline __u32 bucket_of(__u64 ns)
+{
+	__u32 b = log2_u64(ns);
+
+	b = b < STALL_BUCKETS ? b : STALL_BUCKETS - 1;
+	asm volatile("" : "+r"(b));
+	return b & 63;
+}
+
+static __always_inline __u32 result_index(int result)
+{
+	__u32 r = result < 0 || result >= STALL_RESULTS - 1 ? STALL_RESULTS - 1 : (__u32)result;
+
+	asm volatile("" : "+r"(r));
+	return r & (STALL_RESULTS - 1);
+}
+
+static __always_inline struct stall_hist *hist_of(__u64 cgroup_id, __u8 kind, __u32 order)
+{
+	struct stall_key key = {.cgroup_id = cgroup_id, .kind = kind,
+				.order = order < MAX_ORDERS ? order : MAX_ORDERS - 1};
+	struct stall_hist *h = bpf_map_lookup_elem(&stall_hists, &key);
+	static const struct stall_hist zero = {};
+
+	if (h)
+		return h;
+	/* EEXIST: another CPU added it meanwhile; anything else: full. */
+	if (bpf_map_update_elem(&stall_hists, &key, &zero, BPF_NOEXIST) &&
+	    !bpf_map_lookup_elem(&stall_hists, &key)) {
+		__u32 k0 = 0;
+		__u64 *over = bpf_map_lookup_elem(&stall_overflow, &k0);
+
+		if (over)
+			__sync_fetch_and_add(over, 1);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&stall_hists, &key);
+}
+
+static __always_inline void remember(__u32 tid, struct stall_inflight *in, __u64 now, __u64 dur,
+				     __u64 reclaimed, __u32 result)
+{
+	struct task_stalls *t = bpf_map_lookup_elem(&recent_stalls, &tid);
+	struct recent_stall *r;
+	__u32 i;
+
+	if (!t) {
+		static const struct task_stalls zero = {};
+
+		bpf_map_update_elem(&recent_stalls, &tid, &zero, BPF_ANY);
+		t = bpf_map_lookup_elem(&recent_stalls, &tid);
+		if (!t)
+			return;
+	}
+	i = t->next++ & (RECENT_STALLS - 1);
+	r = &t->s[i];
+	r->end_ns = now;
+	r->dur_ns = dur;
+	r->reclaimed = reclaimed;
+	r->gfp = in->gfp;
+	r->kind = in->kind;
+	r->order = in->order;
+	r->result = result;
+}
+
+/* Counts the stall in and forgets it; result < 0: not known here. */
+static __always_inline void finish(__u32 tid, struct stall_inflight *in, __u64 reclaimed, int result)
+{
+	__u64 now = bpf_ktime_get_ns(), dur = now - in->start_ns;
+	struct stall_hist *h = hist_of(in->cgroup_id, in->kind, in->order);
+	__u32 ri = result_index(result);
+	__u8 kind = in->kind; /* in is freed by the delete below */
+
+	if (h) {
+		__sync_fetch_and_add(&h->count, 1);
+		__sync_fetch_and_add(&h->total_ns, dur);
+		if (reclaimed)
+			__sync_fetch_and_add(&h->reclaimed, reclaimed);
+		if (in->kind == STALL_DIRECT_COMPACTION)
+			__sync_fetch_and_add(&h->results[ri], 1);
+		__sync_fetch_and_add(&h->buckets[bucket_of(dur)], 1);
+	}
+	remember(tid, in, now, dur, reclaimed, ri);
+	if (bpf_map_delete_elem(&stall_inflight, &tid) == 0 && kind == STALL_DIRECT_COMPACTION && !exit_probe)
+		add_open(-1);
+}
+
+static __always_inline void begin(__u8 kind, __u32 order, __u64 gfp)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct stall_inflight in = {
+		.start_ns = bpf_ktime_get_ns(),
+		.cgroup_id = current_cgroup_id(),
+		.gfp = gfp,
+		.kind = kind,
+		.order = order < MAX_ORDERS ? order : MAX_ORDERS - 1,
+		.result = -1,
+	};
+	struct stall_inflight *old;
+
+	/* A direct compaction no exit probe closed ends where the next stall
+	 * of its task begins. Looked for only while some are open: an end
+	 * program doing nothing but a missing lookup measured ~0.45 us per
+	 * event on the 6.18 development VM (cold caches after the stall). */
+	if (!exit_probe && any_open()) {
+		old = bpf_map_lookup_elem(&stall_inflight, &tid);
+		if (old && old->kind == STALL_DIRECT_COMPACTION)
+			finish(tid, old, 0, old->result);
+	}
+	if (bpf_map_update_elem(&stall_inflight, &tid, &in, BPF_ANY) == 0 &&
+	    kind == STALL_DIRECT_COMPACTION && !exit_probe)
+		add_open(1);
+}
+
+static __always_inline void end_reclaim(__u8 kind, __u64 nr_reclaimed)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct stall_inflight *in = bpf_map_lookup_elem(&stall_inflight, &tid);
+
+	if (in && in->kind == kind)
+		finish(tid, in, nr_reclaimed, -1);
+}
+
+/* The fallback end of a direct compaction: the allocator moved on. */
+static __always_inline void close_compaction(void)
+{
+	__u32 tid;
+	struct stall_inflight *in;
+
+	if (exit_probe || !any_open())
+		return;
+	tid = (__u32)bpf_get_current_pid_tgid();
+	in = bpf_map_lookup_elem(&stall_inflight, &tid);
+	if (in && in->kind == STALL_DIRECT_COMPACTION)
+		finish(tid, in, 0, in->result);
+}
+
+static __always_inline void end_compaction(int result)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct stall_inflight *in = bpf_map_lookup_elem(&stall_inflight, &tid);
+
+	if (in && in->kind == STALL_DIRECT_COMPACTION)
+		finish(tid, in, 0, result);
+}
+
+static __always_inline void zone_started(void)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 now = bpf_ktime_get_ns();
+
+	bpf_map_update_elem(&zone_begin, &tid, &now, BPF_ANY);
+}
+
+static __always_inline void zone_ended(__u64 zone_start, int status)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 *t0 = bpf_map_lookup_elem(&zone_begin, &tid), dur;
+	struct stall_inflight *in = bpf_map_lookup_elem(&stall_inflight, &tid);
+	struct zone_compact_key key = {.zone_start = zone_start};
+	struct zone_compact *z;
+
+	if (in && in->kind == STALL_DIRECT_COMPACTION) {
+		key.direct = 1;
+		if (status > in->result)
+			in->result = status;
+	}
+	if (!t0)
+		return;
+	dur = bpf_ktime_get_ns() - *t0;
+	bpf_map_delete_elem(&zone_begin, &tid);
+	z = bpf_map_lookup_elem(&zone_compacts, &key);
+	if (!z) {
+		static const struct zone_compact zero = {};
+
+		bpf_map_update_elem(&zone_compacts, &key, &zero, BPF_NOEXIST);
+		z = bpf_map_lookup_elem(&zone_compacts, &key);
+		if (!z)
+			return;
+	}
+	__sync_fetch_and_add(&z->count, 1);
+	__sync_fetch_and_add(&z->total_ns, dur);
+	__sync_fetch_and_add(&z->results[result_index(status)], 1);
+	__sync_fetch_and_add(&z->buckets[bucket_of(dur)], 1);
+}
+
+static __always_inline void kcompactd_woken(__u32 order)
+{
+	__u32 o = order < MAX_ORDERS ? order : MAX_ORDERS - 1;
+	__u64 *n = bpf_map_lookup_elem(&kcompactd_wakes, &o);
+
+	if (n)
+		__sync_fetch_and_add(n, 1);
+}
+
+/* The allocator's decision after a compaction or reclaim attempt. */
+static __always_inline void decided(__u8 kind, __u32 order, bool retry)
+{
+	struct stall_hist *h = hist_of(current_cgroup_id(), kind, order);
+
+	if (!h)
+		return;
+	if (retry)
+		__sync_fetch_and_add(&h->retries, 1);
+	else
+		__sync_fetch_and_add(&h->giveups, 1);
+}
+
+/* --- raw_tp twins: arguments as in TP_PROTO (checked by the loader) --- */
+
+SEC("raw_tp/mm_compaction_try_to_compact_pages")
+int BPF_PROG(compact_begin_raw, int order, gfp_t gfp, int prio)
+{
+	begin(STALL_DIRECT_COMPACTION, order, gfp);
+	return 0;
+}
+
+SEC("raw_tp/mm_page_alloc")
+int BPF_PROG(compact_close_raw)
+{
+	close_compaction();
+	return 0;
+}
+
+SEC("raw_tp/mm_compaction_begin")
+int BPF_PROG(zone_begin_raw)
+{
+	zone_started();
+	return 0;
+}
+
+SEC("raw_tp/mm_compaction_end")
+int BPF_PROG(zone_end_raw, void *cc, unsigned long zone_start, unsigned long zone_end, bool sync, int status)
+{
+	zone_ended(zone_start, status);
+	return 0;
+}
+
+SEC("raw_tp/mm_compaction_kcompactd_wake")
+int BPF_PROG(kcompactd_wake_raw, int nid, int order)
+{
+	kcompactd_woken(order);
+	return 0;
+}
+
+SEC("raw_tp/compact_retry")
+int BPF_PROG(compact_retry_raw, int order, int priority, int result, int retries, int max_retries, bool ret)
+{
+	close_compaction();
+	decided(STALL_DIRECT_COMPACTION, order, ret);
+	return 0;
+}
+
+SEC("raw_tp/mm_vmscan_direct_reclaim_begin")
+int BPF_PROG(direct_reclaim_begin_raw, int order, gfp_t gfp)
+{
+	begin(STALL_DIRECT_RECLAIM, order, gfp);
+	return 0;
+}
+
+SEC("raw_tp/mm_vmscan_direct_reclaim_end")
+int BPF_PROG(direct_reclaim_end_raw, unsigned long nr_reclaimed)
+{
+	end_reclaim(STALL_DIRECT_RECLAIM, nr_reclaimed);
+	return 0;
+}
+
+SEC("raw_tp/mm_vmscan_memcg_reclaim_begin")
+int BPF_PROG(memcg_reclaim_begin_raw, int order, gfp_t gfp)
+{
+	begin(STALL_MEMCG_RECLAIM, order, gfp);
+	return 0;
+}
+
+SEC("raw_tp/mm_vmscan_memcg_reclaim_end")
+int BPF_PROG(memcg_reclaim_end_raw, unsigned long nr_reclaimed)
+{
+	end_reclaim(STALL_MEMCG_RECLAIM, nr_reclaimed);
+	return 0;
+}
+
+/* Only a zone that passed the check is a decision to retry; a give-up is
+ * the absence of one, which no single event shows. */
+SEC("raw_tp/reclaim_retry_zone")
+int BPF_PROG(reclaim_retry_raw, void *zoneref, int order, unsigned long reclaimable, unsigned long available,
+	     unsigned long min_wmark, int no_progress_loops, bool wmark_check)
+{
+	close_compaction();
+	if (wmark_check)
+		decided(STALL_DIRECT_RECLAIM, order, true);
+	return 0;
+}
+
+/* --- classic tracepoint twins --- */
+
+SEC("tracepoint/compaction/mm_compaction_try_to_compact_pages")
+int compact_begin_tp(void *ctx)
+{
+	begin(STALL_DIRECT_COMPACTION, tp_read(ctx, F_TTCP_ORDER), tp_read(ctx, F_TTCP_GFP));
+	return 0;
+}
+
+SEC("tracepoint/kmem/mm_page_alloc")
+int compact_close_tp(void *ctx)
+{
+	close_compaction();
+	return 0;
+}
+
+SEC("tracepoint/compaction/mm_compaction_begin")
+int zone_begin_tp(void *ctx)
+{
+	zone_started();
+	return 0;
+}
+
+SEC("tracepoint/compaction/mm_compaction_end")
+int zone_end_tp(void *ctx)
+{
+	zone_ended(tp_read(ctx, F_ZEND_START), (int)tp_read(ctx, F_ZEND_STATUS));
+	return 0;
+}
+
+SEC("tracepoint/compaction/mm_compaction_kcompactd_wake")
+int kcompactd_wake_tp(void *ctx)
+{
+	kcompactd_woken(tp_read(ctx, F_WAKE_ORDER));
+	return 0;
+}
+
+SEC("tracepoint/oom/compact_retry")
+int compact_retry_tp(void *ctx)
+{
+	close_compaction();
+	decided(STALL_DIRECT_COMPACTION, tp_read(ctx, F_CRETRY_ORDER), tp_read(ctx, F_CRETRY_RET) != 0);
+	return 0;
+}
+
+SEC("tracepoint/vmscan/mm_vmscan_direct_reclaim_begin")
+int direct_reclaim_begin_tp(void *ctx)
+{
+	begin(STALL_DIRECT_RECLAIM, tp_read(ctx, F_RECLAIM_ORDER), tp_read(ctx, F_RECLAIM_GFP));
+	return 0;
+}
+
+SEC("tracepoint/vmscan/mm_vmscan_direct_reclaim_end")
+int direct_reclaim_end_tp(void *ctx)
+{
+	end_reclaim(STALL_DIRECT_RECLAIM, tp_read(ctx, F_RECLAIM_NR));
+	return 0;
+}
+
+SEC("tracepoint/vmscan/mm_vmscan_memcg_reclaim_begin")
+int memcg_reclaim_begin_tp(void *ctx)
+{
+	begin(STALL_MEMCG_RECLAIM, tp_read(ctx, F_MEMCG_ORDER), tp_read(ctx, F_MEMCG_GFP));
+	return 0;
+}
+
+SEC("tracepoint/vmscan/mm_vmscan_memcg_reclaim_end")
+int memcg_reclaim_end_tp(void *ctx)
+{
+	end_reclaim(STALL_MEMCG_RECLAIM, tp_read(ctx, F_MEMCG_NR));
+	return 0;
+}
+
+SEC("tracepoint/oom/reclaim_retry_zone")
+int reclaim_retry_tp(void *ctx)
+{
+	close_compaction();
+	if (tp_read(ctx, F_RRZ_WMARK))
+		decided(STALL_DIRECT_RECLAIM, tp_read(ctx, F_RRZ_ORDER), true);
+	return 0;
+}
+
+/* --- exit probes on try_to_compact_pages: the compact_result --- */
+
+/* Needs bpf_get_func_ret (5.17+). */
+SEC("fexit")
+int compact_fexit(void *ctx)
+{
+	__u64 ret = 0;
+
+	bpf_get_func_ret(ctx, &ret);
+	end_compaction((int)ret);
+	return 0;
+}
+
+SEC("kretprobe")
+int BPF_KRETPROBE(compact_kretprobe, int ret)
+{
+	end_compaction(ret);
+	return 0;
+}
