@@ -43,13 +43,26 @@ const (
 	topCgroups      = 15
 )
 
-// Stall kinds: the time a task spent in a call that failed or created a
-// namespace. A new kind (compaction or reclaim stalls, when the trace
-// carries them) is a name appended here and a r.stall call in Event.
+// Stall kinds: per column, the longest time a task spent in a call that
+// failed or created a namespace, in a call past the stall threshold (issue
+// 11's stall events), or in direct compaction and reclaim (issue 13's
+// per-interval histograms). A new kind is a name appended here and an
+// r.stall call in Event.
 var stallKinds = []string{
 	"failed clone/unshare/setns/fork",
 	"copy_net_ns",
 	"kmem_cache_create",
+	"namespace syscall or memcg OOM wait past the stall threshold",
+	"direct compaction (largest log2 bucket)",
+	"direct reclaim (largest log2 bucket)",
+	"memcg reclaim (largest log2 bucket)",
+}
+
+// memStallKind is the stallKinds index of each compaction/reclaim kind.
+var memStallKind = map[string]int{
+	event.StallDirectCompaction: 4,
+	event.StallDirectReclaim:    5,
+	event.StallMemcgReclaim:     6,
 }
 
 // Report is a view.View that collects a session for WriteHTML.
@@ -140,6 +153,24 @@ func (r *Report) Event(ev event.Event, agg *aggregate.Aggregator) error {
 		r.stall(1, when, e.Latency)
 	case *event.SlabCreate:
 		r.stall(2, when, e.Latency)
+	case *event.Stall:
+		r.stall(3, when, e.Duration)
+	case *event.MemStalls:
+		// The kernel keeps log2 histograms, not each stall: the upper
+		// bound of the highest non-empty bucket bounds the interval's
+		// longest stall of the kind.
+		for _, h := range e.Stalls {
+			k, ok := memStallKind[h.Kind]
+			if !ok {
+				continue
+			}
+			for b := len(h.Buckets) - 1; b >= 0; b-- {
+				if h.Buckets[b] > 0 {
+					r.stall(k, when, time.Duration(uint64(1)<<(b+1)))
+					break
+				}
+			}
+		}
 	case *event.KernelReport:
 		if len(r.reports) < listedIncidents {
 			r.reports = append(r.reports, kernelReport{Time: when, Kind: e.ReportKind, Header: e.Header,
