@@ -102,10 +102,24 @@ func writeMatrix(t *testing.T, e *env, file string, rows []matrixRow) {
 var unsupported = map[string]map[string]string{
 	// kmem_cache_create_usercopy has 7 arguments; x86 BPF trampolines
 	// handle at most 6 before Linux 6.6 (arguments on the stack). kprobe
-	// works there, and auto mode falls back to it.
-	"debian-5.10": {"slab_create/fentry": "not supported"},
-	"debian-6.1":  {"slab_create/fentry": "not supported"},
+	// works there, and auto mode falls back to it. compaction's fexit on
+	// try_to_compact_pages reads its result with bpf_get_func_ret (5.17).
+	// Every guest mounts the memory controller on cgroup v2, where the
+	// memcg OOM wait does not exist (TestVMCgroupV1's guest is v1).
+	"debian-5.10": {"slab_create/fentry": "not supported", "compaction/fentry": "needs Linux 5.17+",
+		"memcg_oom_wait/tracepoint": cgroupV2Memory},
+	"debian-6.1":  {"slab_create/fentry": "not supported", "memcg_oom_wait/tracepoint": cgroupV2Memory},
+	"debian-6.12": {"memcg_oom_wait/tracepoint": cgroupV2Memory},
+	"debian-6.18": {"memcg_oom_wait/tracepoint": cgroupV2Memory},
+	// 7.3's mm_vmscan_direct_reclaim_begin has a third argument: the
+	// raw_tp twin, written for 6.18's two, refuses rather than misread
+	// them, and the classic tracepoint (fields by name) attaches.
+	"debian-7.3": {"memcg_oom_wait/tracepoint": cgroupV2Memory, "reclaim/raw_tp": "has 3 arguments"},
 }
+
+// cgroupV2Memory is the words of memcg_oom_wait's refusal on a cgroup v2
+// memory controller.
+const cgroupV2Memory = "memory controller is on cgroup v2"
 
 // before517 are the kernels without bpf_get_func_arg/ret (Linux 5.17).
 var before517 = map[string]bool{"debian-5.10": true}
@@ -129,7 +143,7 @@ var hookSessions = []struct {
 // and the host's stall tests), or, for memcg_oom_wait, be refused because
 // the guest's memory controller is on cgroup v2 (the wait is v1's).
 var attachOnly = map[string]string{
-	"memcg_oom_wait": "memory controller is on cgroup v2",
+	"memcg_oom_wait": cgroupV2Memory,
 	"compaction":     "",
 	"reclaim":        "",
 }
@@ -257,7 +271,11 @@ func checkDoctor(t *testing.T, doctor string, refused map[string]string) {
 			}
 		}
 	}
-	if !strings.Contains(doctor, "fentry     ok") && len(refused) == 0 {
+	fentryRefused := false
+	for k := range refused {
+		fentryRefused = fentryRefused || strings.HasSuffix(k, "/fentry")
+	}
+	if !strings.Contains(doctor, "fentry     ok") && !fentryRefused {
 		t.Errorf("doctor's fentry line is not ok although every fentry program loads")
 	}
 }
@@ -454,7 +472,9 @@ func TestVMDegrade(t *testing.T) {
 	}
 	rows = append(rows, matrixRow{k.Release, "slab_create", "fentry (forced)", "refused: " + h.Reason})
 	for _, hs := range s.start().Hooks {
-		if hs.Hook != "slab_create" && !hs.Attached {
+		// memcg_oom_wait is refused for its own reason: the guests'
+		// memory controller is on cgroup v2.
+		if hs.Hook != "slab_create" && !hs.Attached && !strings.Contains(hs.Reason, cgroupV2Memory) {
 			t.Errorf("%s stopped by the slab_create failure: %s", hs.Hook, hs.Reason)
 		}
 	}
@@ -619,7 +639,7 @@ func TestVMFailingClone(t *testing.T) {
 	pid, _ := strconv.Atoi(kv(out, "pid"))
 	s := loadSession(t, res, "inject")
 	for _, h := range s.start().Hooks {
-		if !h.Attached {
+		if !h.Attached && !strings.Contains(h.Reason, cgroupV2Memory) {
 			t.Errorf("%s not attached on the fault-injection kernel: %s", h.Hook, h.Reason)
 		}
 	}
