@@ -558,18 +558,23 @@ func targetZone(zones []Zone) *Zone {
 func TestVMFragmentation(t *testing.T) {
 	e := getEnv(t)
 	k := e.kernel(t, "debian-6.12")
-	res := e.boot(t, k, "fragment", 256)
-	t.Logf("workload: %s", workloadOut(t, res, "frag-workload"))
-	s := loadSession(t, res, "frag")
-
+	// The workload races kcompactd, which may assemble every block it
+	// asks for (a CI run: 70 MiB locked, no failure at all); a boot that
+	// made no failure is tried again, twice at most.
+	var s *session
 	var fails []Object
-	for _, o := range OfType(s.objs, "alloc_fail") {
-		if o.Order >= 4 && o.Hook == "tracepoint" {
-			fails = append(fails, o)
+	for boot := 1; boot <= 3 && len(fails) == 0; boot++ {
+		res := e.boot(t, k, "fragment", 256)
+		t.Logf("boot %d: workload: %s", boot, workloadOut(t, res, "frag-workload"))
+		s = loadSession(t, res, "frag")
+		for _, o := range OfType(s.objs, "alloc_fail") {
+			if o.Order >= 4 && o.Hook == "tracepoint" {
+				fails = append(fails, o)
+			}
 		}
 	}
 	if len(fails) == 0 {
-		t.Fatalf("no alloc_fail of order >= 4 (summary failures: %d)", s.summary().Failures)
+		t.Fatalf("no alloc_fail of order >= 4 in three boots (summary failures: %d)", s.summary().Failures)
 	}
 	t.Logf("%d real failures of order >= 4", len(fails))
 	for _, f := range fails {
