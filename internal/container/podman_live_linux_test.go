@@ -42,7 +42,9 @@ func TestPodmanNameLive(t *testing.T) {
 	t.Cleanup(func() { unmountUnder(t, dir) })
 	base := []string{"--root", filepath.Join(dir, "root"), "--runroot", filepath.Join(dir, "run"),
 		"--tmpdir", filepath.Join(dir, "tmp"), "--cgroup-manager", "cgroupfs", "--events-backend", "file"}
-	pm := func(args ...string) *exec.Cmd { return exec.Command(podman, append(append([]string{}, base...), args...)...) }
+	pm := func(args ...string) *exec.Cmd {
+		return exec.Command(podman, append(append([]string{}, base...), args...)...)
+	}
 
 	sock := filepath.Join(dir, "podman.sock")
 	svc := pm("system", "service", "--time=0", "unix://"+sock)
