@@ -12,21 +12,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// requireTools skips without the runtimes' binaries, except under CI=true,
-// where .ci/run installs them and their absence is a failure.
-func requireTools(t *testing.T, pkgs string, tools ...string) {
-	t.Helper()
-	for _, b := range tools {
-		if _, err := exec.LookPath(b); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s not found: CI installs %s", b, pkgs)
-			}
-			t.Skipf("%s not found (apt-get install %s)", b, pkgs)
-		}
-	}
-}
+	"github.com/fragscope/fragscope/internal/testutil"
+)
 
 // runcBundle makes a runc bundle: a busybox-static rootfs and runc's own
 // default spec running args, in the cgroup cgroupsPath ("" runc's default).
@@ -147,7 +135,7 @@ func removeCgroups(rel string) {
 // same verdict.
 func TestRuncMemcgLimit(t *testing.T) {
 	requireRoot(t)
-	requireTools(t, "runc busybox-static", "runc", "busybox")
+	testutil.RequireTools(t, "runc busybox-static", "runc", "busybox")
 	memRoot, limitFile, v1 := "/sys/fs/cgroup/memory", "memory.limit_in_bytes", true
 	if _, err := os.Stat(filepath.Join(memRoot, limitFile)); err != nil {
 		memRoot, limitFile, v1 = "/sys/fs/cgroup", "memory.max", false
@@ -294,7 +282,7 @@ func TestRuncMemcgLimit(t *testing.T) {
 // incident is namespace_limit for runc's unshare.
 func TestRuncNamespaceLimit(t *testing.T) {
 	requireRoot(t)
-	requireTools(t, "runc busybox-static", "runc", "busybox")
+	testutil.RequireTools(t, "runc busybox-static", "runc", "busybox")
 	id := fmt.Sprintf("fs-nslimit-%d", os.Getpid())
 	bundle := runcBundle(t, "", "/bin/true")
 	state := filepath.Join(t.TempDir(), "runc")

@@ -35,23 +35,8 @@ const liveSandboxImage = "fragscope.test/pause:1"
 // creates a pod sandbox through the CRI as kubelet would, and looks the pod
 // up by UID.
 func TestCRILiveContainerd(t *testing.T) {
-	bins := map[string]string{}
-	for _, b := range []string{"containerd", "ctr", "containerd-shim-runc-v2", "runc", "busybox"} {
-		p, err := exec.LookPath(b)
-		if err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s not found: CI installs containerd, runc and busybox-static", b)
-			}
-			t.Skipf("%s not found (apt-get install containerd runc busybox-static)", b)
-		}
-		bins[b] = p
-	}
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("needs root to run containerd")
-		}
-		t.Skip("needs root to run containerd")
-	}
+	bins := testutil.RequireTools(t, "containerd runc busybox-static", "containerd", "ctr", "containerd-shim-runc-v2", "runc", "busybox")
+	testutil.RequireRoot(t)
 	// Short names: the socket path must fit sun_path (108 bytes).
 	dir, err := os.MkdirTemp("", "fs-cri-")
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fragscope/fragscope/internal/testutil"
 )
 
 // TestPodmanNameLive runs a podman container (cgroupfs manager, a private
@@ -17,23 +19,9 @@ import (
 // way the live source does: Parse says podman and the id, the
 // Docker-compatible API on podman's socket gives the name.
 func TestPodmanNameLive(t *testing.T) {
-	podman, err := exec.LookPath("podman")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("podman not found: CI installs it (.ci/docker.sh)")
-		}
-		t.Skip("podman not found (apt-get install podman)")
-	}
-	busybox, err := exec.LookPath("busybox")
-	if err != nil {
-		t.Skip("busybox not found (apt-get install busybox-static)")
-	}
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("needs root to run podman with the cgroupfs manager")
-		}
-		t.Skip("needs root to run podman with the cgroupfs manager")
-	}
+	podman := testutil.RequireTools(t, "podman (.ci/docker.sh)", "podman")["podman"]
+	busybox := testutil.RequireTools(t, "busybox-static", "busybox")["busybox"]
+	testutil.RequireRoot(t)
 	dir, err := os.MkdirTemp("", "fs-pod-")
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fragscope/fragscope/internal/testutil"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -27,23 +28,8 @@ import (
 // (the real binary, `record --cri-endpoint`), and the incident read back
 // from the recording names the pod as a guess.
 func TestSandboxNetnsFailureLive(t *testing.T) {
-	bins := map[string]string{}
-	for _, b := range []string{"containerd", "ctr", "containerd-shim-runc-v2", "runc", "busybox", "unshare"} {
-		p, err := exec.LookPath(b)
-		if err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s not found: CI installs containerd, runc and busybox-static", b)
-			}
-			t.Skipf("%s not found (apt-get install containerd runc busybox-static)", b)
-		}
-		bins[b] = p
-	}
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("needs root to run containerd")
-		}
-		t.Skip("needs root to run containerd")
-	}
+	bins := testutil.RequireTools(t, "containerd runc busybox-static", "containerd", "ctr", "containerd-shim-runc-v2", "runc", "busybox", "unshare")
+	testutil.RequireRoot(t)
 	dir, err := os.MkdirTemp("", "fs-sbx-")
 	if err != nil {
 		t.Fatal(err)

@@ -1,9 +1,10 @@
-// Package testutil holds what the privileged tests share: the rule for when
-// a test that needs root may skip.
+// Package testutil holds what the privileged tests share: the rules for
+// when a test that needs root, or a program CI installs, may skip.
 package testutil
 
 import (
 	"os"
+	"os/exec"
 	"testing"
 
 	"github.com/cilium/ebpf/rlimit"
@@ -25,4 +26,24 @@ func RequireRoot(tb testing.TB) {
 		tb.Fatal("this test needs root, and CI=true: a missing privilege is a failure here")
 	}
 	tb.Skip("needs root (set CI=true to make this a failure)")
+}
+
+// RequireTools returns the paths of the programs a test drives, skipping
+// the test when one is missing, except under CI=true, where .ci/run
+// installs pkgs (the Debian packages named in the messages) and a missing
+// program is a failure.
+func RequireTools(tb testing.TB, pkgs string, tools ...string) map[string]string {
+	tb.Helper()
+	paths := make(map[string]string, len(tools))
+	for _, b := range tools {
+		p, err := exec.LookPath(b)
+		if err != nil {
+			if os.Getenv("CI") == "true" {
+				tb.Fatalf("%s not found: CI installs %s", b, pkgs)
+			}
+			tb.Skipf("%s not found (apt-get install %s)", b, pkgs)
+		}
+		paths[b] = p
+	}
+	return paths
 }
