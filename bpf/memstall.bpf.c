@@ -400,7 +400,8 @@ static __always_inline void decided(__u8 kind, __u32 order, bool retry)
 		__sync_fetch_and_add(&h->giveups, 1);
 }
 
-/* --- raw_tp twins: arguments as in TP_PROTO (checked by the loader) --- */
+/* --- raw_tp twins: arguments as in TP_PROTO (checked against the kernel's
+ * BTF by the loader, which picks the twin whose arguments fit) --- */
 
 SEC("raw_tp/mm_compaction_try_to_compact_pages")
 int BPF_PROG(compact_begin_raw, int order, gfp_t gfp, int prio)
@@ -430,6 +431,15 @@ int BPF_PROG(zone_end_raw, void *cc, unsigned long zone_start, unsigned long zon
 	return 0;
 }
 
+/* Up to 5.15: (zone_start, migrate_pfn, free_pfn, zone_end, sync, status). */
+SEC("raw_tp/mm_compaction_end")
+int BPF_PROG(zone_end_raw515, unsigned long zone_start, unsigned long migrate_pfn, unsigned long free_pfn,
+	     unsigned long zone_end, bool sync, int status)
+{
+	zone_ended(zone_start, status);
+	return 0;
+}
+
 SEC("raw_tp/mm_compaction_kcompactd_wake")
 int BPF_PROG(kcompactd_wake_raw, int nid, int order)
 {
@@ -452,6 +462,14 @@ int BPF_PROG(direct_reclaim_begin_raw, int order, gfp_t gfp)
 	return 0;
 }
 
+/* 7.3: (gfp_flags, order, memcg); 6.18 and before: (order, gfp_flags). */
+SEC("raw_tp/mm_vmscan_direct_reclaim_begin")
+int BPF_PROG(direct_reclaim_begin_raw7, gfp_t gfp, int order)
+{
+	begin(STALL_DIRECT_RECLAIM, order, gfp);
+	return 0;
+}
+
 SEC("raw_tp/mm_vmscan_direct_reclaim_end")
 int BPF_PROG(direct_reclaim_end_raw, unsigned long nr_reclaimed)
 {
@@ -461,6 +479,13 @@ int BPF_PROG(direct_reclaim_end_raw, unsigned long nr_reclaimed)
 
 SEC("raw_tp/mm_vmscan_memcg_reclaim_begin")
 int BPF_PROG(memcg_reclaim_begin_raw, int order, gfp_t gfp)
+{
+	begin(STALL_MEMCG_RECLAIM, order, gfp);
+	return 0;
+}
+
+SEC("raw_tp/mm_vmscan_memcg_reclaim_begin")
+int BPF_PROG(memcg_reclaim_begin_raw7, gfp_t gfp, int order)
 {
 	begin(STALL_MEMCG_RECLAIM, order, gfp);
 	return 0;
@@ -569,14 +594,16 @@ int reclaim_retry_tp(void *ctx)
 
 /* --- exit probes on try_to_compact_pages: the compact_result --- */
 
-/* Needs bpf_get_func_ret (5.17+). */
+/* Typed arguments, the result after the last one: no bpf_get_func_ret
+ * (5.17+), so this loads wherever fexit does (5.5+). try_to_compact_pages
+ * is (gfp_mask, order, alloc_flags, ac, prio, capture) since Linux 5.1
+ * ("mm, compaction: capture a page under direct compaction"; `capc` in 7.x);
+ * the loader checks the count in the kernel's BTF. */
 SEC("fexit")
-int compact_fexit(void *ctx)
+int BPF_PROG(compact_fexit6, gfp_t gfp, unsigned int order, unsigned int alloc_flags, void *ac, int prio,
+	     void *capture, int ret)
 {
-	__u64 ret = 0;
-
-	bpf_get_func_ret(ctx, &ret);
-	end_compaction((int)ret);
+	end_compaction(ret);
 	return 0;
 }
 

@@ -13,16 +13,34 @@ import (
 )
 
 // memstallTP is one tracepoint the compaction and reclaim hooks use: its
-// programs (raw_tp and classic twins), the argument count of its TP_PROTO
-// (what the raw_tp twin reads positionally) and the classic record's fields
-// the tracepoint twin reads (tp_field index -> field name).
+// raw_tp twins (each with the arguments it reads positionally), its classic
+// twin <prog>_tp and the classic record's fields that one reads (tp_field
+// index -> field name).
 type memstallTP struct {
 	group, name string
-	prog        string // base: <prog>_raw, <prog>_tp
-	args        int
+	prog        string // the classic twin is <prog>_tp
+	raw         []rawTwin
 	fields      map[int]string
 	required    bool
 }
+
+// rawTwin is one raw_tp program and the TP_PROTO arguments it relies on:
+// position (after the void *__data) and type as the kernel's BTF spells it
+// ("long unsigned int", "gfp_t", "struct compact_control *"). A kernel
+// whose prototype has those at those positions, whatever it adds after,
+// gets the program; one whose arguments moved gets another twin, or the
+// classic tracepoint (fields by name).
+type rawTwin struct {
+	prog string
+	args []rawArg
+}
+
+type rawArg struct {
+	pos int
+	typ string
+}
+
+func raw(prog string, args ...rawArg) rawTwin { return rawTwin{prog, args} }
 
 // Indices of tp_off/tp_size, as enum tp_field in bpf/memstall.bpf.c.
 const (
@@ -45,29 +63,54 @@ const (
 	nTPFields
 )
 
-// The arities are 6.18's (include/trace/events/compaction.h, vmscan.h,
-// oom.h); a kernel whose TP_PROTO differs gets the classic twin, which reads
-// fields by name.
+// The prototypes are include/trace/events/{compaction,vmscan,oom}.h's, as
+// the BTF of the Debian 5.10, 6.1, 6.12, 6.18 and 7.3 kernels of
+// vmtest/kernels.lock has them.
 var (
 	compactionTPs = []memstallTP{
-		{"compaction", "mm_compaction_try_to_compact_pages", "compact_begin", 3,
+		{"compaction", "mm_compaction_try_to_compact_pages", "compact_begin",
+			[]rawTwin{raw("compact_begin_raw", rawArg{0, "int"}, rawArg{1, "gfp_t"})},
 			map[int]string{fTTCPOrder: "order", fTTCPGfp: "gfp_mask"}, true},
-		{"compaction", "mm_compaction_begin", "zone_begin", 4, map[int]string{fZBeginStart: "zone_start"}, false},
-		{"compaction", "mm_compaction_end", "zone_end", 5,
+		// Reads no argument: any prototype serves.
+		{"compaction", "mm_compaction_begin", "zone_begin", []rawTwin{raw("zone_begin_raw")},
+			map[int]string{fZBeginStart: "zone_start"}, false},
+		// (cc, zone_start, zone_end, sync, status) since 5.16..5.19 (a
+		// compact_control replaced migrate_pfn and free_pfn; DepSurf's
+		// prototypes change between 5.15 and 5.19); 5.10 has (zone_start,
+		// migrate_pfn, free_pfn, zone_end, sync, status). cc is checked,
+		// not read: it tells the two apart (5.10's second argument is an
+		// unsigned long too).
+		{"compaction", "mm_compaction_end", "zone_end", []rawTwin{
+			raw("zone_end_raw", rawArg{0, "struct compact_control *"}, rawArg{1, "long unsigned int"}, rawArg{4, "int"}),
+			raw("zone_end_raw515", rawArg{0, "long unsigned int"}, rawArg{5, "int"})},
 			map[int]string{fZEndStart: "zone_start", fZEndStatus: "status"}, false},
-		{"compaction", "mm_compaction_kcompactd_wake", "kcompactd_wake", 3, map[int]string{fWakeOrder: "order"}, false},
-		{"oom", "compact_retry", "compact_retry", 6, map[int]string{fCretryOrder: "order", fCretryRet: "ret"}, false},
+		{"compaction", "mm_compaction_kcompactd_wake", "kcompactd_wake",
+			[]rawTwin{raw("kcompactd_wake_raw", rawArg{1, "int"})}, map[int]string{fWakeOrder: "order"}, false},
+		{"oom", "compact_retry", "compact_retry",
+			[]rawTwin{raw("compact_retry_raw", rawArg{0, "int"}, rawArg{5, "bool"})},
+			map[int]string{fCretryOrder: "order", fCretryRet: "ret"}, false},
 	}
 	// compactCloser ends direct compactions where no exit probe does.
-	compactCloser = memstallTP{"kmem", "mm_page_alloc", "compact_close", 4, nil, true}
-	reclaimTPs    = []memstallTP{
-		{"vmscan", "mm_vmscan_direct_reclaim_begin", "direct_reclaim_begin", 2,
+	compactCloser = memstallTP{"kmem", "mm_page_alloc", "compact_close", []rawTwin{raw("compact_close_raw")}, nil, true}
+	// The begin pair was (int order, gfp_t gfp_flags) up to 6.18 and is
+	// (gfp_t gfp_flags, int order, struct mem_cgroup *memcg) in 7.3 (the
+	// Debian 6.18.15 and 7.3.4 kernels' BTF); the end pair gained the
+	// memcg after nr_reclaimed, which the one twin still reads.
+	reclaimTPs = []memstallTP{
+		{"vmscan", "mm_vmscan_direct_reclaim_begin", "direct_reclaim_begin", []rawTwin{
+			raw("direct_reclaim_begin_raw", rawArg{0, "int"}, rawArg{1, "gfp_t"}),
+			raw("direct_reclaim_begin_raw7", rawArg{0, "gfp_t"}, rawArg{1, "int"})},
 			map[int]string{fReclaimOrder: "order", fReclaimGfp: "gfp_flags"}, true},
-		{"vmscan", "mm_vmscan_direct_reclaim_end", "direct_reclaim_end", 1, map[int]string{fReclaimNr: "nr_reclaimed"}, true},
-		{"vmscan", "mm_vmscan_memcg_reclaim_begin", "memcg_reclaim_begin", 2,
+		{"vmscan", "mm_vmscan_direct_reclaim_end", "direct_reclaim_end",
+			[]rawTwin{raw("direct_reclaim_end_raw", rawArg{0, "long unsigned int"})}, map[int]string{fReclaimNr: "nr_reclaimed"}, true},
+		{"vmscan", "mm_vmscan_memcg_reclaim_begin", "memcg_reclaim_begin", []rawTwin{
+			raw("memcg_reclaim_begin_raw", rawArg{0, "int"}, rawArg{1, "gfp_t"}),
+			raw("memcg_reclaim_begin_raw7", rawArg{0, "gfp_t"}, rawArg{1, "int"})},
 			map[int]string{fMemcgOrder: "order", fMemcgGfp: "gfp_flags"}, false},
-		{"vmscan", "mm_vmscan_memcg_reclaim_end", "memcg_reclaim_end", 1, map[int]string{fMemcgNr: "nr_reclaimed"}, false},
-		{"oom", "reclaim_retry_zone", "reclaim_retry", 7,
+		{"vmscan", "mm_vmscan_memcg_reclaim_end", "memcg_reclaim_end",
+			[]rawTwin{raw("memcg_reclaim_end_raw", rawArg{0, "long unsigned int"})}, map[int]string{fMemcgNr: "nr_reclaimed"}, false},
+		{"oom", "reclaim_retry_zone", "reclaim_retry",
+			[]rawTwin{raw("reclaim_retry_raw", rawArg{1, "int"}, rawArg{6, "bool"})},
 			map[int]string{fRRZOrder: "order", fRRZWmark: "wmark_check"}, false},
 	}
 )
@@ -95,35 +138,111 @@ func (s *Set) memstallMaps(spec *ebpf.CollectionSpec) (map[string]*ebpf.Map, err
 	return out, nil
 }
 
-// tpPresent says whether the kernel has the tracepoint for mechanism m
-// (raw_tp: its BTF typedef with the expected arity; classic: tracefs).
-func (s *Set) tpPresent(tp memstallTP, m Mechanism) error {
+// errTPNotFound: the kernel has no such tracepoint.
+var errTPNotFound = errors.New("not found")
+
+// tpProgram returns the program that serves tracepoint tp with mechanism m
+// on this kernel (raw_tp: the first twin whose arguments its BTF typedef
+// btf_trace_<name> has; classic: <prog>_tp, if tracefs has it), or why none.
+func (s *Set) tpProgram(tp memstallTP, m Mechanism) (string, error) {
 	if m == Tracepoint {
 		if !tracefs.Exists(tp.group, tp.name) {
-			return fmt.Errorf("tracepoint %s/%s not found", tp.group, tp.name)
+			return "", fmt.Errorf("tracepoint %s/%s %w", tp.group, tp.name, errTPNotFound)
 		}
-		return nil
+		return tp.prog + "_tp", nil
 	}
 	if s.features.kernelBTF == nil {
-		return errors.New("no kernel BTF to check the tracepoints' arguments")
+		return "", errors.New("no kernel BTF to check the tracepoints' arguments")
 	}
 	var td *btf.Typedef
 	if err := s.features.kernelBTF.TypeByName("btf_trace_"+tp.name, &td); err != nil {
-		return fmt.Errorf("tracepoint %s/%s not found", tp.group, tp.name)
+		return "", fmt.Errorf("tracepoint %s/%s %w", tp.group, tp.name, errTPNotFound)
 	}
 	ptr, ok := td.Type.(*btf.Pointer)
 	var fp *btf.FuncProto
 	if ok {
 		fp, ok = ptr.Target.(*btf.FuncProto)
 	}
-	if !ok || len(fp.Params) != tp.args+1 { // +1: the void *__data first
-		n := -1
-		if fp != nil {
-			n = len(fp.Params) - 1
-		}
-		return fmt.Errorf("tracepoint %s has %d arguments, %d expected (6.18's)", tp.name, n, tp.args)
+	if !ok || len(fp.Params) == 0 {
+		return "", fmt.Errorf("tracepoint %s: btf_trace_%s is not a function pointer", tp.name, tp.name)
 	}
-	return nil
+	return tp.rawProgram(fp)
+}
+
+// rawProgram picks the raw_tp twin for the prototype fp of btf_trace_<name>.
+func (tp memstallTP) rawProgram(fp *btf.FuncProto) (string, error) {
+	if len(fp.Params) == 0 {
+		return "", fmt.Errorf("tracepoint %s: btf_trace_%s has no __data parameter", tp.name, tp.name)
+	}
+	args := make([]string, len(fp.Params)-1) // the void *__data first
+	for i, p := range fp.Params[1:] {
+		args[i] = btfTypeName(p.Type)
+	}
+	var want []string
+	for _, twin := range tp.raw {
+		if twin.fits(args) {
+			return twin.prog, nil
+		}
+		want = append(want, twin.String())
+	}
+	return "", fmt.Errorf("tracepoint %s is (%s) in this kernel's BTF; the raw_tp programs read %s",
+		tp.name, strings.Join(args, ", "), strings.Join(want, " or "))
+}
+
+func (t rawTwin) fits(args []string) bool {
+	for _, a := range t.args {
+		if a.pos >= len(args) || args[a.pos] != a.typ {
+			return false
+		}
+	}
+	return true
+}
+
+// String says what the twin reads: "(int @0, gfp_t @1)".
+func (t rawTwin) String() string {
+	var parts []string
+	for _, a := range t.args {
+		parts = append(parts, fmt.Sprintf("%s @%d", a.typ, a.pos))
+	}
+	return "(" + strings.Join(parts, ", ") + ")"
+}
+
+// btfTypeName spells a BTF type as C declares it, qualifiers dropped:
+// "int", "gfp_t", "long unsigned int", "struct page *", "enum zone_type".
+func btfTypeName(t btf.Type) string {
+	for {
+		switch q := t.(type) {
+		case *btf.Const:
+			t = q.Type
+			continue
+		case *btf.Volatile:
+			t = q.Type
+			continue
+		case *btf.Restrict:
+			t = q.Type
+			continue
+		case *btf.TypeTag:
+			t = q.Type
+			continue
+		}
+		break
+	}
+	switch v := t.(type) {
+	case *btf.Pointer:
+		return btfTypeName(v.Target) + " *"
+	case *btf.Struct:
+		return "struct " + v.Name
+	case *btf.Union:
+		return "union " + v.Name
+	case *btf.Enum:
+		return "enum " + v.Name
+	case *btf.Void:
+		return "void"
+	case nil:
+		return "void"
+	default:
+		return t.TypeName()
+	}
 }
 
 // tpLayout fills tp_off/tp_size for the classic twins of tps.
@@ -163,20 +282,26 @@ func (s *Set) attachMemstallTPs(tps []memstallTP, m Mechanism, consts map[string
 	if err != nil {
 		return nil, nil, err
 	}
-	var use []memstallTP
+	var (
+		use   []memstallTP
+		progs []string
+	)
 	for _, tp := range tps {
-		if err := s.tpPresent(tp, m); err != nil {
-			if tp.required {
+		prog, err := s.tpProgram(tp, m)
+		if err != nil {
+			// Only an optional tracepoint the kernel lacks is skipped: one
+			// whose arguments no twin reads refuses the mechanism, and auto
+			// mode goes on to the classic twin, which reads fields by name.
+			if tp.required || !errors.Is(err, errTPNotFound) {
 				return nil, nil, err
 			}
 			missing = append(missing, tp.name)
 			continue
 		}
 		use = append(use, tp)
+		progs = append(progs, prog)
 	}
-	suffix := "_raw"
 	if m == Tracepoint {
-		suffix = "_tp"
 		l, err := tpLayout(use)
 		if err != nil {
 			return nil, nil, err
@@ -185,16 +310,12 @@ func (s *Set) attachMemstallTPs(tps []memstallTP, m Mechanism, consts map[string
 			consts[k] = v
 		}
 	}
-	var progs []string
-	for _, tp := range use {
-		progs = append(progs, tp.prog+suffix)
-	}
 	coll, err := s.loadPrograms(spec, progs, consts, maps)
 	if err != nil {
 		return nil, nil, describeLoadError("load "+strings.Join(progs, ", "), err)
 	}
-	for _, tp := range use {
-		if err := s.attachProgram(coll.Programs[tp.prog+suffix], string(m), tp.group+"/"+tp.name); err != nil {
+	for i, tp := range use {
+		if err := s.attachProgram(coll.Programs[progs[i]], string(m), tp.group+"/"+tp.name); err != nil {
 			return nil, nil, err
 		}
 		attached = append(attached, tp.name)
@@ -207,15 +328,26 @@ func (s *Set) attachMemstallTPs(tps []memstallTP, m Mechanism, consts map[string
 // kernel since 4.8 (enum compact_result; unsigned long before).
 const compactExitTarget = "try_to_compact_pages"
 
+// compactExitParams is try_to_compact_pages' parameter count on every
+// kernel with fexit (5.5+): the one compact_fexit<N> program there is.
+const compactExitParams = 6
+
 func (s *Set) attachCompaction(m Mechanism) (string, error) {
 	tpMech := m
 	var exitKind, exitProg string
 	switch m {
 	case Fentry:
-		if !s.features.HasBTFFunc(compactExitTarget) {
-			return "", errors.New("symbol not found: " + compactExitTarget)
+		// The typed fexit reads the result after the last parameter, so
+		// the parameter count picks the program.
+		n, err := s.features.FuncParams(compactExitTarget)
+		if err != nil {
+			return "", err
 		}
-		tpMech, exitKind, exitProg = RawTp, "fexit", "compact_fexit"
+		if n != compactExitParams {
+			return "", fmt.Errorf("%s has %d parameters in this kernel's BTF; the fexit program reads its result after %d (Linux 5.1+)",
+				compactExitTarget, n, compactExitParams)
+		}
+		tpMech, exitKind, exitProg = RawTp, "fexit", fmt.Sprintf("compact_fexit%d", n)
 	case Kprobe:
 		if !s.features.HasSymbol(compactExitTarget) {
 			return "", errors.New("symbol not found: " + compactExitTarget)

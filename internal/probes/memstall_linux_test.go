@@ -1,11 +1,14 @@
 package probes
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/cilium/ebpf/btf"
 
 	"github.com/fragscope/fragscope/internal/event"
 	"github.com/fragscope/fragscope/internal/workload"
@@ -97,5 +100,82 @@ func TestCompactionExitProbeOrReason(t *testing.T) {
 	}
 	if _, err := ParseModes("reclaim=fentry"); err == nil {
 		t.Error("reclaim=fentry accepted")
+	}
+}
+
+// The raw_tp twin is picked by the kernel's prototype: the arguments a
+// program reads must be where it reads them with the type it reads, by BTF;
+// arguments added after them do not matter. The prototypes are the Debian
+// 5.10, 6.18 and 7.3 kernels' (their BTF), plus ones no twin fits.
+func TestRawTwinByPrototype(t *testing.T) {
+	var (
+		data   = &btf.Pointer{Target: &btf.Void{}}
+		intT   = &btf.Int{Name: "int", Size: 4, Encoding: btf.Signed}
+		ulong  = &btf.Int{Name: "long unsigned int", Size: 8}
+		gfp    = &btf.Typedef{Name: "gfp_t", Type: &btf.Int{Name: "unsigned int", Size: 4}}
+		boolT  = &btf.Typedef{Name: "bool", Type: &btf.Int{Name: "_Bool", Size: 1, Encoding: btf.Bool}}
+		cc     = &btf.Pointer{Target: &btf.Struct{Name: "compact_control"}}
+		memcg  = &btf.Pointer{Target: &btf.Struct{Name: "mem_cgroup"}}
+		constI = &btf.Const{Type: intT}
+	)
+	proto := func(args ...btf.Type) *btf.FuncProto {
+		fp := &btf.FuncProto{Return: &btf.Void{}, Params: []btf.FuncParam{{Type: data}}}
+		for _, a := range args {
+			fp.Params = append(fp.Params, btf.FuncParam{Type: a})
+		}
+		return fp
+	}
+	byName := map[string]memstallTP{compactCloser.name: compactCloser}
+	for _, tp := range append(append([]memstallTP(nil), compactionTPs...), reclaimTPs...) {
+		byName[tp.name] = tp
+	}
+	for _, c := range []struct {
+		tp    string
+		proto *btf.FuncProto
+		want  string // "" = refused
+	}{
+		{"mm_vmscan_direct_reclaim_begin", proto(intT, gfp), "direct_reclaim_begin_raw"},
+		{"mm_vmscan_direct_reclaim_begin", proto(gfp, intT, memcg), "direct_reclaim_begin_raw7"},
+		{"mm_vmscan_direct_reclaim_begin", proto(intT, intT), ""}, // same count, other type
+		{"mm_vmscan_direct_reclaim_begin", proto(gfp), ""},
+		{"mm_vmscan_memcg_reclaim_begin", proto(gfp, intT, memcg), "memcg_reclaim_begin_raw7"},
+		{"mm_vmscan_direct_reclaim_end", proto(ulong), "direct_reclaim_end_raw"},
+		{"mm_vmscan_direct_reclaim_end", proto(ulong, memcg), "direct_reclaim_end_raw"},
+		{"mm_compaction_end", proto(cc, ulong, ulong, boolT, intT), "zone_end_raw"},
+		{"mm_compaction_end", proto(ulong, ulong, ulong, ulong, boolT, intT), "zone_end_raw515"},
+		{"mm_compaction_begin", proto(ulong, ulong, ulong, ulong, boolT), "zone_begin_raw"},
+		{"mm_compaction_try_to_compact_pages", proto(constI, gfp, intT), "compact_begin_raw"},
+		{"compact_retry", proto(intT, intT, intT, intT, intT, boolT), "compact_retry_raw"},
+		{"compact_retry", proto(intT, intT, intT, intT, intT), ""},
+	} {
+		got, err := byName[c.tp].rawProgram(c.proto)
+		switch {
+		case c.want != "" && (err != nil || got != c.want):
+			t.Errorf("%s %v: %q, %v; want %s", c.tp, c.proto.Params[1:], got, err, c.want)
+		case c.want == "" && (err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "raw_tp programs read")):
+			t.Errorf("%s %v: %q, %v; want a one-line refusal", c.tp, c.proto.Params[1:], got, err)
+		case c.want == "":
+			t.Logf("refused: %v", err)
+		}
+	}
+}
+
+// Every program the loader may pick is in the object.
+func TestMemstallProgramsExist(t *testing.T) {
+	spec, err := loadMemstall()
+	if err != nil {
+		t.Fatal(err)
+	}
+	progs := []string{fmt.Sprintf("compact_fexit%d", compactExitParams), "compact_kretprobe"}
+	for _, tp := range append(append([]memstallTP{compactCloser}, compactionTPs...), reclaimTPs...) {
+		progs = append(progs, tp.prog+"_tp")
+		for _, twin := range tp.raw {
+			progs = append(progs, twin.prog)
+		}
+	}
+	for _, p := range progs {
+		if spec.Programs[p] == nil {
+			t.Errorf("no program %s in memstall.bpf.c", p)
+		}
 	}
 }

@@ -85,54 +85,57 @@ type memstallZoneCompactKey struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	memstallMapDrops                  = "drops"
-	memstallMapEvents                 = "events"
-	memstallMapInflight               = "inflight"
-	memstallMapKcompactdWakes         = "kcompactd_wakes"
-	memstallMapLastWakeup             = "last_wakeup"
-	memstallMapOpenCompactions        = "open_compactions"
-	memstallMapRecentStalls           = "recent_stalls"
-	memstallMapStacks                 = "stacks"
-	memstallMapStallHists             = "stall_hists"
-	memstallMapStallInflight          = "stall_inflight"
-	memstallMapStallOverflow          = "stall_overflow"
-	memstallMapZoneBegin              = "zone_begin"
-	memstallMapZoneCompacts           = "zone_compacts"
-	memstallProgCompactBeginRaw       = "compact_begin_raw"
-	memstallProgCompactBeginTp        = "compact_begin_tp"
-	memstallProgCompactCloseRaw       = "compact_close_raw"
-	memstallProgCompactCloseTp        = "compact_close_tp"
-	memstallProgCompactFexit          = "compact_fexit"
-	memstallProgCompactKretprobe      = "compact_kretprobe"
-	memstallProgCompactRetryRaw       = "compact_retry_raw"
-	memstallProgCompactRetryTp        = "compact_retry_tp"
-	memstallProgDirectReclaimBeginRaw = "direct_reclaim_begin_raw"
-	memstallProgDirectReclaimBeginTp  = "direct_reclaim_begin_tp"
-	memstallProgDirectReclaimEndRaw   = "direct_reclaim_end_raw"
-	memstallProgDirectReclaimEndTp    = "direct_reclaim_end_tp"
-	memstallProgKcompactdWakeRaw      = "kcompactd_wake_raw"
-	memstallProgKcompactdWakeTp       = "kcompactd_wake_tp"
-	memstallProgMemcgReclaimBeginRaw  = "memcg_reclaim_begin_raw"
-	memstallProgMemcgReclaimBeginTp   = "memcg_reclaim_begin_tp"
-	memstallProgMemcgReclaimEndRaw    = "memcg_reclaim_end_raw"
-	memstallProgMemcgReclaimEndTp     = "memcg_reclaim_end_tp"
-	memstallProgReclaimRetryRaw       = "reclaim_retry_raw"
-	memstallProgReclaimRetryTp        = "reclaim_retry_tp"
-	memstallProgZoneBeginRaw          = "zone_begin_raw"
-	memstallProgZoneBeginTp           = "zone_begin_tp"
-	memstallProgZoneEndRaw            = "zone_end_raw"
-	memstallProgZoneEndTp             = "zone_end_tp"
-	memstallVarCgroupMode             = "cgroup_mode"
-	memstallVarExitProbe              = "exit_probe"
-	memstallVarKeepStallHist          = "keep_stall_hist"
-	memstallVarKeepStallKey           = "keep_stall_key"
-	memstallVarKeepTaskStalls         = "keep_task_stalls"
-	memstallVarKeepZoneCompact        = "keep_zone_compact"
-	memstallVarKeepZoneCompactKey     = "keep_zone_compact_key"
-	memstallVarTpOff                  = "tp_off"
-	memstallVarTpSize                 = "tp_size"
-	memstallVarWakeupBytes            = "wakeup_bytes"
-	memstallVarWakeupGapNs            = "wakeup_gap_ns"
+	memstallMapDrops                   = "drops"
+	memstallMapEvents                  = "events"
+	memstallMapInflight                = "inflight"
+	memstallMapKcompactdWakes          = "kcompactd_wakes"
+	memstallMapLastWakeup              = "last_wakeup"
+	memstallMapOpenCompactions         = "open_compactions"
+	memstallMapRecentStalls            = "recent_stalls"
+	memstallMapStacks                  = "stacks"
+	memstallMapStallHists              = "stall_hists"
+	memstallMapStallInflight           = "stall_inflight"
+	memstallMapStallOverflow           = "stall_overflow"
+	memstallMapZoneBegin               = "zone_begin"
+	memstallMapZoneCompacts            = "zone_compacts"
+	memstallProgCompactBeginRaw        = "compact_begin_raw"
+	memstallProgCompactBeginTp         = "compact_begin_tp"
+	memstallProgCompactCloseRaw        = "compact_close_raw"
+	memstallProgCompactCloseTp         = "compact_close_tp"
+	memstallProgCompactFexit6          = "compact_fexit6"
+	memstallProgCompactKretprobe       = "compact_kretprobe"
+	memstallProgCompactRetryRaw        = "compact_retry_raw"
+	memstallProgCompactRetryTp         = "compact_retry_tp"
+	memstallProgDirectReclaimBeginRaw  = "direct_reclaim_begin_raw"
+	memstallProgDirectReclaimBeginRaw7 = "direct_reclaim_begin_raw7"
+	memstallProgDirectReclaimBeginTp   = "direct_reclaim_begin_tp"
+	memstallProgDirectReclaimEndRaw    = "direct_reclaim_end_raw"
+	memstallProgDirectReclaimEndTp     = "direct_reclaim_end_tp"
+	memstallProgKcompactdWakeRaw       = "kcompactd_wake_raw"
+	memstallProgKcompactdWakeTp        = "kcompactd_wake_tp"
+	memstallProgMemcgReclaimBeginRaw   = "memcg_reclaim_begin_raw"
+	memstallProgMemcgReclaimBeginRaw7  = "memcg_reclaim_begin_raw7"
+	memstallProgMemcgReclaimBeginTp    = "memcg_reclaim_begin_tp"
+	memstallProgMemcgReclaimEndRaw     = "memcg_reclaim_end_raw"
+	memstallProgMemcgReclaimEndTp      = "memcg_reclaim_end_tp"
+	memstallProgReclaimRetryRaw        = "reclaim_retry_raw"
+	memstallProgReclaimRetryTp         = "reclaim_retry_tp"
+	memstallProgZoneBeginRaw           = "zone_begin_raw"
+	memstallProgZoneBeginTp            = "zone_begin_tp"
+	memstallProgZoneEndRaw             = "zone_end_raw"
+	memstallProgZoneEndRaw515          = "zone_end_raw515"
+	memstallProgZoneEndTp              = "zone_end_tp"
+	memstallVarCgroupMode              = "cgroup_mode"
+	memstallVarExitProbe               = "exit_probe"
+	memstallVarKeepStallHist           = "keep_stall_hist"
+	memstallVarKeepStallKey            = "keep_stall_key"
+	memstallVarKeepTaskStalls          = "keep_task_stalls"
+	memstallVarKeepZoneCompact         = "keep_zone_compact"
+	memstallVarKeepZoneCompactKey      = "keep_zone_compact_key"
+	memstallVarTpOff                   = "tp_off"
+	memstallVarTpSize                  = "tp_size"
+	memstallVarWakeupBytes             = "wakeup_bytes"
+	memstallVarWakeupGapNs             = "wakeup_gap_ns"
 )
 
 // loadMemstall returns the embedded CollectionSpec for memstall.
@@ -177,30 +180,33 @@ type memstallSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type memstallProgramSpecs struct {
-	CompactBeginRaw       *ebpf.ProgramSpec `ebpf:"compact_begin_raw"`
-	CompactBeginTp        *ebpf.ProgramSpec `ebpf:"compact_begin_tp"`
-	CompactCloseRaw       *ebpf.ProgramSpec `ebpf:"compact_close_raw"`
-	CompactCloseTp        *ebpf.ProgramSpec `ebpf:"compact_close_tp"`
-	CompactFexit          *ebpf.ProgramSpec `ebpf:"compact_fexit"`
-	CompactKretprobe      *ebpf.ProgramSpec `ebpf:"compact_kretprobe"`
-	CompactRetryRaw       *ebpf.ProgramSpec `ebpf:"compact_retry_raw"`
-	CompactRetryTp        *ebpf.ProgramSpec `ebpf:"compact_retry_tp"`
-	DirectReclaimBeginRaw *ebpf.ProgramSpec `ebpf:"direct_reclaim_begin_raw"`
-	DirectReclaimBeginTp  *ebpf.ProgramSpec `ebpf:"direct_reclaim_begin_tp"`
-	DirectReclaimEndRaw   *ebpf.ProgramSpec `ebpf:"direct_reclaim_end_raw"`
-	DirectReclaimEndTp    *ebpf.ProgramSpec `ebpf:"direct_reclaim_end_tp"`
-	KcompactdWakeRaw      *ebpf.ProgramSpec `ebpf:"kcompactd_wake_raw"`
-	KcompactdWakeTp       *ebpf.ProgramSpec `ebpf:"kcompactd_wake_tp"`
-	MemcgReclaimBeginRaw  *ebpf.ProgramSpec `ebpf:"memcg_reclaim_begin_raw"`
-	MemcgReclaimBeginTp   *ebpf.ProgramSpec `ebpf:"memcg_reclaim_begin_tp"`
-	MemcgReclaimEndRaw    *ebpf.ProgramSpec `ebpf:"memcg_reclaim_end_raw"`
-	MemcgReclaimEndTp     *ebpf.ProgramSpec `ebpf:"memcg_reclaim_end_tp"`
-	ReclaimRetryRaw       *ebpf.ProgramSpec `ebpf:"reclaim_retry_raw"`
-	ReclaimRetryTp        *ebpf.ProgramSpec `ebpf:"reclaim_retry_tp"`
-	ZoneBeginRaw          *ebpf.ProgramSpec `ebpf:"zone_begin_raw"`
-	ZoneBeginTp           *ebpf.ProgramSpec `ebpf:"zone_begin_tp"`
-	ZoneEndRaw            *ebpf.ProgramSpec `ebpf:"zone_end_raw"`
-	ZoneEndTp             *ebpf.ProgramSpec `ebpf:"zone_end_tp"`
+	CompactBeginRaw        *ebpf.ProgramSpec `ebpf:"compact_begin_raw"`
+	CompactBeginTp         *ebpf.ProgramSpec `ebpf:"compact_begin_tp"`
+	CompactCloseRaw        *ebpf.ProgramSpec `ebpf:"compact_close_raw"`
+	CompactCloseTp         *ebpf.ProgramSpec `ebpf:"compact_close_tp"`
+	CompactFexit6          *ebpf.ProgramSpec `ebpf:"compact_fexit6"`
+	CompactKretprobe       *ebpf.ProgramSpec `ebpf:"compact_kretprobe"`
+	CompactRetryRaw        *ebpf.ProgramSpec `ebpf:"compact_retry_raw"`
+	CompactRetryTp         *ebpf.ProgramSpec `ebpf:"compact_retry_tp"`
+	DirectReclaimBeginRaw  *ebpf.ProgramSpec `ebpf:"direct_reclaim_begin_raw"`
+	DirectReclaimBeginRaw7 *ebpf.ProgramSpec `ebpf:"direct_reclaim_begin_raw7"`
+	DirectReclaimBeginTp   *ebpf.ProgramSpec `ebpf:"direct_reclaim_begin_tp"`
+	DirectReclaimEndRaw    *ebpf.ProgramSpec `ebpf:"direct_reclaim_end_raw"`
+	DirectReclaimEndTp     *ebpf.ProgramSpec `ebpf:"direct_reclaim_end_tp"`
+	KcompactdWakeRaw       *ebpf.ProgramSpec `ebpf:"kcompactd_wake_raw"`
+	KcompactdWakeTp        *ebpf.ProgramSpec `ebpf:"kcompactd_wake_tp"`
+	MemcgReclaimBeginRaw   *ebpf.ProgramSpec `ebpf:"memcg_reclaim_begin_raw"`
+	MemcgReclaimBeginRaw7  *ebpf.ProgramSpec `ebpf:"memcg_reclaim_begin_raw7"`
+	MemcgReclaimBeginTp    *ebpf.ProgramSpec `ebpf:"memcg_reclaim_begin_tp"`
+	MemcgReclaimEndRaw     *ebpf.ProgramSpec `ebpf:"memcg_reclaim_end_raw"`
+	MemcgReclaimEndTp      *ebpf.ProgramSpec `ebpf:"memcg_reclaim_end_tp"`
+	ReclaimRetryRaw        *ebpf.ProgramSpec `ebpf:"reclaim_retry_raw"`
+	ReclaimRetryTp         *ebpf.ProgramSpec `ebpf:"reclaim_retry_tp"`
+	ZoneBeginRaw           *ebpf.ProgramSpec `ebpf:"zone_begin_raw"`
+	ZoneBeginTp            *ebpf.ProgramSpec `ebpf:"zone_begin_tp"`
+	ZoneEndRaw             *ebpf.ProgramSpec `ebpf:"zone_end_raw"`
+	ZoneEndRaw515          *ebpf.ProgramSpec `ebpf:"zone_end_raw515"`
+	ZoneEndTp              *ebpf.ProgramSpec `ebpf:"zone_end_tp"`
 }
 
 // memstallMapSpecs contains maps before they are loaded into the kernel.
@@ -313,30 +319,33 @@ type memstallVariables struct {
 //
 // It can be passed to loadMemstallObjects or ebpf.CollectionSpec.LoadAndAssign.
 type memstallPrograms struct {
-	CompactBeginRaw       *ebpf.Program `ebpf:"compact_begin_raw"`
-	CompactBeginTp        *ebpf.Program `ebpf:"compact_begin_tp"`
-	CompactCloseRaw       *ebpf.Program `ebpf:"compact_close_raw"`
-	CompactCloseTp        *ebpf.Program `ebpf:"compact_close_tp"`
-	CompactFexit          *ebpf.Program `ebpf:"compact_fexit"`
-	CompactKretprobe      *ebpf.Program `ebpf:"compact_kretprobe"`
-	CompactRetryRaw       *ebpf.Program `ebpf:"compact_retry_raw"`
-	CompactRetryTp        *ebpf.Program `ebpf:"compact_retry_tp"`
-	DirectReclaimBeginRaw *ebpf.Program `ebpf:"direct_reclaim_begin_raw"`
-	DirectReclaimBeginTp  *ebpf.Program `ebpf:"direct_reclaim_begin_tp"`
-	DirectReclaimEndRaw   *ebpf.Program `ebpf:"direct_reclaim_end_raw"`
-	DirectReclaimEndTp    *ebpf.Program `ebpf:"direct_reclaim_end_tp"`
-	KcompactdWakeRaw      *ebpf.Program `ebpf:"kcompactd_wake_raw"`
-	KcompactdWakeTp       *ebpf.Program `ebpf:"kcompactd_wake_tp"`
-	MemcgReclaimBeginRaw  *ebpf.Program `ebpf:"memcg_reclaim_begin_raw"`
-	MemcgReclaimBeginTp   *ebpf.Program `ebpf:"memcg_reclaim_begin_tp"`
-	MemcgReclaimEndRaw    *ebpf.Program `ebpf:"memcg_reclaim_end_raw"`
-	MemcgReclaimEndTp     *ebpf.Program `ebpf:"memcg_reclaim_end_tp"`
-	ReclaimRetryRaw       *ebpf.Program `ebpf:"reclaim_retry_raw"`
-	ReclaimRetryTp        *ebpf.Program `ebpf:"reclaim_retry_tp"`
-	ZoneBeginRaw          *ebpf.Program `ebpf:"zone_begin_raw"`
-	ZoneBeginTp           *ebpf.Program `ebpf:"zone_begin_tp"`
-	ZoneEndRaw            *ebpf.Program `ebpf:"zone_end_raw"`
-	ZoneEndTp             *ebpf.Program `ebpf:"zone_end_tp"`
+	CompactBeginRaw        *ebpf.Program `ebpf:"compact_begin_raw"`
+	CompactBeginTp         *ebpf.Program `ebpf:"compact_begin_tp"`
+	CompactCloseRaw        *ebpf.Program `ebpf:"compact_close_raw"`
+	CompactCloseTp         *ebpf.Program `ebpf:"compact_close_tp"`
+	CompactFexit6          *ebpf.Program `ebpf:"compact_fexit6"`
+	CompactKretprobe       *ebpf.Program `ebpf:"compact_kretprobe"`
+	CompactRetryRaw        *ebpf.Program `ebpf:"compact_retry_raw"`
+	CompactRetryTp         *ebpf.Program `ebpf:"compact_retry_tp"`
+	DirectReclaimBeginRaw  *ebpf.Program `ebpf:"direct_reclaim_begin_raw"`
+	DirectReclaimBeginRaw7 *ebpf.Program `ebpf:"direct_reclaim_begin_raw7"`
+	DirectReclaimBeginTp   *ebpf.Program `ebpf:"direct_reclaim_begin_tp"`
+	DirectReclaimEndRaw    *ebpf.Program `ebpf:"direct_reclaim_end_raw"`
+	DirectReclaimEndTp     *ebpf.Program `ebpf:"direct_reclaim_end_tp"`
+	KcompactdWakeRaw       *ebpf.Program `ebpf:"kcompactd_wake_raw"`
+	KcompactdWakeTp        *ebpf.Program `ebpf:"kcompactd_wake_tp"`
+	MemcgReclaimBeginRaw   *ebpf.Program `ebpf:"memcg_reclaim_begin_raw"`
+	MemcgReclaimBeginRaw7  *ebpf.Program `ebpf:"memcg_reclaim_begin_raw7"`
+	MemcgReclaimBeginTp    *ebpf.Program `ebpf:"memcg_reclaim_begin_tp"`
+	MemcgReclaimEndRaw     *ebpf.Program `ebpf:"memcg_reclaim_end_raw"`
+	MemcgReclaimEndTp      *ebpf.Program `ebpf:"memcg_reclaim_end_tp"`
+	ReclaimRetryRaw        *ebpf.Program `ebpf:"reclaim_retry_raw"`
+	ReclaimRetryTp         *ebpf.Program `ebpf:"reclaim_retry_tp"`
+	ZoneBeginRaw           *ebpf.Program `ebpf:"zone_begin_raw"`
+	ZoneBeginTp            *ebpf.Program `ebpf:"zone_begin_tp"`
+	ZoneEndRaw             *ebpf.Program `ebpf:"zone_end_raw"`
+	ZoneEndRaw515          *ebpf.Program `ebpf:"zone_end_raw515"`
+	ZoneEndTp              *ebpf.Program `ebpf:"zone_end_tp"`
 }
 
 func (p *memstallPrograms) Close() error {
@@ -345,17 +354,19 @@ func (p *memstallPrograms) Close() error {
 		p.CompactBeginTp,
 		p.CompactCloseRaw,
 		p.CompactCloseTp,
-		p.CompactFexit,
+		p.CompactFexit6,
 		p.CompactKretprobe,
 		p.CompactRetryRaw,
 		p.CompactRetryTp,
 		p.DirectReclaimBeginRaw,
+		p.DirectReclaimBeginRaw7,
 		p.DirectReclaimBeginTp,
 		p.DirectReclaimEndRaw,
 		p.DirectReclaimEndTp,
 		p.KcompactdWakeRaw,
 		p.KcompactdWakeTp,
 		p.MemcgReclaimBeginRaw,
+		p.MemcgReclaimBeginRaw7,
 		p.MemcgReclaimBeginTp,
 		p.MemcgReclaimEndRaw,
 		p.MemcgReclaimEndTp,
@@ -364,6 +375,7 @@ func (p *memstallPrograms) Close() error {
 		p.ZoneBeginRaw,
 		p.ZoneBeginTp,
 		p.ZoneEndRaw,
+		p.ZoneEndRaw515,
 		p.ZoneEndTp,
 	)
 }
