@@ -13,7 +13,9 @@
 # hash of its lock lines: an entry is never rewritten, so runs of different
 # checkouts sharing the cache (CI, other worktrees) cannot swap kernels
 # under each other. With arguments only those names are fetched. Prints the
-# kernel directories on stdout.
+# kernel directories on stdout. With --cached first, nothing is fetched (no
+# apt, no network): the cached kernels are printed, and one not in the
+# cache is an error.
 #
 # Layouts handled: modules under /lib/modules (bullseye, bookworm) or
 # /usr/lib/modules (trixie and later); modules compressed with xz or zstd;
@@ -55,6 +57,7 @@ fetch() {
 		echo "$dir"
 		return
 	fi
+	((cached_only)) && die "$name is not in $CACHE/kernels (make vmtest-kernels fetches it)"
 	log "fetching $name: $(lock_entries "$name" | cut -d' ' -f1-2 | tr '\n' ' ')"
 	rm -rf "$dir" && mkdir -p "$dir/modules"
 	tmp=$(mktemp -d "$CACHE/tmp.XXXXXX")
@@ -117,8 +120,14 @@ fetch() {
 	echo "$dir"
 }
 
-vm_apt_setup
-mkdir -p "$CACHE/kernels/locked"
+cached_only=0
+if [[ ${1:-} == --cached ]]; then
+	cached_only=1
+	shift
+else
+	vm_apt_setup
+	mkdir -p "$CACHE/kernels/locked"
+fi
 names=("$@")
 ((${#names[@]})) || mapfile -t names < <(lock_names | grep '^debian-')
 for n in "${names[@]}"; do fetch "$n"; done

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"os"
 	"os/exec"
@@ -157,4 +158,55 @@ func TestGuestRecordingVerdicts(t *testing.T) {
 	if !bytes.Contains(frag, []byte(`"type":"alloc_fail"`)) || !bytes.Contains(frag, []byte(`"fragmentation"`)) {
 		t.Error("fragmentation recording lacks its failures or the fragmentation verdict")
 	}
+}
+
+// The THP recording of TestVMCompactionStalls (Debian 6.12, 256 MiB,
+// fragmented): the MADV_HUGEPAGE faults of the workload in /thp compacted
+// directly at order 9 and fell back to 4 KiB pages, and the replay says so:
+// order-9 direct compaction stalls of /thp, and snapshots whose /proc/vmstat
+// context has thp_fault_fallback and compact_stall growing.
+func TestGuestTHPRecording(t *testing.T) {
+	bin := buildBinary(t)
+	out, err := exec.Command(bin, "replay", "--json", filepath.Join(vmTracesDir, "compaction-thp-6.12.trace")).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stalls uint64
+	var fallback, compact []uint64
+	for _, line := range bytes.Split(bytes.TrimSpace(out), []byte("\n")) {
+		var o struct {
+			Type   string `json:"type"`
+			Stalls []struct {
+				CgroupPath string `json:"cgroup_path"`
+				Kind       string `json:"kind"`
+				Order      int    `json:"order"`
+				Count      uint64 `json:"count"`
+			} `json:"stalls"`
+			Compaction *struct {
+				CompactStall     uint64 `json:"compact_stall"`
+				THPFaultFallback uint64 `json:"thp_fault_fallback"`
+			} `json:"compaction"`
+		}
+		if err := json.Unmarshal(line, &o); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case o.Type == "mem_stalls":
+			for _, s := range o.Stalls {
+				if s.CgroupPath == "/thp" && s.Kind == "direct_compaction" && s.Order == 9 {
+					stalls += s.Count
+				}
+			}
+		case o.Type == "mem_snapshot" && o.Compaction != nil:
+			fallback = append(fallback, o.Compaction.THPFaultFallback)
+			compact = append(compact, o.Compaction.CompactStall)
+		}
+	}
+	if stalls == 0 {
+		t.Error("no order-9 direct compaction stalls of /thp in the replay")
+	}
+	if len(fallback) < 2 || fallback[len(fallback)-1] <= fallback[0] || compact[len(compact)-1] <= compact[0] {
+		t.Errorf("snapshots' thp_fault_fallback %v, compact_stall %v: want both to grow", fallback, compact)
+	}
+	t.Logf("/thp: %d order-9 direct compaction stalls; thp_fault_fallback %v", stalls, fallback)
 }

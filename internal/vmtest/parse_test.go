@@ -64,3 +64,17 @@ func TestTargetZone(t *testing.T) {
 		t.Errorf("large machine: %v", z)
 	}
 }
+
+func TestParseBench(t *testing.T) {
+	out := "goos: linux\nBenchmarkCompactionHooks-2   \t       1\t9876543210 ns/op\t        85.20 fentry:compact_fexit6-ns/event\t  3.000 compactions/round\nPASS\n"
+	m, why := parseBench(out, "BenchmarkCompactionHooks")
+	if why != "" || len(m) != 2 || m["fentry:compact_fexit6-ns/event"] != 85.2 || m["compactions/round"] != 3 {
+		t.Errorf("parseBench: %v, %q", m, why)
+	}
+	if _, why := parseBench("--- SKIP: BenchmarkCompactionHooks\n", "BenchmarkCompactionHooks"); !strings.Contains(why, "SKIP") {
+		t.Errorf("a skipped guest benchmark: %q", why)
+	}
+	if _, why := parseBench("PASS\n", "BenchmarkCompactionHooks"); why == "" {
+		t.Error("no result line accepted")
+	}
+}

@@ -20,14 +20,14 @@ const howToRun = "the VM tests boot real kernels under QEMU (tens of minutes; ke
 
 // requireVM skips unless FRAGSCOPE_VMTEST=1. Under CI=true with
 // FRAGSCOPE_VMTEST=1 whatever is missing is a failure, never a skip.
-func requireVM(t *testing.T) {
+func requireVM(t testing.TB) {
 	t.Helper()
 	if os.Getenv("FRAGSCOPE_VMTEST") != "1" {
 		t.Skip(howToRun)
 	}
 }
 
-func missing(t *testing.T, format string, a ...any) {
+func missing(t testing.TB, format string, a ...any) {
 	t.Helper()
 	if os.Getenv("CI") == "true" {
 		t.Fatalf(format, a...)
@@ -97,20 +97,50 @@ func script(repo, name string, args ...string) ([]string, error) {
 	return strings.Fields(stdout.String()), nil
 }
 
-func getEnv(t *testing.T) *env {
+func getEnv(t testing.TB) *env {
 	t.Helper()
 	requireVM(t)
+	return setupEnv(t)
+}
+
+// cachedEnv is a benchmark's env: `make bench` runs it without
+// FRAGSCOPE_VMTEST=1, and then only where the kernels it names are in the
+// vmtest cache already (fetch-kernels.sh --cached: no apt, no network),
+// skipping otherwise; with FRAGSCOPE_VMTEST=1 it is getEnv's.
+func cachedEnv(t testing.TB, kernels ...string) *env {
+	t.Helper()
+	if os.Getenv("FRAGSCOPE_VMTEST") == "1" {
+		return getEnv(t)
+	}
+	if _, err := exec.LookPath(QEMU); err != nil {
+		t.Skipf("%s not found (apt-get install qemu-system-x86): %v", QEMU, err)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("vmtest/mkinitramfs.sh makes device nodes: run as root")
+	}
+	args := append([]string{"--cached"}, kernels...)
+	if _, err := script(repoDir(), "fetch-kernels.sh", args...); err != nil {
+		t.Skipf("guest kernels not cached: %s (`make vmtest-kernels` fetches them)", strings.Join(strings.Fields(err.Error()), " "))
+	}
+	return setupEnv(t, args...)
+}
+
+// repoDir is the repository's top, from this package's directory.
+func repoDir() string {
+	wd, _ := os.Getwd()
+	return filepath.Clean(filepath.Join(wd, "..", ".."))
+}
+
+// setupEnv makes the shared env once: the kernels (fetch-kernels.sh with
+// fetchArgs), the initramfs, the output directory.
+func setupEnv(t testing.TB, fetchArgs ...string) *env {
+	t.Helper()
 	if _, err := exec.LookPath(QEMU); err != nil {
 		missing(t, "%s not found (apt-get install qemu-system-x86): %v", QEMU, err)
 	}
 	envOnce.Do(func() {
 		e := &sharedEnv
-		wd, err := os.Getwd()
-		if err != nil {
-			e.err = err
-			return
-		}
-		e.repo = filepath.Clean(filepath.Join(wd, "..", ".."))
+		e.repo = repoDir()
 		e.out = os.Getenv("FRAGSCOPE_VMTEST_OUT")
 		if e.out == "" {
 			e.out = filepath.Join(os.TempDir(), "fragscope-vmtest", time.Now().UTC().Format("20060102-150405"))
@@ -119,7 +149,7 @@ func getEnv(t *testing.T) *env {
 			e.err = err
 			return
 		}
-		dirs, err := script(e.repo, "fetch-kernels.sh")
+		dirs, err := script(e.repo, "fetch-kernels.sh", fetchArgs...)
 		if err != nil {
 			e.err = err
 			return
@@ -153,7 +183,7 @@ func getEnv(t *testing.T) *env {
 	return &sharedEnv
 }
 
-func (e *env) kernel(t *testing.T, name string) Kernel {
+func (e *env) kernel(t testing.TB, name string) Kernel {
 	t.Helper()
 	k, ok := e.kernels[name]
 	if !ok {
@@ -193,12 +223,12 @@ func (e *env) faultInjectionKernel(t *testing.T) Kernel {
 
 // boot runs one scenario and fails the test with the console log's path
 // when the guest does not finish it.
-func (e *env) boot(t *testing.T, k Kernel, scenario string, memMB int) *Result {
+func (e *env) boot(t testing.TB, k Kernel, scenario string, memMB int) *Result {
 	t.Helper()
 	return e.bootWith(t, Boot{Kernel: k, Scenario: scenario, MemoryMB: memMB})
 }
 
-func (e *env) bootWith(t *testing.T, b Boot) *Result {
+func (e *env) bootWith(t testing.TB, b Boot) *Result {
 	t.Helper()
 	k, scenario, memMB := b.Kernel, b.Scenario, b.MemoryMB
 	dir := filepath.Join(e.out, k.Name+"-"+scenario)

@@ -8,7 +8,8 @@
 # until the end, so that every session's blocks must be taken from fresh
 # pageblocks: freed ones would serve the next session without fallback) and
 # one 8 MiB block, order 11, which __alloc_pages refuses before the
-# tracepoint (only alloc_fexit sees that failure).
+# tracepoint (only alloc_fexit sees that failure), and a proactive memcg
+# reclaim (the reclaim hook).
 . /vmtest/lib.sh
 set -u
 . /vmtest/sessions.sh
@@ -35,6 +36,12 @@ for s in $SESSIONS; do
 	grep -vc '^#' /sys/kernel/tracing/trace >"/tmp/$name-extfrag-tracefs.out"
 	emit "$name-extfrag-tracefs.out" "/tmp/$name-extfrag-tracefs.out"
 	run "$name-bigring" fsworkload rings 8 8192
+	# Memcg reclaim (the reclaim hook): proactive reclaim through the root's
+	# memory.reclaim (5.19+), written from the cgroup /reclaimer, runs in
+	# the writer. With no swap and no disk there is little to take: it
+	# gives up with EAGAIN after its retries, each one a reclaim stall.
+	run "$name-memreclaim" sh -c 'mkdir -p /sys/fs/cgroup/reclaimer && echo $$ >/sys/fs/cgroup/reclaimer/cgroup.procs &&
+		if [ -e /sys/fs/cgroup/memory.reclaim ]; then echo 16M >/sys/fs/cgroup/memory.reclaim; echo "memory_reclaim=rc$?"; else echo memory_reclaim=absent; fi'
 	watch_stop "$name"
 	rmmod nf_conntrack 2>/dev/null || say "rmmod nf_conntrack failed"
 done

@@ -16,7 +16,11 @@
 //	fsworkload fragment FREE_MIB RING_MIB HOLD
 //	                                 mlock 1 MiB chunks until MemFree < FREE_MIB, unmap every
 //	                                 other 4 KiB page, set up RING_MIB of 256 KiB ring blocks,
-//	                                 keep everything for HOLD (a duration)
+//	                                 keep everything for HOLD (a duration; "hold": print
+//	                                 "held" and keep it until killed)
+//	fsworkload thp MIB               fault MIB MiB of MADV_HUGEPAGE anonymous memory, one
+//	                                 fault per 2 MiB (transparent huge page) region; prints
+//	                                 the THPs it got and /proc/vmstat's thp_fault_* deltas
 //	fsworkload inject CGROUP_DIR     move into CGROUP_DIR, set make-it-fail for this thread,
 //	                                 unshare(CLONE_NEWNET), clear it: must fail (ENOMEM) when
 //	                                 fail_page_alloc is set up with task-filter
@@ -48,7 +52,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fail("usage: fsworkload netns|nsfail|rings|fragment|inject ...")
+		fail("usage: fsworkload netns|nsfail|rings|fragment|thp|inject ...")
 	}
 	args := os.Args[2:]
 	switch os.Args[1] {
@@ -69,11 +73,16 @@ func main() {
 			time.Sleep(365 * 24 * time.Hour) // until killed: the blocks stay allocated
 		}
 	case "fragment":
-		d, err := time.ParseDuration(arg(args, 2))
-		if err != nil {
-			fail("hold: %v", err)
+		d := time.Duration(-1) // "hold": until killed
+		if h := arg(args, 2); h != "hold" {
+			var err error
+			if d, err = time.ParseDuration(h); err != nil {
+				fail("hold: %v", err)
+			}
 		}
 		fragment(atoi(arg(args, 0)), atoi(arg(args, 1)), d)
+	case "thp":
+		thp(atoi(arg(args, 0)))
 	case "inject":
 		inject(arg(args, 0))
 	case "nobpf":
@@ -239,8 +248,70 @@ func fragment(freeMiB, ringMiB int, hold time.Duration) {
 	}
 	fmt.Printf("rings_mib=%d memfree_rings_kib=%d\n", ringMiB, memFreeKiB())
 	// Keep the picture while fragscope takes its snapshot after the failures.
+	if hold < 0 {
+		fmt.Println("held")
+		hold = 365 * 24 * time.Hour // until killed
+	}
 	time.Sleep(hold)
 	runtime.KeepAlive(chunks)
+}
+
+// thp faults mib MiB of anonymous memory advised MADV_HUGEPAGE, touching
+// one byte per 2 MiB region: each touch is one huge page fault, which with
+// transparent_hugepage/defrag at madvise (or always) compacts directly
+// when no free 2 MiB block is at hand, and falls back to a 4 KiB page when
+// compaction cannot make one (thp_fault_fallback).
+func thp(mib int) {
+	const huge = 2 << 20
+	before := vmstat("thp_fault_alloc", "thp_fault_fallback")
+	b, err := unix.Mmap(-1, 0, (mib<<20)+huge, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		fail("mmap: %v", err)
+	}
+	off := int((huge - uintptr(unsafe.Pointer(&b[0]))%huge) % huge) // the first 2 MiB boundary
+	region := b[off : off+mib<<20]
+	if err := unix.Madvise(region, unix.MADV_HUGEPAGE); err != nil {
+		fail("madvise(MADV_HUGEPAGE): %v", err)
+	}
+	for i := 0; i < len(region); i += huge {
+		region[i] = 1
+	}
+	after := vmstat("thp_fault_alloc", "thp_fault_fallback")
+	fmt.Printf("thp_faults=%d anon_huge_kib=%d thp_fault_alloc=%d thp_fault_fallback=%d\n", mib<<20/huge,
+		anonHugeKiB(), after[0]-before[0], after[1]-before[1])
+	runtime.KeepAlive(b)
+}
+
+// vmstat reads counters of /proc/vmstat, in the order asked.
+func vmstat(names ...string) []int {
+	data, err := os.ReadFile("/proc/vmstat")
+	if err != nil {
+		fail("%v", err)
+	}
+	out := make([]int, len(names))
+	for _, line := range strings.Split(string(data), "\n") {
+		k, v, _ := strings.Cut(line, " ")
+		for i, n := range names {
+			if k == n {
+				out[i] = atoi(v)
+			}
+		}
+	}
+	return out
+}
+
+// anonHugeKiB is this process's AnonHugePages (smaps_rollup, 4.14+).
+func anonHugeKiB() int {
+	data, err := os.ReadFile("/proc/self/smaps_rollup")
+	if err != nil {
+		fail("%v", err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "AnonHugePages:"); ok {
+			return atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
+		}
+	}
+	return 0
 }
 
 // inject moves this process into cgroupDir, marks this thread for
