@@ -207,7 +207,19 @@ struct recent_stall {
 	__u8 _pad[5];
 };
 
+/* Everything one task's stalls need, in one map value, so a stall's begin
+ * and end each cost one lookup of an entry that stays (bpf/memstall.bpf.c). */
 struct task_stalls {
+	/* The stall in flight; kind 0: none. */
+	__u64 start_ns;
+	__u64 cgroup_id;
+	__u64 gfp;
+	__u64 zone_begin_ns; /* the task's mm_compaction_begin; 0: none */
+	__u8 kind;
+	__u8 order;
+	__s8 result; /* largest mm_compaction_end status so far; -1 none */
+	__u8 _pad[5];
+	/* The ring of recent stalls, for the incident of a failure that follows. */
 	__u64 next;
 	struct recent_stall s[RECENT_STALLS];
 };

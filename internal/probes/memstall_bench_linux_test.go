@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fragscope/fragscope/internal/bench"
+	"github.com/fragscope/fragscope/internal/event"
 	"github.com/fragscope/fragscope/internal/workload"
 )
 
@@ -32,15 +33,11 @@ func runtimeStats(b *testing.B) {
 	b.Cleanup(func() { stats.Close() })
 }
 
-// emptyRawTp attaches a do-nothing raw_tp program to a tracepoint: with BPF
-// run-time stats on, its ns/event is the accounting's own floor (two clock
-// reads), which the programs measured beside it also pay.
-func emptyRawTp(b *testing.B, tp string) *ebpf.Program {
+// twinRawTp loads insns as a raw_tp program and attaches it to tp for the
+// benchmark's duration.
+func twinRawTp(b *testing.B, tp string, insns asm.Instructions) *ebpf.Program {
 	b.Helper()
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Type: ebpf.RawTracepoint, License: "GPL",
-		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
-	})
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.RawTracepoint, License: "GPL", Instructions: insns})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -51,6 +48,39 @@ func emptyRawTp(b *testing.B, tp string) *ebpf.Program {
 	}
 	b.Cleanup(func() { l.Close(); prog.Close() })
 	return prog
+}
+
+// emptyRawTp attaches a do-nothing raw_tp program to a tracepoint: with BPF
+// run-time stats on, its ns/event is the accounting's own floor (two clock
+// reads), which the programs measured beside it also pay.
+func emptyRawTp(b *testing.B, tp string) *ebpf.Program {
+	return twinRawTp(b, tp, asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()})
+}
+
+// oneSlotRawTp attaches a raw_tp program that writes one slot of a
+// one-entry array map: the least a begin must do (remember a start), in a
+// line every event reuses and so keeps cached. Beside it, what a stall
+// program costs over the empty twin is the lines of per-task and per-cgroup
+// state it finds cold after the work between two stalls.
+func oneSlotRawTp(b *testing.B, tp string) *ebpf.Program {
+	b.Helper()
+	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 64, MaxEntries: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { m.Close() })
+	return twinRawTp(b, tp, asm.Instructions{
+		asm.StoreImm(asm.RFP, -4, 0, asm.Word),
+		asm.LoadMapPtr(asm.R1, m.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -4),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "out"),
+		asm.Mov.Imm(asm.R1, 1),
+		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
+		asm.Mov.Imm(asm.R0, 0).WithSymbol("out"),
+		asm.Return(),
+	})
 }
 
 type progCost struct{ ns, runs float64 }
@@ -104,7 +134,9 @@ func measure(b *testing.B, s *Set, empties map[string]*ebpf.Program, work func()
 // where the mm_page_alloc closer of direct compactions runs on every
 // allocation. Each round measures page_alloc alone and page_alloc with the
 // stall hooks beside it, each next to an empty raw_tp twin on the same
-// tracepoint; the medians over the rounds are reported.
+// tracepoint (and a one-slot twin at memcg_reclaim_begin), and the mean
+// memcg reclaim stall those events timed, for scale; the medians over the
+// rounds are reported.
 func BenchmarkStallHooks(b *testing.B) {
 	runtimeStats(b)
 	cg := filepath.Join("/sys/fs/cgroup/memory", "fragscope-bench-"+strconv.Itoa(os.Getpid()))
@@ -117,9 +149,10 @@ func BenchmarkStallHooks(b *testing.B) {
 	}
 	file := filepath.Join(b.TempDir(), "pagecache")
 	empties := map[string]*ebpf.Program{
-		"empty_page_alloc":  emptyRawTp(b, "mm_page_alloc"),
-		"empty_memcg_begin": emptyRawTp(b, "mm_vmscan_memcg_reclaim_begin"),
-		"empty_memcg_end":   emptyRawTp(b, "mm_vmscan_memcg_reclaim_end"),
+		"empty_page_alloc":     emptyRawTp(b, "mm_page_alloc"),
+		"empty_memcg_begin":    emptyRawTp(b, "mm_vmscan_memcg_reclaim_begin"),
+		"empty_memcg_end":      emptyRawTp(b, "mm_vmscan_memcg_reclaim_end"),
+		"one_slot_memcg_begin": oneSlotRawTp(b, "mm_vmscan_memcg_reclaim_begin"),
 	}
 	series := map[string][]float64{}
 	add := func(name string, c progCost) {
@@ -160,16 +193,32 @@ func BenchmarkStallHooks(b *testing.B) {
 		add("compact_close", c["compact_close_raw"])
 		add("empty-with", c["empty_page_alloc"])
 		if memcg {
-			c = measure(b, with, empties, func() {
+			dd := func() {
 				if out, err := workload.PageCache([]string{cg}, file, 128).CombinedOutput(); err != nil {
 					b.Fatalf("dd: %v %s", err, out)
 				}
 				os.Remove(file)
-			})
+			}
+			dd() // warm-up: a map's first use on each CPU is not the steady state
+			st0, _, _ := with.MemStalls()
+			c = measure(b, with, empties, dd)
+			st1, _, _ := with.MemStalls()
 			add("memcg_reclaim_begin", c["memcg_reclaim_begin_raw"])
 			add("memcg_reclaim_end", c["memcg_reclaim_end_raw"])
 			add("empty_memcg_begin", c["empty_memcg_begin"])
 			add("empty_memcg_end", c["empty_memcg_end"])
+			add("one_slot_memcg_begin", c["one_slot_memcg_begin"])
+			// The stalls timed, for scale: the bookkeeping against what it times.
+			var n, ns uint64
+			for k, v := range st1.Stalls {
+				if k.Kind == event.StallMemcgReclaim {
+					n += v.Count - st0.Stalls[k].Count
+					ns += v.TotalNs - st0.Stalls[k].TotalNs
+				}
+			}
+			if n > 0 {
+				series["memcg_reclaim_stall"] = append(series["memcg_reclaim_stall"], float64(ns)/float64(n))
+			}
 		}
 		with.Close()
 	}

@@ -117,7 +117,7 @@ var (
 
 // The maps both hooks count into, created once.
 var memstallShared = []string{"stall_hists", "zone_compacts", "kcompactd_wakes", "stall_overflow",
-	"stall_inflight", "zone_begin", "recent_stalls", "open_compactions"}
+	"stalls_by_task", "open_compactions"}
 
 func (s *Set) memstallMaps(spec *ebpf.CollectionSpec) (map[string]*ebpf.Map, error) {
 	if s.stallMaps != nil {
@@ -519,11 +519,11 @@ func (s *Set) RecentStalls(tid uint32) ([]RecentStall, error) {
 		return nil, nil
 	}
 	var t memstallTaskStalls
-	if err := s.stallMaps["recent_stalls"].Lookup(tid, &t); err != nil {
+	if err := s.stallMaps["stalls_by_task"].Lookup(tid, &t); err != nil {
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
 			return nil, nil
 		}
-		return nil, fmt.Errorf("read recent_stalls: %w", err)
+		return nil, fmt.Errorf("read stalls_by_task: %w", err)
 	}
 	n := uint64(len(t.S))
 	var out []RecentStall

@@ -61,6 +61,38 @@ func TestMemcgReclaimStalls(t *testing.T) {
 			if inBuckets != c.Count {
 				t.Errorf("histogram holds %d stalls, count %d", inBuckets, c.Count)
 			}
+			// Each writer's entry keeps its ring of recent stalls after the
+			// writer exited (the incident of a failure reads it later), and
+			// no stall is left in flight.
+			var (
+				tid     uint32
+				ts      memstallTaskStalls
+				writers int
+			)
+			it := s.stallMaps["stalls_by_task"].Iterate()
+			for it.Next(&tid, &ts) {
+				if ts.CgroupId != id {
+					continue
+				}
+				writers++
+				if ts.Kind != 0 {
+					t.Errorf("task %d: a stall of kind %d still in flight after the workload", tid, ts.Kind)
+				}
+				rs, err := s.RecentStalls(tid)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(rs) == 0 || rs[len(rs)-1].Kind != event.StallMemcgReclaim || rs[len(rs)-1].DurNs == 0 {
+					t.Errorf("task %d: recent stalls %+v, want memcg reclaims", tid, rs)
+				}
+			}
+			if err := it.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if writers == 0 {
+				t.Errorf("no task of cgroup %d kept its recent stalls", id)
+			}
+			t.Logf("%d exited writers kept their recent stalls", writers)
 			// No direct compaction was opened by this workload, so none may
 			// stay open: the mm_page_alloc closer's gate is shut again.
 			var open uint64

@@ -24,17 +24,6 @@ type memstallStallHist struct {
 	Buckets   [40]uint64
 }
 
-type memstallStallInflight struct {
-	_        structs.HostLayout
-	StartNs  uint64
-	CgroupId uint64
-	Gfp      uint64
-	Kind     uint8
-	Order    uint8
-	Result   int8
-	Pad      [5]uint8
-}
-
 type memstallStallKey struct {
 	_        structs.HostLayout
 	CgroupId uint64
@@ -51,9 +40,17 @@ type memstallSyscallRef struct {
 }
 
 type memstallTaskStalls struct {
-	_    structs.HostLayout
-	Next uint64
-	S    [8]struct {
+	_           structs.HostLayout
+	StartNs     uint64
+	CgroupId    uint64
+	Gfp         uint64
+	ZoneBeginNs uint64
+	Kind        uint8
+	Order       uint8
+	Result      int8
+	Pad         [5]uint8
+	Next        uint64
+	S           [8]struct {
 		_         structs.HostLayout
 		EndNs     uint64
 		DurNs     uint64
@@ -91,12 +88,10 @@ const (
 	memstallMapKcompactdWakes          = "kcompactd_wakes"
 	memstallMapLastWakeup              = "last_wakeup"
 	memstallMapOpenCompactions         = "open_compactions"
-	memstallMapRecentStalls            = "recent_stalls"
 	memstallMapStacks                  = "stacks"
 	memstallMapStallHists              = "stall_hists"
-	memstallMapStallInflight           = "stall_inflight"
 	memstallMapStallOverflow           = "stall_overflow"
-	memstallMapZoneBegin               = "zone_begin"
+	memstallMapStallsByTask            = "stalls_by_task"
 	memstallMapZoneCompacts            = "zone_compacts"
 	memstallProgCompactBeginRaw        = "compact_begin_raw"
 	memstallProgCompactBeginTp         = "compact_begin_tp"
@@ -129,7 +124,6 @@ const (
 	memstallVarExitProbe               = "exit_probe"
 	memstallVarKeepStallHist           = "keep_stall_hist"
 	memstallVarKeepStallKey            = "keep_stall_key"
-	memstallVarKeepTaskStalls          = "keep_task_stalls"
 	memstallVarKeepZoneCompact         = "keep_zone_compact"
 	memstallVarKeepZoneCompactKey      = "keep_zone_compact_key"
 	memstallVarTpOff                   = "tp_off"
@@ -219,12 +213,10 @@ type memstallMapSpecs struct {
 	KcompactdWakes  *ebpf.MapSpec `ebpf:"kcompactd_wakes"`
 	LastWakeup      *ebpf.MapSpec `ebpf:"last_wakeup"`
 	OpenCompactions *ebpf.MapSpec `ebpf:"open_compactions"`
-	RecentStalls    *ebpf.MapSpec `ebpf:"recent_stalls"`
 	Stacks          *ebpf.MapSpec `ebpf:"stacks"`
 	StallHists      *ebpf.MapSpec `ebpf:"stall_hists"`
-	StallInflight   *ebpf.MapSpec `ebpf:"stall_inflight"`
 	StallOverflow   *ebpf.MapSpec `ebpf:"stall_overflow"`
-	ZoneBegin       *ebpf.MapSpec `ebpf:"zone_begin"`
+	StallsByTask    *ebpf.MapSpec `ebpf:"stalls_by_task"`
 	ZoneCompacts    *ebpf.MapSpec `ebpf:"zone_compacts"`
 }
 
@@ -236,7 +228,6 @@ type memstallVariableSpecs struct {
 	ExitProbe          *ebpf.VariableSpec `ebpf:"exit_probe"`
 	KeepStallHist      *ebpf.VariableSpec `ebpf:"keep_stall_hist"`
 	KeepStallKey       *ebpf.VariableSpec `ebpf:"keep_stall_key"`
-	KeepTaskStalls     *ebpf.VariableSpec `ebpf:"keep_task_stalls"`
 	KeepZoneCompact    *ebpf.VariableSpec `ebpf:"keep_zone_compact"`
 	KeepZoneCompactKey *ebpf.VariableSpec `ebpf:"keep_zone_compact_key"`
 	TpOff              *ebpf.VariableSpec `ebpf:"tp_off"`
@@ -271,12 +262,10 @@ type memstallMaps struct {
 	KcompactdWakes  *ebpf.Map `ebpf:"kcompactd_wakes"`
 	LastWakeup      *ebpf.Map `ebpf:"last_wakeup"`
 	OpenCompactions *ebpf.Map `ebpf:"open_compactions"`
-	RecentStalls    *ebpf.Map `ebpf:"recent_stalls"`
 	Stacks          *ebpf.Map `ebpf:"stacks"`
 	StallHists      *ebpf.Map `ebpf:"stall_hists"`
-	StallInflight   *ebpf.Map `ebpf:"stall_inflight"`
 	StallOverflow   *ebpf.Map `ebpf:"stall_overflow"`
-	ZoneBegin       *ebpf.Map `ebpf:"zone_begin"`
+	StallsByTask    *ebpf.Map `ebpf:"stalls_by_task"`
 	ZoneCompacts    *ebpf.Map `ebpf:"zone_compacts"`
 }
 
@@ -288,12 +277,10 @@ func (m *memstallMaps) Close() error {
 		m.KcompactdWakes,
 		m.LastWakeup,
 		m.OpenCompactions,
-		m.RecentStalls,
 		m.Stacks,
 		m.StallHists,
-		m.StallInflight,
 		m.StallOverflow,
-		m.ZoneBegin,
+		m.StallsByTask,
 		m.ZoneCompacts,
 	)
 }
@@ -306,7 +293,6 @@ type memstallVariables struct {
 	ExitProbe          *ebpf.Variable `ebpf:"exit_probe"`
 	KeepStallHist      *ebpf.Variable `ebpf:"keep_stall_hist"`
 	KeepStallKey       *ebpf.Variable `ebpf:"keep_stall_key"`
-	KeepTaskStalls     *ebpf.Variable `ebpf:"keep_task_stalls"`
 	KeepZoneCompact    *ebpf.Variable `ebpf:"keep_zone_compact"`
 	KeepZoneCompactKey *ebpf.Variable `ebpf:"keep_zone_compact_key"`
 	TpOff              *ebpf.Variable `ebpf:"tp_off"`
