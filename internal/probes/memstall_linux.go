@@ -163,7 +163,7 @@ func (s *Set) tpProgram(tp memstallTP, m Mechanism) (string, error) {
 	if ok {
 		fp, ok = ptr.Target.(*btf.FuncProto)
 	}
-	if !ok || len(fp.Params) == 0 {
+	if !ok {
 		return "", fmt.Errorf("tracepoint %s: btf_trace_%s is not a function pointer", tp.name, tp.name)
 	}
 	return tp.rawProgram(fp)
@@ -210,23 +210,7 @@ func (t rawTwin) String() string {
 // btfTypeName spells a BTF type as C declares it, qualifiers dropped:
 // "int", "gfp_t", "long unsigned int", "struct page *", "enum zone_type".
 func btfTypeName(t btf.Type) string {
-	for {
-		switch q := t.(type) {
-		case *btf.Const:
-			t = q.Type
-			continue
-		case *btf.Volatile:
-			t = q.Type
-			continue
-		case *btf.Restrict:
-			t = q.Type
-			continue
-		case *btf.TypeTag:
-			t = q.Type
-			continue
-		}
-		break
-	}
+	t = btf.QualifiedType(t)
 	switch v := t.(type) {
 	case *btf.Pointer:
 		return btfTypeName(v.Target) + " *"
@@ -236,9 +220,7 @@ func btfTypeName(t btf.Type) string {
 		return "union " + v.Name
 	case *btf.Enum:
 		return "enum " + v.Name
-	case *btf.Void:
-		return "void"
-	case nil:
+	case *btf.Void, nil:
 		return "void"
 	default:
 		return t.TypeName()
