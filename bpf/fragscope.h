@@ -19,6 +19,7 @@ enum event_type {
 	EVENT_SLAB_CREATE = 2,
 	EVENT_NETNS_CREATE = 3,
 	EVENT_NS_SYSCALL = 4,
+	EVENT_FAILURE_STALLS = 5, /* just before an alloc_fail of a task that stalled */
 };
 
 /* Watched namespace syscalls; 0 = none. */
@@ -218,10 +219,24 @@ struct task_stalls {
 	__u8 kind;
 	__u8 order;
 	__s8 result; /* largest mm_compaction_end status so far; -1 none */
-	__u8 _pad[5];
+	__u8 failure_next; /* low byte of next at the task's last failure_stalls_event */
+	__u8 _pad[4];
 	/* The ring of recent stalls, for the incident of a failure that follows. */
 	__u64 next;
 	struct recent_stall s[RECENT_STALLS];
+};
+
+/* A failing task's recent stalls, copied by the program that reports the
+ * failure (bpf/pagealloc.bpf.c) and streamed just before its alloc_fail:
+ * read from userspace later, the task's ring would already hold the stalls
+ * of its next allocations. A compaction no exit probe has closed yet (the
+ * mm_page_alloc closer runs after this) is put in the copy's ring, ending
+ * now. */
+struct failure_stalls_event {
+	struct event_header hdr;
+	__u32 tid;
+	__u32 _pad;
+	struct task_stalls t;
 };
 
 #endif

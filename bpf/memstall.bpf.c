@@ -1,7 +1,8 @@
 /* Who suffers: direct compaction and direct/memcg reclaim stalls, timed per
  * task and counted per (cgroup, kind, order) in log2 nanosecond buckets.
  * Only the counters cross to userspace (polled every tick); the per-task
- * ring of recent stalls is read only when that task's allocation fails.
+ * ring of recent stalls crosses only when that task's allocation fails,
+ * copied by pagealloc.bpf.c (bpf/taskstalls.bpf.h).
  *
  * Direct compaction starts at compaction:mm_compaction_try_to_compact_pages
  * (the first statement of try_to_compact_pages) and ends at an fexit or
@@ -16,6 +17,7 @@
  * kernel's BTF by the loader) and the classic tracepoint (fields at offsets
  * the loader reads from the format files). */
 #include "common.bpf.h"
+#include "taskstalls.bpf.h"
 
 KEEP_TYPE(struct stall_key, stall_key);
 KEEP_TYPE(struct stall_hist, stall_hist);
@@ -54,25 +56,6 @@ struct {
 	__type(value, __u64);
 } stall_overflow SEC(".maps");
 
-/* Each task's stall in flight, zone run and recent stalls, by tid.
- *
- * One entry per task that stays when its stall ends: each begin and end is
- * a lookup, only a task's first stall inserts. A hash entry made at each
- * begin and deleted at each end, with the ring in a second map, measured
- * 545-584 ns per memcg reclaim begin and 724-804 per end
- * (BenchmarkStallHooks, 6.18 development VM); this shape 544-620 and
- * 420-455, the begin being its cold lookup. Task storage (5.11+) measured
- * no better (593-629 per begin). LRU, so exited tasks' entries make room,
- * yet a ring outlives its task for the incident that reads it. An entry
- * evicted mid-stall (8192 other tasks stalled meanwhile) loses that stall;
- * without an exit probe it also leaves open_compactions one high, which
- * costs the mm_page_alloc closer a lookup, never a wrong count. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 8192);
-	__type(key, __u32);
-	__type(value, struct task_stalls);
-} stalls_by_task SEC(".maps");
 
 /* Direct compactions in flight that only a later tracepoint can close: the
  * mm_page_alloc closer returns at once while this is 0, so the page
@@ -184,14 +167,6 @@ static __always_inline __u32 bucket_of(__u64 ns)
 	b = b < STALL_BUCKETS ? b : STALL_BUCKETS - 1;
 	asm volatile("" : "+r"(b));
 	return b & 63;
-}
-
-static __always_inline __u32 result_index(int result)
-{
-	__u32 r = result < 0 || result >= STALL_RESULTS - 1 ? STALL_RESULTS - 1 : (__u32)result;
-
-	asm volatile("" : "+r"(r));
-	return r & (STALL_RESULTS - 1);
 }
 
 static __always_inline struct stall_hist *hist_of(__u64 cgroup_id, __u8 kind, __u32 order)

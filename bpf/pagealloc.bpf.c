@@ -8,8 +8,10 @@
  * An optional fexit on the __alloc_pages* function also sees failures injected
  * by should_fail_alloc_page, which return before the tracepoint fires. */
 #include "common.bpf.h"
+#include "taskstalls.bpf.h"
 
 KEEP_TYPE(struct alloc_fail_event, alloc_fail_event);
+KEEP_TYPE(struct failure_stalls_event, failure_stalls_event);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -118,9 +120,56 @@ static __always_inline void count_cgroup(__u32 order, int mt, bool failed)
 		c->failures += 1;
 }
 
+/* Set by the loader when the compaction or reclaim hook shares its
+ * stalls_by_task map with this object. */
+const volatile bool stalls_shared = false;
+
+/* Streams the failing task's stalls, if it has had new ones since its last
+ * failure: a storm of failures without stalls between them costs a lookup
+ * each, and one with stalls is bounded by the stalls, microseconds each. */
+static __always_inline void emit_failure_stalls(void)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct task_stalls *t = bpf_map_lookup_elem(&stalls_by_task, &tid);
+	struct failure_stalls_event *e;
+	struct recent_stall *r;
+	__u64 now;
+
+	if (!t || (t->kind == 0 && (__u8)t->next == t->failure_next))
+		return;
+	e = reserve_event(sizeof(*e));
+	if (!e)
+		return;
+	now = bpf_ktime_get_ns();
+	fill_header(&e->hdr, EVENT_FAILURE_STALLS);
+	e->tid = tid;
+	e->_pad = 0;
+	__builtin_memcpy(&e->t, t, sizeof(e->t));
+	t->failure_next = (__u8)t->next;
+	if (t->kind == STALL_DIRECT_COMPACTION) {
+		/* Open: without an exit probe, the mm_page_alloc closer (attached
+		 * after this program) ends it at this very failure. */
+		r = &e->t.s[e->t.next & (RECENT_STALLS - 1)];
+		r->end_ns = now;
+		r->dur_ns = now - t->start_ns;
+		r->reclaimed = 0;
+		r->gfp = t->gfp;
+		r->kind = t->kind;
+		r->order = t->order;
+		r->result = result_index(t->result);
+		__builtin_memset(r->_pad, 0, sizeof(r->_pad));
+		e->t.next++;
+	}
+	submit_event(e);
+}
+
 static __always_inline void emit_failure(void *ctx, __u32 order, __u64 gfp, int mt, __u8 hook)
 {
-	struct alloc_fail_event *e = reserve_event(sizeof(*e));
+	struct alloc_fail_event *e;
+
+	if (stalls_shared)
+		emit_failure_stalls();
+	e = reserve_event(sizeof(*e));
 
 	if (!e)
 		return;

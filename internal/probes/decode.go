@@ -15,6 +15,8 @@ const (
 	recSlabCreate  = 2
 	recNetnsCreate = 3
 	recNsSyscall   = 4
+	// Not an event: the failing task's stalls, for the alloc_fail after it.
+	recFailureStalls = 5
 )
 
 // Decoder turns raw ringbuf records into events. Clock converts the BPF
@@ -115,6 +117,59 @@ func (d *Decoder) Decode(raw []byte) (event.Event, error) {
 		return ev, nil
 	}
 	return nil, fmt.Errorf("unknown record type %d (%d bytes)", raw[0], len(raw))
+}
+
+// stallKinds names enum stall_kind (bpf/fragscope.h).
+var stallKinds = [...]string{1: event.StallDirectCompaction, 2: event.StallDirectReclaim, 3: event.StallMemcgReclaim}
+
+func stallKind(k uint8) string {
+	if int(k) < len(stallKinds) && stallKinds[k] != "" {
+		return stallKinds[k]
+	}
+	return fmt.Sprintf("kind %d", k)
+}
+
+// RecentStall is one entry of a task's ring of recent stalls, with the
+// kernel's monotonic end time.
+type RecentStall struct {
+	EndNs, DurNs, Reclaimed, GFP uint64
+	Kind                         string
+	Order                        uint8
+	Result                       int // index into StallCounts.Results
+}
+
+// ringStalls unrolls a task's ring of recent stalls, oldest first.
+func ringStalls(t *memstallTaskStalls) []RecentStall {
+	n := uint64(len(t.S))
+	var out []RecentStall
+	for i := t.Next - min(t.Next, n); i < t.Next; i++ {
+		r := t.S[i%n]
+		out = append(out, RecentStall{EndNs: r.EndNs, DurNs: r.DurNs, Reclaimed: r.Reclaimed, GFP: r.Gfp,
+			Kind: stallKind(r.Kind), Order: r.Order, Result: int(r.Result)})
+	}
+	return out
+}
+
+// FailureStalls is a failing task's recent stalls as the kernel copied them
+// at the failure (bpf/pagealloc.bpf.c), streamed just before its alloc_fail.
+type FailureStalls struct {
+	TID    uint32
+	At     time.Time
+	Stalls []RecentStall
+}
+
+// FailureStalls decodes raw if it is a failure_stalls record; ok is false
+// for every other record type, which Decode handles.
+func (d *Decoder) FailureStalls(raw []byte) (fs *FailureStalls, ok bool, err error) {
+	if len(raw) == 0 || raw[0] != recFailureStalls {
+		return nil, false, nil
+	}
+	var r pageallocFailureStallsEvent
+	if err := decodeRecord(raw, &r); err != nil {
+		return nil, true, err
+	}
+	t := memstallTaskStalls(r.T) // the same struct task_stalls, generated for each object
+	return &FailureStalls{TID: r.Tid, At: d.Clock(r.Hdr.TsNs), Stalls: ringStalls(&t)}, true, nil
 }
 
 func decodeRecord(raw []byte, out any) error {

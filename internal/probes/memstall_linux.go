@@ -125,16 +125,23 @@ func (s *Set) memstallMaps(spec *ebpf.CollectionSpec) (map[string]*ebpf.Map, err
 	}
 	out := map[string]*ebpf.Map{}
 	for _, name := range memstallShared {
+		if name == "stalls_by_task" && s.stallsByTask != nil {
+			out[name] = s.stallsByTask // made by createShared, page_alloc has it too
+			continue
+		}
 		m, err := ebpf.NewMap(spec.Maps[name])
 		if err != nil {
 			for _, m := range out {
-				m.Close()
+				if m != s.stallsByTask {
+					m.Close()
+				}
 			}
 			return nil, fmt.Errorf("create map %s: %w", name, err)
 		}
 		out[name] = m
 	}
 	s.stallMaps = out
+	s.stallsByTask = out["stalls_by_task"]
 	return out, nil
 }
 
@@ -431,16 +438,6 @@ type MemStallState struct {
 	Overflow uint64
 }
 
-// stallKinds names enum stall_kind (bpf/fragscope.h).
-var stallKinds = [...]string{1: event.StallDirectCompaction, 2: event.StallDirectReclaim, 3: event.StallMemcgReclaim}
-
-func stallKind(k uint8) string {
-	if int(k) < len(stallKinds) && stallKinds[k] != "" {
-		return stallKinds[k]
-	}
-	return fmt.Sprintf("kind %d", k)
-}
-
 // MemStalls reads the cumulative stall counters; ok is false when neither
 // the compaction nor the reclaim hook attached.
 func (s *Set) MemStalls() (st MemStallState, ok bool, err error) {
@@ -485,15 +482,6 @@ func (s *Set) MemStalls() (st MemStallState, ok bool, err error) {
 	return st, true, nil
 }
 
-// RecentStall is one entry of a task's ring of recent stalls, with the
-// kernel's monotonic end time.
-type RecentStall struct {
-	EndNs, DurNs, Reclaimed, GFP uint64
-	Kind                         string
-	Order                        uint8
-	Result                       int // index into StallCounts.Results
-}
-
 // RecentStalls returns the stalls the kernel remembers for tid, oldest
 // first; none when the task has had none (or the hooks are not attached).
 func (s *Set) RecentStalls(tid uint32) ([]RecentStall, error) {
@@ -507,14 +495,7 @@ func (s *Set) RecentStalls(tid uint32) ([]RecentStall, error) {
 		}
 		return nil, fmt.Errorf("read stalls_by_task: %w", err)
 	}
-	n := uint64(len(t.S))
-	var out []RecentStall
-	for i := t.Next - min(t.Next, n); i < t.Next; i++ {
-		r := t.S[i%n]
-		out = append(out, RecentStall{EndNs: r.EndNs, DurNs: r.DurNs, Reclaimed: r.Reclaimed, GFP: r.Gfp,
-			Kind: stallKind(r.Kind), Order: r.Order, Result: int(r.Result)})
-	}
-	return out, nil
+	return ringStalls(&t), nil
 }
 
 // CompactResultNames names the kernel's enum compact_result by value, from

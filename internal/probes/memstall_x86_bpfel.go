@@ -48,7 +48,8 @@ type memstallTaskStalls struct {
 	Kind        uint8
 	Order       uint8
 	Result      int8
-	Pad         [5]uint8
+	FailureNext uint8
+	Pad         [4]uint8
 	Next        uint64
 	S           [8]struct {
 		_         structs.HostLayout

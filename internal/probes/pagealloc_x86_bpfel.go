@@ -59,6 +59,19 @@ type pageallocCgroupAlloc struct {
 	Failures    uint64
 }
 
+type pageallocFailureStallsEvent struct {
+	_   structs.HostLayout
+	Hdr struct {
+		_    structs.HostLayout
+		Type uint8
+		Pad  [7]uint8
+		TsNs uint64
+	}
+	Tid uint32
+	Pad uint32
+	T   pageallocTaskStalls
+}
+
 type pageallocSyscallRef struct {
 	_       structs.HostLayout
 	EnterNs uint64
@@ -66,41 +79,69 @@ type pageallocSyscallRef struct {
 	Pad     [7]uint8
 }
 
+type pageallocTaskStalls struct {
+	_           structs.HostLayout
+	StartNs     uint64
+	CgroupId    uint64
+	Gfp         uint64
+	ZoneBeginNs uint64
+	Kind        uint8
+	Order       uint8
+	Result      int8
+	FailureNext uint8
+	Pad         [4]uint8
+	Next        uint64
+	S           [8]struct {
+		_         structs.HostLayout
+		EndNs     uint64
+		DurNs     uint64
+		Reclaimed uint64
+		Gfp       uint64
+		Kind      uint8
+		Order     uint8
+		Result    uint8
+		Pad       [5]uint8
+	}
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	pageallocMapAllocCalls          = "alloc_calls"
-	pageallocMapCgroupAllocs        = "cgroup_allocs"
-	pageallocMapCgroupOverflow      = "cgroup_overflow"
-	pageallocMapDrops               = "drops"
-	pageallocMapEvents              = "events"
-	pageallocMapInflight            = "inflight"
-	pageallocMapLastWakeup          = "last_wakeup"
-	pageallocMapPageAllocCounts     = "page_alloc_counts"
-	pageallocMapStacks              = "stacks"
-	pageallocMapTpFailed            = "tp_failed"
-	pageallocProgPageAllocBtf       = "page_alloc_btf"
-	pageallocProgPageAllocFexit4    = "page_alloc_fexit4"
-	pageallocProgPageAllocFexit5    = "page_alloc_fexit5"
-	pageallocProgPageAllocKprobe    = "page_alloc_kprobe"
-	pageallocProgPageAllocKretprobe = "page_alloc_kretprobe"
-	pageallocProgPageAllocRaw       = "page_alloc_raw"
-	pageallocProgPageAllocTp        = "page_alloc_tp"
-	pageallocVarAttribute           = "attribute"
-	pageallocVarCgroupMode          = "cgroup_mode"
-	pageallocVarFexitAttached       = "fexit_attached"
-	pageallocVarHighOrderMin        = "high_order_min"
-	pageallocVarKeepAllocFailEvent  = "keep_alloc_fail_event"
-	pageallocVarMtReclaimable       = "mt_reclaimable"
-	pageallocVarTpGfpSize           = "tp_gfp_size"
-	pageallocVarTpOffGfp            = "tp_off_gfp"
-	pageallocVarTpOffMt             = "tp_off_mt"
-	pageallocVarTpOffOrder          = "tp_off_order"
-	pageallocVarTpOffPage           = "tp_off_page"
-	pageallocVarTpPageIsPfn         = "tp_page_is_pfn"
-	pageallocVarWakeupBytes         = "wakeup_bytes"
-	pageallocVarWakeupGapNs         = "wakeup_gap_ns"
+	pageallocMapAllocCalls             = "alloc_calls"
+	pageallocMapCgroupAllocs           = "cgroup_allocs"
+	pageallocMapCgroupOverflow         = "cgroup_overflow"
+	pageallocMapDrops                  = "drops"
+	pageallocMapEvents                 = "events"
+	pageallocMapInflight               = "inflight"
+	pageallocMapLastWakeup             = "last_wakeup"
+	pageallocMapPageAllocCounts        = "page_alloc_counts"
+	pageallocMapStacks                 = "stacks"
+	pageallocMapStallsByTask           = "stalls_by_task"
+	pageallocMapTpFailed               = "tp_failed"
+	pageallocProgPageAllocBtf          = "page_alloc_btf"
+	pageallocProgPageAllocFexit4       = "page_alloc_fexit4"
+	pageallocProgPageAllocFexit5       = "page_alloc_fexit5"
+	pageallocProgPageAllocKprobe       = "page_alloc_kprobe"
+	pageallocProgPageAllocKretprobe    = "page_alloc_kretprobe"
+	pageallocProgPageAllocRaw          = "page_alloc_raw"
+	pageallocProgPageAllocTp           = "page_alloc_tp"
+	pageallocVarAttribute              = "attribute"
+	pageallocVarCgroupMode             = "cgroup_mode"
+	pageallocVarFexitAttached          = "fexit_attached"
+	pageallocVarHighOrderMin           = "high_order_min"
+	pageallocVarKeepAllocFailEvent     = "keep_alloc_fail_event"
+	pageallocVarKeepFailureStallsEvent = "keep_failure_stalls_event"
+	pageallocVarMtReclaimable          = "mt_reclaimable"
+	pageallocVarStallsShared           = "stalls_shared"
+	pageallocVarTpGfpSize              = "tp_gfp_size"
+	pageallocVarTpOffGfp               = "tp_off_gfp"
+	pageallocVarTpOffMt                = "tp_off_mt"
+	pageallocVarTpOffOrder             = "tp_off_order"
+	pageallocVarTpOffPage              = "tp_off_page"
+	pageallocVarTpPageIsPfn            = "tp_page_is_pfn"
+	pageallocVarWakeupBytes            = "wakeup_bytes"
+	pageallocVarWakeupGapNs            = "wakeup_gap_ns"
 )
 
 // loadPagealloc returns the embedded CollectionSpec for pagealloc.
@@ -167,6 +208,7 @@ type pageallocMapSpecs struct {
 	LastWakeup      *ebpf.MapSpec `ebpf:"last_wakeup"`
 	PageAllocCounts *ebpf.MapSpec `ebpf:"page_alloc_counts"`
 	Stacks          *ebpf.MapSpec `ebpf:"stacks"`
+	StallsByTask    *ebpf.MapSpec `ebpf:"stalls_by_task"`
 	TpFailed        *ebpf.MapSpec `ebpf:"tp_failed"`
 }
 
@@ -174,20 +216,22 @@ type pageallocMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type pageallocVariableSpecs struct {
-	Attribute          *ebpf.VariableSpec `ebpf:"attribute"`
-	CgroupMode         *ebpf.VariableSpec `ebpf:"cgroup_mode"`
-	FexitAttached      *ebpf.VariableSpec `ebpf:"fexit_attached"`
-	HighOrderMin       *ebpf.VariableSpec `ebpf:"high_order_min"`
-	KeepAllocFailEvent *ebpf.VariableSpec `ebpf:"keep_alloc_fail_event"`
-	MtReclaimable      *ebpf.VariableSpec `ebpf:"mt_reclaimable"`
-	TpGfpSize          *ebpf.VariableSpec `ebpf:"tp_gfp_size"`
-	TpOffGfp           *ebpf.VariableSpec `ebpf:"tp_off_gfp"`
-	TpOffMt            *ebpf.VariableSpec `ebpf:"tp_off_mt"`
-	TpOffOrder         *ebpf.VariableSpec `ebpf:"tp_off_order"`
-	TpOffPage          *ebpf.VariableSpec `ebpf:"tp_off_page"`
-	TpPageIsPfn        *ebpf.VariableSpec `ebpf:"tp_page_is_pfn"`
-	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
-	WakeupGapNs        *ebpf.VariableSpec `ebpf:"wakeup_gap_ns"`
+	Attribute              *ebpf.VariableSpec `ebpf:"attribute"`
+	CgroupMode             *ebpf.VariableSpec `ebpf:"cgroup_mode"`
+	FexitAttached          *ebpf.VariableSpec `ebpf:"fexit_attached"`
+	HighOrderMin           *ebpf.VariableSpec `ebpf:"high_order_min"`
+	KeepAllocFailEvent     *ebpf.VariableSpec `ebpf:"keep_alloc_fail_event"`
+	KeepFailureStallsEvent *ebpf.VariableSpec `ebpf:"keep_failure_stalls_event"`
+	MtReclaimable          *ebpf.VariableSpec `ebpf:"mt_reclaimable"`
+	StallsShared           *ebpf.VariableSpec `ebpf:"stalls_shared"`
+	TpGfpSize              *ebpf.VariableSpec `ebpf:"tp_gfp_size"`
+	TpOffGfp               *ebpf.VariableSpec `ebpf:"tp_off_gfp"`
+	TpOffMt                *ebpf.VariableSpec `ebpf:"tp_off_mt"`
+	TpOffOrder             *ebpf.VariableSpec `ebpf:"tp_off_order"`
+	TpOffPage              *ebpf.VariableSpec `ebpf:"tp_off_page"`
+	TpPageIsPfn            *ebpf.VariableSpec `ebpf:"tp_page_is_pfn"`
+	WakeupBytes            *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	WakeupGapNs            *ebpf.VariableSpec `ebpf:"wakeup_gap_ns"`
 }
 
 // pageallocObjects contains all objects after they have been loaded into the kernel.
@@ -219,6 +263,7 @@ type pageallocMaps struct {
 	LastWakeup      *ebpf.Map `ebpf:"last_wakeup"`
 	PageAllocCounts *ebpf.Map `ebpf:"page_alloc_counts"`
 	Stacks          *ebpf.Map `ebpf:"stacks"`
+	StallsByTask    *ebpf.Map `ebpf:"stalls_by_task"`
 	TpFailed        *ebpf.Map `ebpf:"tp_failed"`
 }
 
@@ -233,6 +278,7 @@ func (m *pageallocMaps) Close() error {
 		m.LastWakeup,
 		m.PageAllocCounts,
 		m.Stacks,
+		m.StallsByTask,
 		m.TpFailed,
 	)
 }
@@ -241,20 +287,22 @@ func (m *pageallocMaps) Close() error {
 //
 // It can be passed to loadPageallocObjects or ebpf.CollectionSpec.LoadAndAssign.
 type pageallocVariables struct {
-	Attribute          *ebpf.Variable `ebpf:"attribute"`
-	CgroupMode         *ebpf.Variable `ebpf:"cgroup_mode"`
-	FexitAttached      *ebpf.Variable `ebpf:"fexit_attached"`
-	HighOrderMin       *ebpf.Variable `ebpf:"high_order_min"`
-	KeepAllocFailEvent *ebpf.Variable `ebpf:"keep_alloc_fail_event"`
-	MtReclaimable      *ebpf.Variable `ebpf:"mt_reclaimable"`
-	TpGfpSize          *ebpf.Variable `ebpf:"tp_gfp_size"`
-	TpOffGfp           *ebpf.Variable `ebpf:"tp_off_gfp"`
-	TpOffMt            *ebpf.Variable `ebpf:"tp_off_mt"`
-	TpOffOrder         *ebpf.Variable `ebpf:"tp_off_order"`
-	TpOffPage          *ebpf.Variable `ebpf:"tp_off_page"`
-	TpPageIsPfn        *ebpf.Variable `ebpf:"tp_page_is_pfn"`
-	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
-	WakeupGapNs        *ebpf.Variable `ebpf:"wakeup_gap_ns"`
+	Attribute              *ebpf.Variable `ebpf:"attribute"`
+	CgroupMode             *ebpf.Variable `ebpf:"cgroup_mode"`
+	FexitAttached          *ebpf.Variable `ebpf:"fexit_attached"`
+	HighOrderMin           *ebpf.Variable `ebpf:"high_order_min"`
+	KeepAllocFailEvent     *ebpf.Variable `ebpf:"keep_alloc_fail_event"`
+	KeepFailureStallsEvent *ebpf.Variable `ebpf:"keep_failure_stalls_event"`
+	MtReclaimable          *ebpf.Variable `ebpf:"mt_reclaimable"`
+	StallsShared           *ebpf.Variable `ebpf:"stalls_shared"`
+	TpGfpSize              *ebpf.Variable `ebpf:"tp_gfp_size"`
+	TpOffGfp               *ebpf.Variable `ebpf:"tp_off_gfp"`
+	TpOffMt                *ebpf.Variable `ebpf:"tp_off_mt"`
+	TpOffOrder             *ebpf.Variable `ebpf:"tp_off_order"`
+	TpOffPage              *ebpf.Variable `ebpf:"tp_off_page"`
+	TpPageIsPfn            *ebpf.Variable `ebpf:"tp_page_is_pfn"`
+	WakeupBytes            *ebpf.Variable `ebpf:"wakeup_bytes"`
+	WakeupGapNs            *ebpf.Variable `ebpf:"wakeup_gap_ns"`
 }
 
 // pageallocPrograms contains all programs after they have been loaded into the kernel.

@@ -3,6 +3,7 @@ package probes
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -61,6 +62,7 @@ type Set struct {
 	extfragCounts, extfragOverflow *ebpf.Map
 	nsCalls, memcgWaits            *ebpf.Map            // owned by their objects: in-flight calls (stall.go)
 	stallMaps                      map[string]*ebpf.Map // compaction and reclaim (memstall_linux.go)
+	stallsByTask                   *ebpf.Map            // also read by page_alloc's failure path
 	compactExitProbe               bool
 
 	opts     Options
@@ -159,6 +161,12 @@ func (s *Set) createShared() error {
 	}
 	if s.inflight, err = mk("inflight", nil); err != nil {
 		return err
+	}
+	// The stall hooks' per-task state, made before page_alloc loads so its
+	// failure path can stream the failing task's stalls. A failure here is
+	// the stall hooks' to report (memstallMaps tries again).
+	if slices.Contains(s.opts.Hooks, HookCompaction) || slices.Contains(s.opts.Hooks, HookReclaim) {
+		s.stallsByTask, _ = mk("stalls_by_task", nil)
 	}
 	return nil
 }
@@ -280,7 +288,8 @@ func (s *Set) loadPrograms(spec *ebpf.CollectionSpec, progs []string, consts map
 	if ms, ok := spec.Maps["events"]; ok {
 		ms.MaxEntries = s.opts.RingBytes
 	}
-	common := map[string]any{"wakeup_bytes": s.opts.WakeupBytes, "cgroup_mode": uint32(0)}
+	common := map[string]any{"wakeup_bytes": s.opts.WakeupBytes, "cgroup_mode": uint32(0),
+		"stalls_shared": s.stallsByTask != nil}
 	if s.opts.CgroupV1Memory {
 		common["cgroup_mode"] = uint32(1)
 	}
@@ -301,6 +310,13 @@ func (s *Set) loadPrograms(spec *ebpf.CollectionSpec, progs []string, consts map
 		}
 	}
 	repl := s.shared()
+	if ms, ok := spec.Maps["stalls_by_task"]; ok {
+		if s.stallsByTask != nil {
+			repl["stalls_by_task"] = s.stallsByTask
+		} else {
+			ms.MaxEntries = 1 // never looked up (stalls_shared is false): no 3.5 MB LRU
+		}
+	}
 	for k, v := range extra {
 		repl[k] = v
 	}
@@ -408,6 +424,9 @@ func (s *Set) Close() error {
 	for _, m := range s.stallMaps {
 		errs = append(errs, m.Close())
 	}
-	s.links, s.colls, s.stallMaps = nil, nil, nil
+	if s.stallsByTask != nil && s.stallMaps["stalls_by_task"] != s.stallsByTask {
+		errs = append(errs, s.stallsByTask.Close())
+	}
+	s.links, s.colls, s.stallMaps, s.stallsByTask = nil, nil, nil, nil
 	return errors.Join(errs...)
 }

@@ -322,6 +322,14 @@ func (l *Live) read(rd *ringbuf.Reader, out chan<- []byte, drops *atomic.Uint64)
 }
 
 func (l *Live) handle(st *liveState, dec *probes.Decoder, raw []byte, emit func(event.Event)) {
+	if fs, ok, err := dec.FailureStalls(raw); ok {
+		if err != nil {
+			l.warn(st, fmt.Sprintf("skipping undecodable record: %v", err))
+		} else if st.memStalls != nil {
+			st.memStalls.keepFailureStalls(fs)
+		}
+		return
+	}
 	ev, err := dec.Decode(raw)
 	if err != nil {
 		l.warn(st, fmt.Sprintf("skipping undecodable record: %v", err))

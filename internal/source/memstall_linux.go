@@ -43,6 +43,34 @@ type memStallState struct {
 	lastTID  map[uint32]time.Time
 	second   time.Time
 	inSecond int
+	// The kernel's last copy of each failing task's ring, by tid,
+	// streamed just before its alloc_fail (probes.FailureStalls). The
+	// kernel sends none for a failure whose task has not stalled since its
+	// last one: that ring is the copy already here.
+	atFailure map[uint32]*probes.FailureStalls
+}
+
+// mergeStalls joins two views of one task's ring, oldest first, each
+// stall once, known by its start: a compaction the copy holds open, ending
+// at the failure, is in the ring later with an end a few ns after it.
+func mergeStalls(a, b []probes.RecentStall) []probes.RecentStall {
+	seen := map[uint64]bool{}
+	var out []probes.RecentStall
+	for _, r := range append(append([]probes.RecentStall(nil), a...), b...) {
+		if start := r.EndNs - r.DurNs; !seen[start] {
+			seen[start] = true
+			out = append(out, r)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].EndNs < out[j].EndNs })
+	return out
+}
+
+func (s *memStallState) keepFailureStalls(fs *probes.FailureStalls) {
+	if s.atFailure == nil || len(s.atFailure) >= 4096 {
+		s.atFailure = map[uint32]*probes.FailureStalls{}
+	}
+	s.atFailure[fs.TID] = fs
 }
 
 func (l *Live) stallBaseline(st *liveState, clock func(uint64) time.Time) error {
@@ -280,6 +308,13 @@ func (l *Live) failureStalls(st *liveState, ev event.Event, emit func(event.Even
 	if err != nil {
 		l.warn(st, err.Error())
 		return
+	}
+	// The ring read now may already have lost the stalls before the
+	// failure to the task's next allocations (the window below leaves
+	// those out): the kernel's copy at the task's last failed allocation
+	// has them.
+	if c, ok := s.atFailure[task.TID]; ok {
+		rs = mergeStalls(c.Stalls, rs)
 	}
 	for _, r := range rs {
 		end := s.clock(r.EndNs)

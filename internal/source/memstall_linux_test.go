@@ -206,3 +206,31 @@ func histCount(t *testing.T, agg *aggregate.Aggregator, cgroupPath string) uint6
 	}
 	return 0
 }
+
+// The kernel's copy at the failure and the ring read later overlap: each
+// stall appears once, oldest first, and a compaction the copy held open
+// (ending at the failure) is the same stall as the one the closer ended a
+// few ns later in the ring.
+func TestMergeStalls(t *testing.T) {
+	st := func(start, dur uint64, kind string) probes.RecentStall {
+		return probes.RecentStall{EndNs: start + dur, DurNs: dur, Kind: kind}
+	}
+	copied := []probes.RecentStall{st(100, 10, event.StallDirectReclaim), st(200, 50, event.StallDirectCompaction)}
+	// Later: the open compaction closed at 253, and two newer stalls.
+	ring := []probes.RecentStall{st(100, 10, event.StallDirectReclaim), st(200, 53, event.StallDirectCompaction),
+		st(300, 5, event.StallDirectCompaction), st(400, 5, event.StallDirectReclaim)}
+	got := mergeStalls(copied, ring)
+	var starts []uint64
+	for _, r := range got {
+		starts = append(starts, r.EndNs-r.DurNs)
+	}
+	if fmt.Sprint(starts) != "[100 200 300 400]" {
+		t.Fatalf("merged stalls start at %v, want [100 200 300 400]", starts)
+	}
+	if got[1].DurNs != 50 {
+		t.Errorf("the open compaction kept the ring's duration %d, want the copy's 50", got[1].DurNs)
+	}
+	if got := mergeStalls(nil, ring[:1]); len(got) != 1 {
+		t.Errorf("ring alone: %d stalls, want 1", len(got))
+	}
+}
