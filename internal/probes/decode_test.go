@@ -138,3 +138,45 @@ func TestParseHooksAndModes(t *testing.T) {
 		t.Error("unsupported mechanism accepted")
 	}
 }
+
+// A failure_stalls record unrolls its ring oldest first once it wrapped
+// (next = 10: entries 2..9), is not taken for an event, and a short one is
+// an error, not a panic.
+func TestDecodeFailureStalls(t *testing.T) {
+	var r pageallocFailureStallsEvent
+	r.Hdr.Type = recFailureStalls
+	r.Hdr.TsNs = 9000
+	r.Tid = 18378
+	r.T.Next = 10
+	for i := uint64(0); i < 10; i++ {
+		e := &r.T.S[i%8]
+		e.EndNs, e.DurNs, e.Kind, e.Order, e.Result = 100*(i+1), 10, 1, 6, 8
+	}
+	raw := encode(t, &r)
+	d := testDecoder()
+	fs, ok, err := d.FailureStalls(raw)
+	if !ok || err != nil {
+		t.Fatalf("ok %v err %v", ok, err)
+	}
+	if fs.TID != 18378 || !fs.At.Equal(testEpoch.Add(9000)) || len(fs.Stalls) != 8 {
+		t.Fatalf("decoded %+v", fs)
+	}
+	if fs.Stalls[0].EndNs != 300 || fs.Stalls[7].EndNs != 1000 || fs.Stalls[0].Kind != event.StallDirectCompaction || fs.Stalls[0].Order != 6 {
+		t.Errorf("ring unrolled as %+v", fs.Stalls)
+	}
+	if _, ok, _ := d.FailureStalls(allocFailRecord(t)); ok {
+		t.Error("an alloc_fail record taken for failure_stalls")
+	}
+	if _, ok, err := d.FailureStalls(raw[:40]); !ok || err == nil {
+		t.Errorf("short record: ok %v err %v, want an error", ok, err)
+	}
+	if _, err := d.Decode(raw); err == nil {
+		t.Error("Decode took a failure_stalls record for an event")
+	}
+}
+
+func allocFailRecord(t *testing.T) []byte {
+	var r pageallocAllocFailEvent
+	r.Hdr.Type = recAllocFail
+	return encode(t, &r)
+}
