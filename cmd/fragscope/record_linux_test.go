@@ -10,22 +10,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-func waitReady(t *testing.T, cmd *exec.Cmd, ready string, stderr *bytes.Buffer) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if _, err := os.Stat(ready); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatalf("ready file never written; stderr:\n%s", stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+	"github.com/fragscope/fragscope/internal/testutil"
+)
 
 // Recording while watching: replaying the file gives the very NDJSON the
 // live session printed, summary included, and twice the same bytes.
@@ -40,7 +27,7 @@ func TestReplayReproducesLive(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitReady(t, cmd, ready, &stderr)
+	testutil.WaitReady(t, cmd, ready, &stderr)
 	exec.Command("unshare", "-Ur", "sh", "-c", "echo 0 > /proc/sys/user/max_net_namespaces; unshare -n true").Run()
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("watch: %v\n%s", err, stderr.String())
@@ -94,7 +81,7 @@ func TestRecorderSIGKILL(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		waitReady(t, cmd, ready, &stderr)
+		testutil.WaitReady(t, cmd, ready, &stderr)
 		alive := 1200*time.Millisecond + time.Duration(rand.IntN(2000))*time.Millisecond
 		time.Sleep(alive)
 		killed := time.Now()

@@ -74,7 +74,7 @@ func watchJSON(t *testing.T, bin, file string) func() []map[string]any {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill() })
-	waitReady(t, cmd, ready, &stderr)
+	testutil.WaitReady(t, cmd, ready, &stderr)
 	return func() []map[string]any {
 		cmd.Process.Signal(syscall.SIGINT)
 		if err := cmd.Wait(); err != nil {

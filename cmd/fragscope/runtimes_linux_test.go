@@ -185,27 +185,7 @@ func TestRuntimesNameContainers(t *testing.T) {
 	// `fragscope incidents`, as a user would.
 	a.stop(t)
 	trace := filepath.Join(t.TempDir(), "fail.fst")
-	ready := filepath.Join(t.TempDir(), "ready")
-	var recErr bytes.Buffer
-	rec := exec.Command(bin, "record", "-o", trace, "--interval", "200ms", "--ready-file", ready)
-	rec.Stderr = &recErr
-	if err := rec.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if rec.ProcessState == nil {
-			rec.Process.Kill()
-			rec.Wait()
-		}
-	})
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if _, err := os.Stat(ready); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("fragscope record never ready:\n%s", recErr.String())
-		}
-	}
+	rec, recErr := testutil.StartRecorder(t, bin, "record", "-o", trace, "--interval", "200ms")
 	limit := func(cg, v string) {
 		dir := filepath.Join("/sys/fs/cgroup/memory", cg)
 		if err := os.MkdirAll(dir, 0o755); err != nil {

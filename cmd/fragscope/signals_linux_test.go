@@ -7,6 +7,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/fragscope/fragscope/internal/testutil"
 )
 
 // SIGINT ends watch cleanly: exit 0 and the final summary printed.
@@ -20,7 +22,7 @@ func TestWatchSIGINTSummary(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitReady(t, cmd, ready, &stderr)
+	testutil.WaitReady(t, cmd, ready, &stderr)
 	cmd.Process.Signal(syscall.SIGINT)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("watch after SIGINT: %v\n%s", err, stderr.String())

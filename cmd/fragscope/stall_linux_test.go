@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fragscope/fragscope/internal/testutil"
 )
 
 // stallObj is the part of a "stall" JSON object the test reads.
@@ -250,7 +252,7 @@ func runcStall(t *testing.T, ownPidNs bool) {
 		}
 		close(stalls)
 	}()
-	waitReady(t, watch, ready, &stderr)
+	testutil.WaitReady(t, watch, ready, &stderr)
 
 	h.start(t)
 	ctrCgroup := h.CtrCgroup()

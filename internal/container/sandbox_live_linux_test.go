@@ -61,27 +61,7 @@ func TestSandboxNetnsFailureLive(t *testing.T) {
 	importSandboxImage(t, ctx, img, bins, dir, sock)
 
 	trace := filepath.Join(dir, "sbx.fst")
-	ready := filepath.Join(dir, "ready")
-	var recErr bytes.Buffer
-	rec := exec.Command(bin, "record", "-o", trace, "--interval", "200ms", "--ready-file", ready, "--cri-endpoint", "unix://"+sock)
-	rec.Stderr = &recErr
-	if err := rec.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if rec.ProcessState == nil {
-			rec.Process.Kill()
-			rec.Wait()
-		}
-	})
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if _, err := os.Stat(ready); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("fragscope record never ready:\n%s", recErr.String())
-		}
-	}
+	rec, recErr := testutil.StartRecorder(t, bin, "record", "-o", trace, "--interval", "200ms", "--cri-endpoint", "unix://"+sock)
 
 	const (
 		name, namespace = "db-0", "shop"

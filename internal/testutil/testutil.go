@@ -3,9 +3,12 @@
 package testutil
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf/rlimit"
 )
@@ -46,4 +49,42 @@ func RequireTools(tb testing.TB, pkgs string, tools ...string) map[string]string
 		paths[b] = p
 	}
 	return paths
+}
+
+// StartRecorder starts the fragscope binary with args plus --ready-file and
+// waits until it has attached and written the file, so what the test does
+// next is seen. The process is killed at cleanup unless the test waited for
+// it; its stderr is returned for failure messages.
+func StartRecorder(tb testing.TB, bin string, args ...string) (*exec.Cmd, *bytes.Buffer) {
+	tb.Helper()
+	ready := filepath.Join(tb.TempDir(), "ready")
+	var stderr bytes.Buffer
+	cmd := exec.Command(bin, append(args, "--ready-file", ready)...)
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	WaitReady(tb, cmd, ready, &stderr)
+	return cmd, &stderr
+}
+
+// WaitReady waits up to 30 s for cmd's --ready-file, killing cmd and
+// failing the test with its stderr if it never appears.
+func WaitReady(tb testing.TB, cmd *exec.Cmd, ready string, stderr *bytes.Buffer) {
+	tb.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(ready); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			tb.Fatalf("%s never wrote its ready file; stderr:\n%s", filepath.Base(cmd.Path), stderr.String())
+		}
+	}
 }
