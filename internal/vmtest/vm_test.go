@@ -682,7 +682,7 @@ func TestVMFragmentation(t *testing.T) {
 		}
 		captured, procGood, problems = fragmentedFailures(t, s, fails)
 		t.Logf("boot %d: %d real failures of order >= 4, %d with the kernel's capture of the free lists; "+
-			"%d of their /proc snapshots, read after them, still show fragmentation", boot, len(fails), captured, procGood)
+			"the /proc snapshot read after %d of the %d still shows fragmentation", boot, len(fails), captured, procGood, len(fails))
 	}
 	if len(fails) == 0 {
 		t.Fatalf("no alloc_fail of order >= 4 in the last boot (summary failures: %d)", s.summary().Failures)
