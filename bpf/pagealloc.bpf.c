@@ -211,7 +211,7 @@ static __always_inline void emit_zone_capture(void)
 	__u32 zero = 0, nzones, norders, i, o;
 	__u64 *last = bpf_map_lookup_elem(&last_capture, &zero);
 	__u64 now = bpf_ktime_get_ns(), zsize, fsize, off_zones, off_area, off_nr_free, off_stat, off_wmark;
-	__u64 stat_free, w_min, w_low, w_high, off_boost = 0;
+	__u64 stat_free, w_min, w_low, w_high, off_present, off_boost = 0;
 	struct zone_capture_event *e;
 	const void *pgdat = 0, *z;
 	int nid;
@@ -250,6 +250,7 @@ static __always_inline void emit_zone_capture(void)
 	off_nr_free = bpf_core_field_offset(struct free_area, nr_free);
 	off_stat = bpf_core_field_offset(struct zone, vm_stat);
 	off_wmark = bpf_core_field_offset(struct zone, _watermark);
+	off_present = bpf_core_field_offset(struct zone, present_pages);
 	stat_free = bpf_core_enum_value(enum zone_stat_item, NR_FREE_PAGES);
 	w_min = bpf_core_enum_value(enum zone_watermarks, WMARK_MIN);
 	w_low = bpf_core_enum_value(enum zone_watermarks, WMARK_LOW);
@@ -262,11 +263,13 @@ static __always_inline void emit_zone_capture(void)
 	for (i = 0; i < CAPTURE_ZONES; i++) {
 		struct zone_free *f = &e->z[i];
 
-		if (i >= nzones) {
+		z = pgdat + off_zones + i * zsize;
+		/* An unpopulated zone (Movable, Device, small machines' Normal)
+		 * has empty lists: one read instead of sixteen. */
+		if (i >= nzones || !read_ulong(z + off_present)) {
 			__builtin_memset(f, 0, sizeof(*f));
 			continue;
 		}
-		z = pgdat + off_zones + i * zsize;
 		f->free_pages = read_ulong(z + off_stat + stat_free * sizeof(long));
 		f->wmark[0] = read_ulong(z + off_wmark + w_min * sizeof(long));
 		f->wmark[1] = read_ulong(z + off_wmark + w_low * sizeof(long));

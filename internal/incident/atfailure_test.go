@@ -24,15 +24,16 @@ func assembledLater(t time.Time) *event.MemSnapshot {
 // snapshot after it that shows a block assembled since; withCapture false
 // leaves the capture out, other inserts a failure of another task outside
 // any syscall between the capture and the clone's failure (which then has
-// no capture of its own).
-func atFailureStream(withCapture, other bool) []event.Event {
+// no capture of its own); lead is how long before the failure the capture
+// is timed.
+func atFailureStream(withCapture, other bool, lead time.Duration) []event.Event {
 	var out []event.Event
 	for _, ev := range aggtest.Session() {
 		switch e := ev.(type) {
 		case *event.AllocFail:
 			if withCapture {
 				out = append(out, &event.MemSnapshot{Reason: snapshot.ReasonAtFailure,
-					Snapshot: &snapshot.Snapshot{Time: e.Time.Add(-time.Microsecond), PageSize: 4096, Zones: aggtest.FailureZones()}})
+					Snapshot: &snapshot.Snapshot{Time: e.Time.Add(-lead), PageSize: 4096, Zones: aggtest.FailureZones()}})
 			}
 			if other {
 				out = append(out, &event.AllocFail{Time: e.Time.Add(-time.Microsecond / 2), Order: 6, GFP: e.GFP,
@@ -60,10 +61,10 @@ func cloneIncident(t *testing.T, evs []event.Event) *Incident {
 
 // The kernel's capture decides the verdict when the failure has one, however
 // much the /proc snapshot read after it differs; without one the /proc
-// snapshot decides as before, and a capture another failure took is not
-// reused.
+// snapshot decides as before, and a capture another failure took, or one
+// timed too long before the failure to be its own, is not used.
 func TestVerdictFromAtFailureCapture(t *testing.T) {
-	inc := cloneIncident(t, atFailureStream(true, false))
+	inc := cloneIncident(t, atFailureStream(true, false, time.Microsecond))
 	if inc.Memory == nil || inc.Memory.Reason != snapshot.ReasonAtFailure {
 		t.Fatalf("memory %+v, want the at-failure capture", inc.Memory)
 	}
@@ -78,8 +79,9 @@ func TestVerdictFromAtFailureCapture(t *testing.T) {
 	}
 
 	for name, evs := range map[string][]event.Event{
-		"no capture":               atFailureStream(false, false),
-		"capture of another alloc": atFailureStream(true, true),
+		"no capture":               atFailureStream(false, false, 0),
+		"capture of another alloc": atFailureStream(true, true, time.Microsecond),
+		"capture 5 ms before":      atFailureStream(true, false, 5*time.Millisecond),
 	} {
 		inc := cloneIncident(t, evs)
 		if inc.Memory == nil || inc.Memory.Reason != "failure" {

@@ -9,6 +9,7 @@ import (
 	"github.com/fragscope/fragscope/internal/event"
 	"github.com/fragscope/fragscope/internal/memcg"
 	"github.com/fragscope/fragscope/internal/session"
+	"github.com/fragscope/fragscope/internal/snapshot"
 )
 
 // Hook names as probes.Hook spells them in Start.Hooks. They are repeated
@@ -173,7 +174,7 @@ func (c *Correlator) Add(ev event.Event) *Incident {
 			c.kernelAlloc(e)
 			return nil
 		}
-		capture, captured := c.takeAtFailure()
+		capture, captured := c.takeAtFailure(e.Time)
 		if !e.In.Inside() && !c.keepOutside() {
 			return nil // the hot case: a failure no watched syscall is waiting for
 		}
@@ -453,14 +454,19 @@ func (c *Correlator) memcgFinding(tid uint32, enter, at time.Time) *memcg.Findin
 // takeAtFailure returns the kernel's capture of the free lists made at the
 // BPF allocation failure being added; false when it has none. A capture
 // not yet given to a failure is this one's, because the source emits each
-// just before its own AllocFail. A value, not a pointer: the hot path (a
-// failure no syscall waits for) must not allocate.
-func (c *Correlator) takeAtFailure() (session.Snapshot, bool) {
+// just before its own AllocFail, and timed within snapshot.AtFailureLead
+// before it (a data dir's window may start between a capture and its
+// failure). A value, not a pointer: the hot path (a failure no syscall
+// waits for) must not allocate.
+func (c *Correlator) takeAtFailure(failed time.Time) (session.Snapshot, bool) {
 	a := c.sess.AtFailureSnapshot()
 	if a.MemSnapshot == nil || a.Seq <= c.atFailSeen {
 		return session.Snapshot{}, false
 	}
 	c.atFailSeen = a.Seq
+	if lead := failed.Sub(a.Snapshot.Time); lead < 0 || lead > snapshot.AtFailureLead {
+		return session.Snapshot{}, false
+	}
 	return a, true
 }
 

@@ -12,6 +12,12 @@ import (
 // (FromCapture), as against "failure", /proc read after it.
 const ReasonAtFailure = "at_failure"
 
+// AtFailureLead bounds how long before its failure's AllocFail a capture
+// may be timed: both are written by one BPF program run, microseconds
+// apart. An older capture belongs to a failure whose record was lost (a
+// full ringbuf) or cut from a window, never to a later failure.
+const AtFailureLead = time.Millisecond
+
 // CapturedZone is one zone as the kernel read it at a failure: its free
 // lists, NR_FREE_PAGES and watermarks, in pages (FreeBlocks in blocks).
 type CapturedZone struct {

@@ -50,7 +50,7 @@ func TestAtFailureCaptureOnRealFailure(t *testing.T) {
 			if c == nil {
 				continue
 			}
-			if lead := e.Time.Sub(c.Snapshot.Time); lead < 0 || lead > captureMaxLead {
+			if lead := e.Time.Sub(c.Snapshot.Time); lead < 0 || lead > snapshot.AtFailureLead {
 				t.Errorf("capture %v before its failure", lead)
 			}
 			if int(e.Task.PID) != childPID {

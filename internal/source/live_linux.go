@@ -157,11 +157,6 @@ type liveState struct {
 	zoneNames []string // enum zone_type index -> name, from the kernel's BTF
 }
 
-// A capture and its alloc_fail are written by one program run, microseconds
-// apart; one older than this belongs to a failure whose alloc_fail was lost
-// (a full ringbuf), never to the task's next failure.
-const captureMaxLead = time.Millisecond
-
 // maxPendingCaptures bounds the captures waiting for an alloc_fail (one
 // per failing thread in flight; more means lost alloc_fail records).
 const maxPendingCaptures = 256
@@ -433,7 +428,7 @@ func (l *Live) atFailure(st *liveState, af *event.AllocFail) *event.MemSnapshot 
 		return nil
 	}
 	delete(st.captures, af.Task.TID)
-	if lead := af.Time.Sub(zc.At); lead < 0 || lead > captureMaxLead {
+	if lead := af.Time.Sub(zc.At); lead < 0 || lead > snapshot.AtFailureLead {
 		return nil
 	}
 	s := snapshot.FromCapture(st.lastProc, zc.At, zc.Node, st.zoneNames, zc.Zones)
