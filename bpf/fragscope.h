@@ -20,6 +20,7 @@ enum event_type {
 	EVENT_NETNS_CREATE = 3,
 	EVENT_NS_SYSCALL = 4,
 	EVENT_FAILURE_STALLS = 5, /* just before an alloc_fail of a task that stalled */
+	EVENT_ZONE_CAPTURE = 6,   /* just before an alloc_fail: its node's free lists */
 };
 
 /* Watched namespace syscalls; 0 = none. */
@@ -237,6 +238,33 @@ struct failure_stalls_event {
 	__u32 tid;
 	__u32 _pad;
 	struct task_stalls t;
+};
+
+/* The free lists of the failing allocation's node, read by the program
+ * that reports the failure (bpf/pagealloc.bpf.c) and streamed just before
+ * its alloc_fail: /proc read when userspace gets to the failure already
+ * shows what kcompactd (woken by that failure) or frees assembled since.
+ * Bounds, not the kernel's counts: MAX_NR_ZONES is 5 on x86-64 Debian
+ * kernels (DMA, DMA32, Normal, Movable, Device), NR_PAGE_ORDERS 11; the
+ * record says how many of each the kernel has (its BTF array lengths). */
+#define CAPTURE_ZONES 6
+#define CAPTURE_ORDERS MAX_ORDERS
+
+struct zone_free {
+	__u64 free_pages; /* vm_stat[NR_FREE_PAGES] */
+	__u64 wmark[3];   /* _watermark[WMARK_MIN, LOW, HIGH], without the boost */
+	__u64 boost;      /* watermark_boost; 0 where the kernel has none */
+	__u64 nr_free[CAPTURE_ORDERS]; /* free_area[o].nr_free */
+};
+
+struct zone_capture_event {
+	struct event_header hdr;
+	__u32 tid;
+	__s32 node;
+	__u8 nr_zones;  /* zones of the node the kernel has (<= CAPTURE_ZONES read) */
+	__u8 nr_orders; /* free_area orders the kernel has (<= CAPTURE_ORDERS read) */
+	__u8 _pad[6];
+	struct zone_free z[CAPTURE_ZONES];
 };
 
 #endif

@@ -7,9 +7,12 @@ import (
 )
 
 // MemSnapshot is a free-memory picture taken at start, every interval, and
-// right after a failure event arrives.
+// right after a failure event arrives; or, with Reason "at_failure"
+// (snapshot.ReasonAtFailure), the free lists of the failing allocation's
+// node as the kernel read them at the failure, emitted just before its
+// AllocFail, the rest of each zone from the latest /proc snapshot.
 type MemSnapshot struct {
-	Reason   string             `json:"reason"` // "start", "interval", "failure"
+	Reason   string             `json:"reason"` // "start", "interval", "failure", "at_failure"
 	Snapshot *snapshot.Snapshot `json:"snapshot"`
 }
 

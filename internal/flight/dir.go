@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fragscope/fragscope/internal/event"
+	"github.com/fragscope/fragscope/internal/snapshot"
 	"github.com/fragscope/fragscope/internal/trace"
 )
 
@@ -243,7 +244,9 @@ func (j *joiner) add(ev event.Event) {
 		if inPreamble && j.snap != nil && !e.When().After(j.snap.When()) {
 			return
 		}
-		if j.snap == nil || !e.When().Before(j.snap.When()) {
+		// A capture at a failure is that failure's, not the state of a
+		// window beginning after it (and one node's zones only).
+		if e.Reason != snapshot.ReasonAtFailure && (j.snap == nil || !e.When().Before(j.snap.When())) {
 			defer func() { j.snap = e }() // after begin, which emits the state before e
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/fragscope/fragscope/internal/aggregate/aggtest"
 	"github.com/fragscope/fragscope/internal/event"
+	"github.com/fragscope/fragscope/internal/snapshot"
 	"github.com/fragscope/fragscope/internal/trace"
 )
 
@@ -214,5 +215,24 @@ func TestOpenDirErrors(t *testing.T) {
 	os.WriteFile(f, nil, 0o600)
 	if IsDataDir(f) {
 		t.Error("a file is a data dir")
+	}
+}
+
+// A window that begins after a failure's at-failure capture restates the
+// latest /proc snapshot as its state, not the capture: the capture is that
+// failure's (one node's zones), and the correlator would take it for the
+// window's first failure.
+func TestWindowStateIsNoCapture(t *testing.T) {
+	var got []event.Event
+	j := &joiner{since: aggtest.At(10 * time.Second), emit: func(ev event.Event) { got = append(got, ev) }}
+	j.add(start(0))
+	j.add(snap(aggtest.At(5 * time.Second)))
+	j.add(aggtest.Snapshot(aggtest.At(6*time.Second), snapshot.ReasonAtFailure))
+	j.add(tick(aggtest.At(11*time.Second), 1))
+	if len(got) != 3 {
+		t.Fatalf("emitted %d events, want Start, the interval snapshot, the Tick", len(got))
+	}
+	if ms, ok := got[1].(*event.MemSnapshot); !ok || ms.Reason != "interval" {
+		t.Errorf("window state %s %+v, want the interval snapshot", got[1].Kind(), got[1])
 	}
 }

@@ -62,7 +62,18 @@ func (c *Correlator) build(p *pending, task event.Task, at time.Time, closedBy s
 		prim = &allocs[primary]
 	}
 	var judged *allocrule.Judgment
-	if slot := c.snapshotFor(p.firstSeq); slot != nil {
+	// The primary failure's own capture, made by the kernel at the
+	// failure, before kcompactd (which the failure woke) or frees could
+	// change the free lists that /proc shows a moment later; else the
+	// snapshot the stream offers. A kernel-log incident keeps its dump.
+	var slot *session.Snapshot
+	if prim != nil && c.kernelSnap == nil {
+		slot = p.atFail[prim.Time.UnixNano()]
+	}
+	if slot == nil {
+		slot = c.snapshotFor(p.firstSeq)
+	}
+	if slot != nil {
 		inc.Memory, judged = c.picture(slot, prim)
 	}
 	enter := p.enter

@@ -206,6 +206,12 @@ func (c *Correlator) classify(inc *Incident, prim *event.AllocFail, j *allocrule
 				z.FreeKB, minText(z), order)
 			add("gfp has %s: the allocation was charged to the task's memory cgroup, and the charge is "+
 				"what failed", name)
+		} else if m.Reason == snapshot.ReasonAtFailure {
+			v.Cause = CauseUnknown
+			add("the kernel's reading of the free lists at the failure shows %s could serve order %d "+
+				"(largest free order %d): the allocation was restricted in a way the free lists cannot "+
+				"show (cpuset, __GFP_THISNODE, a mempolicy, another node), or a block was freed between "+
+				"the allocator's last attempt and the reading", zoneLabel(m, z), order, z.LargestFreeOrder)
 		} else {
 			v.Cause = CauseUnknown
 			add("the snapshot (%s after the allocation failed) shows %s could serve order %d now (largest free "+

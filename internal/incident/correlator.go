@@ -9,6 +9,7 @@ import (
 	"github.com/fragscope/fragscope/internal/event"
 	"github.com/fragscope/fragscope/internal/memcg"
 	"github.com/fragscope/fragscope/internal/session"
+	"github.com/fragscope/fragscope/internal/snapshot"
 )
 
 // Hook names as probes.Hook spells them in Start.Hooks. They are repeated
@@ -86,6 +87,11 @@ type Correlator struct {
 	// failure (MemcgState with a TID), used when its incident closes.
 	memcg map[uint32]*event.MemcgState
 
+	// atFailSeen is the stream position of the latest at-failure capture
+	// already given to an allocation failure: each belongs to the first
+	// BPF AllocFail after it (the source emits it just before that one).
+	atFailSeen uint64
+
 	stallRecs  []stallRec                     // the stall intervals of the last StallWindow (stalls.go)
 	taskStalls map[uint32]event.TaskMemStalls // the latest stalls of failing tasks, by TID
 }
@@ -98,9 +104,12 @@ type pending struct {
 	firstSeq uint64    // stream position of the first evidence
 	last     time.Time // newest evidence time, for age eviction
 	allocs   []event.AllocFail
-	slabs    []event.SlabCreate
-	netns    []event.NetnsCreate
-	reports  []event.KernelReport // what the kernel log said (kernellog.go)
+	// atFail is the kernel's capture at each of allocs that has one, by
+	// the allocation's time in ns (unique per task).
+	atFail  map[int64]*session.Snapshot
+	slabs   []event.SlabCreate
+	netns   []event.NetnsCreate
+	reports []event.KernelReport // what the kernel log said (kernellog.go)
 }
 
 type tickRec struct {
@@ -165,16 +174,25 @@ func (c *Correlator) Add(ev event.Event) *Incident {
 			c.kernelAlloc(e)
 			return nil
 		}
+		capture, captured := c.takeAtFailure(e.Time)
 		if !e.In.Inside() && !c.keepOutside() {
 			return nil // the hot case: a failure no watched syscall is waiting for
 		}
 		p := c.evidence(e.Task, e.In, e.Time)
 		if len(p.allocs) == maxAllocsPerTask {
+			delete(p.atFail, p.allocs[0].Time.UnixNano())
 			p.allocs = slices.Delete(p.allocs, 0, 1)
 		}
 		a := *e
 		a.Stack = slices.Clone(e.Stack)
 		p.allocs = append(p.allocs, a)
+		if captured {
+			if p.atFail == nil {
+				p.atFail = map[int64]*session.Snapshot{}
+			}
+			kept := capture // a copy: taking capture's address would move it to the heap on every path
+			p.atFail[a.Time.UnixNano()] = &kept
+		}
 	case *event.SlabCreate:
 		if c.kernelSlab(e) {
 			return nil
@@ -431,6 +449,25 @@ func (c *Correlator) memcgFinding(tid uint32, enter, at time.Time) *memcg.Findin
 		ps = int(s.PageSize)
 	}
 	return memcg.Judge(st, before, ps)
+}
+
+// takeAtFailure returns the kernel's capture of the free lists made at the
+// BPF allocation failure being added; false when it has none. A capture
+// not yet given to a failure is this one's, because the source emits each
+// just before its own AllocFail, and timed within snapshot.AtFailureLead
+// before it (a data dir's window may start between a capture and its
+// failure). A value, not a pointer: the hot path (a failure no syscall
+// waits for) must not allocate.
+func (c *Correlator) takeAtFailure(failed time.Time) (session.Snapshot, bool) {
+	a := c.sess.AtFailureSnapshot()
+	if a.MemSnapshot == nil || a.Seq <= c.atFailSeen {
+		return session.Snapshot{}, false
+	}
+	c.atFailSeen = a.Seq
+	if lead := failed.Sub(a.Snapshot.Time); lead < 0 || lead > snapshot.AtFailureLead {
+		return session.Snapshot{}, false
+	}
+	return a, true
 }
 
 // snapshotFor picks the picture for an incident whose first evidence is at

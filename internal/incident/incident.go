@@ -160,10 +160,13 @@ type Netns struct {
 
 // Memory is the free-memory picture closest to the failure.
 type Memory struct {
-	Time             time.Time `json:"time"`
-	Reason           string    `json:"reason"` // the snapshot's: "failure", "interval", "start"
-	PageSize         uint32    `json:"page_size"`
-	ExtfragThreshold int       `json:"extfrag_threshold"`
+	Time time.Time `json:"time"`
+	// Reason is the snapshot's: "at_failure" (the kernel's reading of the
+	// failing node's free lists at the failure), "failure" (/proc read
+	// after it, or a log's Mem-Info), "interval", "start".
+	Reason           string `json:"reason"`
+	PageSize         uint32 `json:"page_size"`
+	ExtfragThreshold int    `json:"extfrag_threshold"`
 	// Order is the order of the primary failed allocation, -1 without one.
 	Order int `json:"order"`
 	// TargetZone is the highest zone the primary allocation may use, from

@@ -169,8 +169,14 @@ func writeMemory(w io.Writer, inc *Incident, m *Memory) {
 	if d < 0 {
 		when, d = "before", -d
 	}
-	wrap(w, fmt.Sprintf("free blocks by order at %s (%s snapshot, %s %s %s), %d kB pages:",
-		m.Time.Format(timeLayout), m.Reason, d, when, what, m.PageSize/1024), "", "  ")
+	// "failure" pictures are read after the failure (/proc) or printed
+	// with it (a log's Mem-Info); the time says which side of it.
+	taken := m.Reason + " snapshot"
+	if m.Reason == snapshot.ReasonAtFailure {
+		taken = "captured by the kernel at the failure"
+	}
+	wrap(w, fmt.Sprintf("free blocks by order at %s (%s, %s %s %s), %d kB pages:",
+		m.Time.Format(timeLayout), taken, d, when, what, m.PageSize/1024), "", "  ")
 	multiNode := false
 	for _, z := range m.Zones {
 		multiNode = multiNode || z.Node != m.Zones[0].Node

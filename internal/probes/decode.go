@@ -3,9 +3,11 @@ package probes
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/fragscope/fragscope/internal/event"
+	"github.com/fragscope/fragscope/internal/snapshot"
 )
 
 // Record types: the first byte of every ringbuf record (enum event_type in
@@ -17,6 +19,8 @@ const (
 	recNsSyscall   = 4
 	// Not an event: the failing task's stalls, for the alloc_fail after it.
 	recFailureStalls = 5
+	// Not an event: the free lists at a failure, for the alloc_fail after it.
+	recZoneCapture = 6
 )
 
 // Decoder turns raw ringbuf records into events. Clock converts the BPF
@@ -170,6 +174,40 @@ func (d *Decoder) FailureStalls(raw []byte) (fs *FailureStalls, ok bool, err err
 	}
 	t := memstallTaskStalls(r.T) // the same struct task_stalls, generated for each object
 	return &FailureStalls{TID: r.Tid, At: d.Clock(r.Hdr.TsNs), Stalls: ringStalls(&t)}, true, nil
+}
+
+// ZoneCapture is the free lists of the failing allocation's node as the
+// kernel read them at the failure (bpf/pagealloc.bpf.c), streamed just
+// before its alloc_fail.
+type ZoneCapture struct {
+	TID   uint32
+	At    time.Time
+	Node  int
+	Zones []snapshot.CapturedZone // by enum zone_type index
+}
+
+// ZoneCapture decodes raw if it is a zone_capture record; ok is false for
+// every other record type. Zones and orders are the kernel's counts (from
+// its BTF array lengths), cut at the record's bounds.
+func (d *Decoder) ZoneCapture(raw []byte) (zc *ZoneCapture, ok bool, err error) {
+	if len(raw) == 0 || raw[0] != recZoneCapture {
+		return nil, false, nil
+	}
+	var r pageallocZoneCaptureEvent
+	if err := decodeRecord(raw, &r); err != nil {
+		return nil, true, err
+	}
+	zc = &ZoneCapture{TID: r.Tid, At: d.Clock(r.Hdr.TsNs), Node: int(r.Node)}
+	nz := min(int(r.NrZones), len(r.Z))
+	no := min(int(r.NrOrders), len(r.Z[0].NrFree))
+	for i := range nz {
+		z := &r.Z[i]
+		zc.Zones = append(zc.Zones, snapshot.CapturedZone{
+			Index: i, FreeBlocks: slices.Clone(z.NrFree[:no]), NrFree: z.FreePages,
+			Min: z.Wmark[0], Low: z.Wmark[1], High: z.Wmark[2], Boost: z.Boost,
+		})
+	}
+	return zc, true, nil
 }
 
 func decodeRecord(raw []byte, out any) error {

@@ -180,3 +180,53 @@ func allocFailRecord(t *testing.T) []byte {
 	r.Hdr.Type = recAllocFail
 	return encode(t, &r)
 }
+
+// A zone_capture record gives the kernel's zones and orders, not the
+// record's bounds: the 5 zones and 11 orders of a 6.x kernel, with what
+// lies past them in the record ignored; it is not taken for an event, and
+// a short one is an error.
+func TestDecodeZoneCapture(t *testing.T) {
+	var r pageallocZoneCaptureEvent
+	r.Hdr.Type = recZoneCapture
+	r.Hdr.TsNs = 7000
+	r.Tid, r.Node, r.NrZones, r.NrOrders = 4242, 0, 5, 11
+	for i := range r.Z {
+		z := &r.Z[i]
+		z.FreePages = uint64(1000 * (i + 1))
+		z.Wmark = [3]uint64{uint64(10 * (i + 1)), uint64(12 * (i + 1)), uint64(14 * (i + 1))}
+		z.Boost = uint64(i)
+		for o := range z.NrFree {
+			z.NrFree[o] = uint64(100*i + o) // past order 10 and zone 4: must not show
+		}
+	}
+	raw := encode(t, &r)
+	if len(raw) != 1040 {
+		t.Errorf("record is %d bytes, want 1040 (a change to struct zone_capture_event?)", len(raw))
+	}
+	d := testDecoder()
+	zc, ok, err := d.ZoneCapture(raw)
+	if !ok || err != nil {
+		t.Fatalf("ok %v err %v", ok, err)
+	}
+	if zc.TID != 4242 || zc.Node != 0 || !zc.At.Equal(testEpoch.Add(7000)) || len(zc.Zones) != 5 {
+		t.Fatalf("decoded %+v", zc)
+	}
+	z := zc.Zones[2]
+	if z.Index != 2 || len(z.FreeBlocks) != 11 || z.FreeBlocks[10] != 210 || z.NrFree != 3000 ||
+		z.Min != 30 || z.Low != 36 || z.High != 42 || z.Boost != 2 {
+		t.Errorf("zone 2 decoded as %+v", z)
+	}
+	r.NrZones, r.NrOrders = 200, 200 // a kernel beyond the bounds: cut, not a panic
+	if zc, _, err := d.ZoneCapture(encode(t, &r)); err != nil || len(zc.Zones) != len(r.Z) || len(zc.Zones[0].FreeBlocks) != len(r.Z[0].NrFree) {
+		t.Errorf("oversized counts: %v, %+v", err, zc)
+	}
+	if _, ok, _ := d.ZoneCapture(allocFailRecord(t)); ok {
+		t.Error("an alloc_fail record taken for zone_capture")
+	}
+	if _, ok, err := d.ZoneCapture(raw[:100]); !ok || err == nil {
+		t.Errorf("short record: ok %v err %v, want an error", ok, err)
+	}
+	if _, err := d.Decode(raw); err == nil {
+		t.Error("Decode took a zone_capture record for an event")
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"golang.org/x/sys/unix"
 
+	"github.com/fragscope/fragscope/internal/snapshot"
 	"github.com/fragscope/fragscope/internal/tracefs"
 )
 
@@ -153,6 +154,57 @@ func (f *Features) FuncParamNames(name string) ([]string, error) {
 		names[i] = p.Name
 	}
 	return names, nil
+}
+
+// ZoneNames names the kernel's zones by index, as /proc does, from its
+// BTF's enum zone_type (which zones exist depends on the configuration:
+// CONFIG_ZONE_DMA, CONFIG_HIGHMEM, CONFIG_ZONE_DEVICE); nil without BTF.
+func (f *Features) ZoneNames() []string {
+	if f.kernelBTF == nil {
+		return nil
+	}
+	var e *btf.Enum
+	if f.kernelBTF.TypeByName("zone_type", &e) != nil {
+		return nil
+	}
+	var names []string
+	for _, v := range e.Values {
+		n := snapshot.ZoneTypeName(v.Name)
+		if n == "" || v.Value >= 64 {
+			continue // __MAX_NR_ZONES
+		}
+		for uint64(len(names)) <= v.Value {
+			names = append(names, "")
+		}
+		names[v.Value] = n
+	}
+	return names
+}
+
+// FreeListCapture says why the page_alloc hook cannot read the free lists
+// at a failure, nil when it can: its program finds the nodes' pglist_data
+// by the node_data (NUMA) or contig_page_data symbol, which /proc/kallsyms
+// lists only with CONFIG_KALLSYMS_ALL (Debian's kernels have it; many
+// minimal and VM kernels do not), and with addresses only where
+// kptr_restrict lets this process see them.
+func (f *Features) FreeListCapture() error {
+	fh, err := os.Open("/proc/kallsyms")
+	if err != nil {
+		return fmt.Errorf("no free lists captured at failures: %v", err)
+	}
+	defer fh.Close()
+	sc := bufio.NewScanner(fh)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 3 || (fields[2] != "node_data" && fields[2] != "contig_page_data") {
+			continue
+		}
+		if strings.Trim(fields[0], "0") == "" {
+			return errors.New("no free lists captured at failures: kptr_restrict hides kernel addresses in /proc/kallsyms; failures are judged on /proc read after them")
+		}
+		return nil
+	}
+	return errors.New("no free lists captured at failures: neither node_data nor contig_page_data is in /proc/kallsyms (kernel built without CONFIG_KALLSYMS_ALL); failures are judged on /proc read after them")
 }
 
 // HasSymbol reports whether /proc/kallsyms lists a text symbol of that name

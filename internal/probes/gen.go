@@ -2,7 +2,7 @@ package probes
 
 // One object per hook, so a hook that fails to load never stops the others.
 // CC and CFLAGS come from the Makefile (make generate).
-//go:generate go tool bpf2go -cc $BPF_CLANG -cflags "$BPF_CFLAGS" -target amd64 -type alloc_fail_event -type failure_stalls_event -type alloc_counts -type cgroup_alloc pagealloc ../../bpf/pagealloc.bpf.c -- -I../../bpf -I../../bpf/headers/x86
+//go:generate go tool bpf2go -cc $BPF_CLANG -cflags "$BPF_CFLAGS" -target amd64 -type alloc_fail_event -type failure_stalls_event -type zone_capture_event -type alloc_counts -type cgroup_alloc pagealloc ../../bpf/pagealloc.bpf.c -- -I../../bpf -I../../bpf/headers/x86
 //go:generate go tool bpf2go -cc $BPF_CLANG -cflags "$BPF_CFLAGS" -target amd64 -type extfrag_key extfrag ../../bpf/extfrag.bpf.c -- -I../../bpf -I../../bpf/headers/x86
 //go:generate go tool bpf2go -cc $BPF_CLANG -cflags "$BPF_CFLAGS" -target amd64 -type slab_create_event slabcreate ../../bpf/slabcreate.bpf.c -- -I../../bpf -I../../bpf/headers/x86
 //go:generate go tool bpf2go -cc $BPF_CLANG -cflags "$BPF_CFLAGS" -target amd64 -type netns_create_event netns ../../bpf/netns.bpf.c -- -I../../bpf -I../../bpf/headers/x86

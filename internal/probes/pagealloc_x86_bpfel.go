@@ -104,6 +104,28 @@ type pageallocTaskStalls struct {
 	}
 }
 
+type pageallocZoneCaptureEvent struct {
+	_   structs.HostLayout
+	Hdr struct {
+		_    structs.HostLayout
+		Type uint8
+		Pad  [7]uint8
+		TsNs uint64
+	}
+	Tid      uint32
+	Node     int32
+	NrZones  uint8
+	NrOrders uint8
+	Pad      [6]uint8
+	Z        [6]struct {
+		_         structs.HostLayout
+		FreePages uint64
+		Wmark     [3]uint64
+		Boost     uint64
+		NrFree    [16]uint64
+	}
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -114,6 +136,7 @@ const (
 	pageallocMapDrops                  = "drops"
 	pageallocMapEvents                 = "events"
 	pageallocMapInflight               = "inflight"
+	pageallocMapLastCapture            = "last_capture"
 	pageallocMapLastWakeup             = "last_wakeup"
 	pageallocMapPageAllocCounts        = "page_alloc_counts"
 	pageallocMapStacks                 = "stacks"
@@ -127,11 +150,13 @@ const (
 	pageallocProgPageAllocRaw          = "page_alloc_raw"
 	pageallocProgPageAllocTp           = "page_alloc_tp"
 	pageallocVarAttribute              = "attribute"
+	pageallocVarCaptureGapNs           = "capture_gap_ns"
 	pageallocVarCgroupMode             = "cgroup_mode"
 	pageallocVarFexitAttached          = "fexit_attached"
 	pageallocVarHighOrderMin           = "high_order_min"
 	pageallocVarKeepAllocFailEvent     = "keep_alloc_fail_event"
 	pageallocVarKeepFailureStallsEvent = "keep_failure_stalls_event"
+	pageallocVarKeepZoneCaptureEvent   = "keep_zone_capture_event"
 	pageallocVarMtReclaimable          = "mt_reclaimable"
 	pageallocVarStallsShared           = "stalls_shared"
 	pageallocVarTpGfpSize              = "tp_gfp_size"
@@ -205,6 +230,7 @@ type pageallocMapSpecs struct {
 	Drops           *ebpf.MapSpec `ebpf:"drops"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	Inflight        *ebpf.MapSpec `ebpf:"inflight"`
+	LastCapture     *ebpf.MapSpec `ebpf:"last_capture"`
 	LastWakeup      *ebpf.MapSpec `ebpf:"last_wakeup"`
 	PageAllocCounts *ebpf.MapSpec `ebpf:"page_alloc_counts"`
 	Stacks          *ebpf.MapSpec `ebpf:"stacks"`
@@ -217,11 +243,13 @@ type pageallocMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type pageallocVariableSpecs struct {
 	Attribute              *ebpf.VariableSpec `ebpf:"attribute"`
+	CaptureGapNs           *ebpf.VariableSpec `ebpf:"capture_gap_ns"`
 	CgroupMode             *ebpf.VariableSpec `ebpf:"cgroup_mode"`
 	FexitAttached          *ebpf.VariableSpec `ebpf:"fexit_attached"`
 	HighOrderMin           *ebpf.VariableSpec `ebpf:"high_order_min"`
 	KeepAllocFailEvent     *ebpf.VariableSpec `ebpf:"keep_alloc_fail_event"`
 	KeepFailureStallsEvent *ebpf.VariableSpec `ebpf:"keep_failure_stalls_event"`
+	KeepZoneCaptureEvent   *ebpf.VariableSpec `ebpf:"keep_zone_capture_event"`
 	MtReclaimable          *ebpf.VariableSpec `ebpf:"mt_reclaimable"`
 	StallsShared           *ebpf.VariableSpec `ebpf:"stalls_shared"`
 	TpGfpSize              *ebpf.VariableSpec `ebpf:"tp_gfp_size"`
@@ -260,6 +288,7 @@ type pageallocMaps struct {
 	Drops           *ebpf.Map `ebpf:"drops"`
 	Events          *ebpf.Map `ebpf:"events"`
 	Inflight        *ebpf.Map `ebpf:"inflight"`
+	LastCapture     *ebpf.Map `ebpf:"last_capture"`
 	LastWakeup      *ebpf.Map `ebpf:"last_wakeup"`
 	PageAllocCounts *ebpf.Map `ebpf:"page_alloc_counts"`
 	Stacks          *ebpf.Map `ebpf:"stacks"`
@@ -275,6 +304,7 @@ func (m *pageallocMaps) Close() error {
 		m.Drops,
 		m.Events,
 		m.Inflight,
+		m.LastCapture,
 		m.LastWakeup,
 		m.PageAllocCounts,
 		m.Stacks,
@@ -288,11 +318,13 @@ func (m *pageallocMaps) Close() error {
 // It can be passed to loadPageallocObjects or ebpf.CollectionSpec.LoadAndAssign.
 type pageallocVariables struct {
 	Attribute              *ebpf.Variable `ebpf:"attribute"`
+	CaptureGapNs           *ebpf.Variable `ebpf:"capture_gap_ns"`
 	CgroupMode             *ebpf.Variable `ebpf:"cgroup_mode"`
 	FexitAttached          *ebpf.Variable `ebpf:"fexit_attached"`
 	HighOrderMin           *ebpf.Variable `ebpf:"high_order_min"`
 	KeepAllocFailEvent     *ebpf.Variable `ebpf:"keep_alloc_fail_event"`
 	KeepFailureStallsEvent *ebpf.Variable `ebpf:"keep_failure_stalls_event"`
+	KeepZoneCaptureEvent   *ebpf.Variable `ebpf:"keep_zone_capture_event"`
 	MtReclaimable          *ebpf.Variable `ebpf:"mt_reclaimable"`
 	StallsShared           *ebpf.Variable `ebpf:"stalls_shared"`
 	TpGfpSize              *ebpf.Variable `ebpf:"tp_gfp_size"`

@@ -397,6 +397,19 @@ func (s *Set) attachProgram(prog *ebpf.Program, how string, target string) error
 // Events is the ringbuf every hook streams into.
 func (s *Set) Events() *ebpf.Map { return s.events }
 
+// ZoneNames names the kernel's zones by enum zone_type index, for the
+// free lists the page_alloc hook captures at failures (Features.ZoneNames).
+func (s *Set) ZoneNames() []string { return s.features.ZoneNames() }
+
+// FreeListCapture says why the attached page_alloc hook captures no free
+// lists at failures, nil when it does or is not attached.
+func (s *Set) FreeListCapture() error {
+	if !s.Attached(HookPageAlloc) && !s.Attached(HookAllocFexit) {
+		return nil
+	}
+	return s.features.FreeListCapture()
+}
+
 // Attached reports whether hook h attached.
 func (s *Set) Attached(h Hook) bool {
 	for _, st := range s.Status {

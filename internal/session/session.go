@@ -35,6 +35,9 @@ type Session struct {
 	cgroups map[uint64]Cgroup
 
 	latest, failure Snapshot
+	// atFailure is the latest picture the kernel captured at a failure:
+	// one node's zones, kept apart so latest stays a whole /proc picture.
+	atFailure Snapshot
 
 	// memcg holds, per memory cgroup path, its latest readings (newest
 	// last), so a reading can be compared with the one before a call.
@@ -144,9 +147,13 @@ func (s *Session) Add(ev event.Event) {
 		s.cgroups[e.ID] = c
 	case *event.MemSnapshot:
 		kept := Snapshot{&event.MemSnapshot{Reason: e.Reason, Snapshot: cloneSnapshot(e.Snapshot)}, s.seq}
-		s.latest = kept
-		if e.Reason == "failure" {
-			s.failure = kept
+		switch e.Reason {
+		case snapshot.ReasonAtFailure:
+			s.atFailure = kept
+		case "failure":
+			s.latest, s.failure = kept, kept
+		default:
+			s.latest = kept
 		}
 	case *event.MemcgState:
 		if s.memcg == nil || len(s.memcg) >= maxMemcgPaths {
@@ -277,9 +284,15 @@ func (s *Session) LiveCgroups(at time.Time) []event.CgroupPath {
 	return out
 }
 
-// Snapshot returns the latest snapshot of any reason; its MemSnapshot is nil
-// before the first.
+// Snapshot returns the latest /proc (or kernel-log) snapshot of any reason
+// but at_failure (AtFailureSnapshot); its MemSnapshot is nil before the
+// first.
 func (s *Session) Snapshot() Snapshot { return s.latest }
+
+// AtFailureSnapshot returns the latest picture the kernel captured at an
+// allocation failure (reason snapshot.ReasonAtFailure), emitted just before
+// that failure's AllocFail; its MemSnapshot is nil when none came yet.
+func (s *Session) AtFailureSnapshot() Snapshot { return s.atFailure }
 
 // FailureSnapshot returns the latest snapshot taken because of a failure:
 // the free-block picture closest to the moment an allocation failed.

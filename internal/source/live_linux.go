@@ -148,7 +148,18 @@ type liveState struct {
 	stalls     *stallTracker // nil: stalls are not reported
 	memcg      memcgState
 	memStalls  *memStallState // compaction and reclaim (memstall_linux.go)
+	// The latest /proc snapshot: the zones' managed pages, reserves and
+	// pageblock counts an at-failure capture does not read.
+	lastProc *snapshot.Snapshot
+	// captures are the kernel's free-list captures waiting for their
+	// alloc_fail, by TID: records of several CPUs interleave in the ringbuf.
+	captures  map[uint32]*probes.ZoneCapture
+	zoneNames []string // enum zone_type index -> name, from the kernel's BTF
 }
+
+// maxPendingCaptures bounds the captures waiting for an alloc_fail (one
+// per failing thread in flight; more means lost alloc_fail records).
+const maxPendingCaptures = 256
 
 // Run emits events until ctx ends, then drains what the ringbuf still holds
 // and emits a final Tick covering the partial interval.
@@ -170,7 +181,13 @@ func (l *Live) Run(ctx context.Context, emit func(event.Event)) error {
 	}
 	offset := monoToWall()
 	clock := func(ns uint64) time.Time { return time.Unix(0, int64(ns)+offset).UTC() }
-	st := &liveState{stacks: map[int32][]string{}}
+	st := &liveState{stacks: map[int32][]string{}, captures: map[uint32]*probes.ZoneCapture{}}
+	if l.Set != nil {
+		st.zoneNames = l.Set.ZoneNames()
+		if err := l.Set.FreeListCapture(); err != nil {
+			l.warn(st, err.Error())
+		}
+	}
 	dec := &probes.Decoder{Clock: clock, Stack: func(id int32) []string { return l.stack(st, id) }}
 
 	var rd *ringbuf.Reader
@@ -330,6 +347,17 @@ func (l *Live) handle(st *liveState, dec *probes.Decoder, raw []byte, emit func(
 		}
 		return
 	}
+	if zc, ok, err := dec.ZoneCapture(raw); ok {
+		if err != nil {
+			l.warn(st, fmt.Sprintf("skipping undecodable record: %v", err))
+			return
+		}
+		if len(st.captures) >= maxPendingCaptures {
+			clear(st.captures)
+		}
+		st.captures[zc.TID] = zc
+		return
+	}
 	ev, err := dec.Decode(raw)
 	if err != nil {
 		l.warn(st, fmt.Sprintf("skipping undecodable record: %v", err))
@@ -379,12 +407,32 @@ func (l *Live) handle(st *liveState, dec *probes.Decoder, raw []byte, emit func(
 	if af, ok := ev.(*event.AllocFail); ok {
 		st.recentAllocs[st.nextAlloc%len(st.recentAllocs)] = event.AllocFail{Time: af.Time, Task: af.Task, Order: af.Order, GFP: af.GFP}
 		st.nextAlloc++
+		if ms := l.atFailure(st, af); ms != nil {
+			emit(ms)
+		}
 	}
 	emit(ev)
 	if now := time.Now().UTC(); isFailure(ev) && now.Sub(st.lastFailSnap) >= l.MinSnapshotGap {
 		st.lastFailSnap = now
 		l.snapshot(st, "failure", now, emit)
 	}
+}
+
+// atFailure is the picture of af's zones the kernel captured at the
+// failure, nil when it captured none (rate-limited, no node_data symbol):
+// emitted just before the alloc_fail, so a recording carries it and the
+// correlator judges the failure on it instead of /proc read after it.
+func (l *Live) atFailure(st *liveState, af *event.AllocFail) *event.MemSnapshot {
+	zc := st.captures[af.Task.TID]
+	if zc == nil {
+		return nil
+	}
+	delete(st.captures, af.Task.TID)
+	if lead := af.Time.Sub(zc.At); lead < 0 || lead > snapshot.AtFailureLead {
+		return nil
+	}
+	s := snapshot.FromCapture(st.lastProc, zc.At, zc.Node, st.zoneNames, zc.Zones)
+	return &event.MemSnapshot{Reason: snapshot.ReasonAtFailure, Snapshot: s}
 }
 
 func isFailure(ev event.Event) bool {
@@ -411,6 +459,7 @@ func (l *Live) snapshot(st *liveState, reason string, now time.Time, emit func(e
 		return
 	}
 	s.Time = now
+	st.lastProc = s
 	emit(&event.MemSnapshot{Reason: reason, Snapshot: s})
 }
 

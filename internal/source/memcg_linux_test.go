@@ -38,27 +38,7 @@ func memcgRoot(t *testing.T) (dir, limitFile, usageFile string) {
 // fragscope must stream it with the task, the gfp flags and the kernel
 // stack, symbolized and without the tracing frames on top.
 func TestRealMemcgChargeFailure(t *testing.T) {
-	if os.Getenv(memcgChildEnv) != "" {
-		t.Skip("child mode runs in TestMemcgChild")
-	}
-	requireRoot(t)
-	root, limitFile, usageFile := memcgRoot(t)
-	cg := filepath.Join(root, fmt.Sprintf("fragscope-test-%d", os.Getpid()))
-	if err := os.Mkdir(cg, 0o755); err != nil {
-		t.Fatalf("create memory cgroup: %v", err)
-	}
-	defer os.Remove(cg)
-
-	var childPID int
-	evs := runLive(t, []probes.Hook{probes.HookPageAlloc}, func() {
-		cmd := exec.Command(os.Args[0], "-test.run", "^TestMemcgChild$")
-		cmd.Env = append(os.Environ(), memcgChildEnv+"="+strings.Join([]string{cg, limitFile, usageFile}, ","))
-		out, _ := cmd.CombinedOutput() // the child may end in ENOMEM or be OOM-killed: both are fine
-		if cmd.Process != nil {
-			childPID = cmd.Process.Pid
-		}
-		t.Logf("child: %s", strings.TrimSpace(string(out)))
-	})
+	evs, childPID := memcgChargeFailures(t)
 	flags, _, err := gfp.LoadRunning()
 	if err != nil {
 		t.Fatal(err)
@@ -82,6 +62,34 @@ func TestRealMemcgChargeFailure(t *testing.T) {
 		t.Errorf("stack lacks the symbolized map_create path:\n%s", stack)
 	}
 	t.Logf("order %d gfp %s\n%s", found.Order, table.Format(found.GFP), stack)
+}
+
+// memcgChargeFailures runs TestMemcgChild in a memory cgroup of its own
+// under a live session and returns the session's events and the child's pid.
+func memcgChargeFailures(t *testing.T) ([]event.Event, int) {
+	t.Helper()
+	if os.Getenv(memcgChildEnv) != "" {
+		t.Skip("child mode runs in TestMemcgChild")
+	}
+	requireRoot(t)
+	root, limitFile, usageFile := memcgRoot(t)
+	cg := filepath.Join(root, fmt.Sprintf("fragscope-test-%d", os.Getpid()))
+	if err := os.Mkdir(cg, 0o755); err != nil {
+		t.Fatalf("create memory cgroup: %v", err)
+	}
+	defer os.Remove(cg)
+
+	var childPID int
+	evs := runLive(t, []probes.Hook{probes.HookPageAlloc}, func() {
+		cmd := exec.Command(os.Args[0], "-test.run", "^TestMemcgChild$")
+		cmd.Env = append(os.Environ(), memcgChildEnv+"="+strings.Join([]string{cg, limitFile, usageFile}, ","))
+		out, _ := cmd.CombinedOutput() // the child may end in ENOMEM or be OOM-killed: both are fine
+		if cmd.Process != nil {
+			childPID = cmd.Process.Pid
+		}
+		t.Logf("child: %s", strings.TrimSpace(string(out)))
+	})
+	return evs, childPID
 }
 
 // TestMemcgChild is the child of TestRealMemcgChargeFailure: it joins the

@@ -8,10 +8,38 @@ import (
 )
 
 var (
-	compactionBenchOnce    sync.Once
-	compactionBenchMetrics map[string]float64
-	compactionBenchErr     string
+	benchOnce sync.Once
+	benchRes  *Result // nil: the boot failed
 )
+
+// benchBoot boots scenario "bench" once, however many benchmarks and
+// times the framework calls for it.
+func benchBoot(b *testing.B) *Result {
+	e := cachedEnv(b, "debian-6.12")
+	k := e.kernel(b, "debian-6.12")
+	benchOnce.Do(func() { benchRes = e.boot(b, k, "bench", 256) })
+	if benchRes == nil {
+		b.Fatal("the guest boot failed")
+	}
+	return benchRes
+}
+
+// benchMetrics reports the metrics of the guest's benchmark name, written
+// to file by scenario-bench.sh.
+func benchMetrics(b *testing.B, file, name string) {
+	out, err := benchBoot(b).File(file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("guest:\n%s", out)
+	m, why := parseBench(string(out), name)
+	if m == nil {
+		b.Fatal(why)
+	}
+	for unit, v := range m {
+		b.ReportMetric(v, unit)
+	}
+}
 
 // BenchmarkVMCompactionHooks: on the development machine nothing compacts
 // directly, so the compaction programs' cost is measured in the fragmented
@@ -20,29 +48,18 @@ var (
 // per event of each program of each mechanism, beside its empty raw_tp or
 // fexit twin, and the direct compactions per round) are reported here.
 // Under TCG every instruction is emulated, so read the programs against
-// their empty twins, not as native nanoseconds. One boot, however many
-// times the framework calls this; skipped when the guest kernel is not
-// cached (see cachedEnv).
+// their empty twins, not as native nanoseconds. Skipped when the guest
+// kernel is not cached (see cachedEnv).
 func BenchmarkVMCompactionHooks(b *testing.B) {
-	e := cachedEnv(b, "debian-6.12")
-	k := e.kernel(b, "debian-6.12")
-	compactionBenchOnce.Do(func() {
-		compactionBenchErr = "the guest boot failed"
-		res := e.boot(b, k, "bench", 256)
-		out, err := res.File("bench.txt")
-		if err != nil {
-			compactionBenchErr = err.Error()
-			return
-		}
-		b.Logf("guest:\n%s", out)
-		compactionBenchMetrics, compactionBenchErr = parseBench(string(out), "BenchmarkCompactionHooks")
-	})
-	if compactionBenchMetrics == nil {
-		b.Fatal(compactionBenchErr)
-	}
-	for unit, v := range compactionBenchMetrics {
-		b.ReportMetric(v, unit)
-	}
+	benchMetrics(b, "bench.txt", "BenchmarkCompactionHooks")
+}
+
+// BenchmarkVMFailureCapture: the development machine's kernel lists no
+// node_data in kallsyms, so what reading the free lists adds to a failure
+// is measured in the same guest boot, by the probes package's
+// BenchmarkFailureCapture (ns per failure with and without the capture).
+func BenchmarkVMFailureCapture(b *testing.B) {
+	benchMetrics(b, "capture-bench.txt", "BenchmarkFailureCapture")
 }
 
 // parseBench reads the metrics of benchmark name from `go test -bench`
