@@ -36,6 +36,7 @@ func doctorCommand() *cli.Command {
 			fmt.Fprintf(w, "tracefs    %s\n", okOrPath(f.Tracefs, f.TracefsErr))
 			fmt.Fprintf(w, "debugfs    %s\n", okOr(statErr("/sys/kernel/debug/extfrag")))
 			fmt.Fprintf(w, "kprobes    %s\n", okOr(f.Kprobes))
+			fmt.Fprintf(w, "freelists  %s\n", freeListLine(f.FreeListCapture()))
 			if f.Lockdown != "" && f.Lockdown != "none" {
 				msg := "lockdown=" + f.Lockdown
 				if f.Lockdown == "confidentiality" {
@@ -132,6 +133,15 @@ func okOr(err error) string {
 		return "ok"
 	}
 	return "no: " + err.Error()
+}
+
+// freeListLine says whether failures get the kernel's own reading of the
+// free lists (at_failure snapshots) or only /proc read after them.
+func freeListLine(err error) string {
+	if err != nil {
+		return "no: " + strings.TrimPrefix(err.Error(), "no free lists captured at failures: ")
+	}
+	return "ok (read by the kernel at each failure)"
 }
 
 func okOrPath(path string, err error) string {

@@ -273,6 +273,10 @@ func checkDoctor(t *testing.T, doctor string, refused map[string]string) {
 	if !strings.Contains(doctor, "fentry     ok") && !fentryRefused {
 		t.Errorf("doctor's fentry line is not ok although every fentry program loads")
 	}
+	// Debian's kernels list node_data in /proc/kallsyms (CONFIG_KALLSYMS_ALL).
+	if !strings.Contains(doctor, "freelists  ok") {
+		t.Errorf("doctor: the free lists at a failure are not read on a Debian kernel:\n%s", doctor)
+	}
 }
 
 // checkHooksSession asserts one scenario-1 session and returns, per hook,
