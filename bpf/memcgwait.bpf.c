@@ -46,3 +46,18 @@ int memcg_reclaim_end(void *ctx)
 	bpf_map_update_elem(&memcg_waits, &tid, &w, BPF_ANY);
 	return 0;
 }
+
+/* A candidate that exits is no longer one. Without host pids userspace
+ * cannot ask a task's wchan and takes a cgroup's latest reclaimer for its
+ * sleeper: a short-lived reclaimer that exited after the sleeper went to
+ * sleep would stand for it (a CI run named an exited runc process). One
+ * hash delete per thread exit, nothing for tasks that never reclaimed
+ * against a limit beyond the failed lookup. */
+SEC("tracepoint/sched/sched_process_exit")
+int memcg_wait_exit(void *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+
+	bpf_map_delete_elem(&memcg_waits, &tid);
+	return 0;
+}

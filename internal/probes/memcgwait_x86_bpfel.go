@@ -40,6 +40,7 @@ const (
 	memcgwaitMapMemcgWaits       = "memcg_waits"
 	memcgwaitMapStacks           = "stacks"
 	memcgwaitProgMemcgReclaimEnd = "memcg_reclaim_end"
+	memcgwaitProgMemcgWaitExit   = "memcg_wait_exit"
 	memcgwaitVarCgroupMode       = "cgroup_mode"
 	memcgwaitVarKeepMemcgWait    = "keep_memcg_wait"
 	memcgwaitVarWakeupBytes      = "wakeup_bytes"
@@ -89,6 +90,7 @@ type memcgwaitSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type memcgwaitProgramSpecs struct {
 	MemcgReclaimEnd *ebpf.ProgramSpec `ebpf:"memcg_reclaim_end"`
+	MemcgWaitExit   *ebpf.ProgramSpec `ebpf:"memcg_wait_exit"`
 }
 
 // memcgwaitMapSpecs contains maps before they are loaded into the kernel.
@@ -167,11 +169,13 @@ type memcgwaitVariables struct {
 // It can be passed to loadMemcgwaitObjects or ebpf.CollectionSpec.LoadAndAssign.
 type memcgwaitPrograms struct {
 	MemcgReclaimEnd *ebpf.Program `ebpf:"memcg_reclaim_end"`
+	MemcgWaitExit   *ebpf.Program `ebpf:"memcg_wait_exit"`
 }
 
 func (p *memcgwaitPrograms) Close() error {
 	return _MemcgwaitClose(
 		p.MemcgReclaimEnd,
+		p.MemcgWaitExit,
 	)
 }
 

@@ -43,15 +43,20 @@ func (s *Set) attachMemcgWait() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	coll, err := s.loadPrograms(spec, []string{"memcg_reclaim_end"}, nil, nil)
+	coll, err := s.loadPrograms(spec, []string{"memcg_reclaim_end", "memcg_wait_exit"}, nil, nil)
 	if err != nil {
 		return "", describeLoadError("load memcg_oom_wait", err)
+	}
+	// The exit first: a candidate noted before it attached could outlive
+	// its task.
+	if err := s.attachProgram(coll.Programs["memcg_wait_exit"], "tracepoint", "sched/sched_process_exit"); err != nil {
+		return "", err
 	}
 	if err := s.attachProgram(coll.Programs["memcg_reclaim_end"], "tracepoint", group+"/"+name); err != nil {
 		return "", err
 	}
 	s.memcgWaits = coll.Maps["memcg_waits"]
-	return group + "/" + name, nil
+	return group + "/" + name + ", sched/sched_process_exit", nil
 }
 
 // InFlight appends the entries of the in-flight maps to buf. A scan every
