@@ -155,6 +155,42 @@ type liveState struct {
 	// alloc_fail, by TID: records of several CPUs interleave in the ringbuf.
 	captures  map[uint32]*probes.ZoneCapture
 	zoneNames []string // enum zone_type index -> name, from the kernel's BTF
+	// misses are the runs of each program the kernel skipped, as last
+	// reported (checkMisses); ticks counts ticks between checks.
+	misses     map[string]uint64
+	missTicker int
+}
+
+// missCheckTicks is how many ticks pass between reads of the programs'
+// recursion misses: one bpf(OBJ_GET_INFO) per program, kept off each tick.
+const missCheckTicks = 60
+
+// checkMisses warns when the kernel skipped runs of a program because one
+// was already running on that CPU (interrupted or preempted inside it;
+// bpf_prog_info.recursion_misses, Linux 5.12+): the counts it keeps are
+// short by as many, which no ringbuf drop counter shows.
+func (l *Live) checkMisses(st *liveState) {
+	if l.Set == nil {
+		return
+	}
+	ps, err := l.Set.ProgramStats()
+	if err != nil {
+		return
+	}
+	if st.misses == nil {
+		st.misses = map[string]uint64{}
+	}
+	var grew []string
+	for _, name := range slices.Sorted(maps.Keys(ps)) {
+		if n := ps[name].RecursionMisses; n > st.misses[name] {
+			st.misses[name] = n
+			grew = append(grew, fmt.Sprintf("%s %d", name, n))
+		}
+	}
+	if len(grew) > 0 {
+		l.warn(st, "the kernel skipped runs of BPF programs already running on their CPU (recursion misses, so far): "+
+			strings.Join(grew, ", ")+"; what they count is short by as many")
+	}
 }
 
 // maxPendingCaptures bounds the captures waiting for an alloc_fail (one
@@ -286,6 +322,9 @@ func (l *Live) Run(ctx context.Context, emit func(event.Event)) error {
 			if err := l.tick(st, now.UTC(), emit); err != nil {
 				return err
 			}
+			if st.missTicker++; st.missTicker%missCheckTicks == 0 {
+				l.checkMisses(st)
+			}
 			l.snapshot(st, "interval", now.UTC(), emit)
 		case err := <-readerDone:
 			return fmt.Errorf("ringbuf reader: %w", err)
@@ -308,6 +347,7 @@ func (l *Live) Run(ctx context.Context, emit func(event.Event)) error {
 				}
 				break
 			}
+			l.checkMisses(st)
 			return l.tick(st, time.Now().UTC(), emit)
 		}
 	}

@@ -78,3 +78,20 @@ func TestParseBench(t *testing.T) {
 		t.Error("no result line accepted")
 	}
 }
+
+// The misses fragscope reports on stderr (internal/source checkMisses), the
+// last report of each program counting, only the programs asked for.
+func TestProgramMisses(t *testing.T) {
+	stderr := "fragscope: page_alloc   attached via tp_btf     kmem/mm_page_alloc\n" +
+		"fragscope: the kernel skipped runs of BPF programs already running on their CPU (recursion misses, so far): page_alloc_btf 1; what they count is short by as many\n" +
+		"fragscope: the kernel skipped runs of BPF programs already running on their CPU (recursion misses, so far): extfrag_btf 4, page_alloc_btf 2; what they count is short by as many\n"
+	if n := programMisses(stderr, "page_alloc_"); n != 2 {
+		t.Errorf("page_alloc misses %d, want 2 (the last report)", n)
+	}
+	if n := programMisses(stderr, "extfrag_"); n != 4 {
+		t.Errorf("extfrag misses %d, want 4", n)
+	}
+	if n := programMisses("fragscope: recorded 19 events\n", "page_alloc_"); n != 0 {
+		t.Errorf("no report: %d misses", n)
+	}
+}
