@@ -37,8 +37,10 @@ type Features struct {
 	Lockdown string
 
 	kernelBTF *btf.Spec
-	symsOnce  sync.Once
+	symsOnce  sync.Once // readKallsyms
 	syms      map[string]bool
+	symsErr   error
+	pgdat     int // pgdatMissing, pgdatHidden, pgdatFound
 }
 
 var (
@@ -188,39 +190,43 @@ func (f *Features) ZoneNames() []string {
 // minimal and VM kernels do not), and with addresses only where
 // kptr_restrict lets this process see them.
 func (f *Features) FreeListCapture() error {
-	fh, err := os.Open("/proc/kallsyms")
-	if err != nil {
-		return fmt.Errorf("no free lists captured at failures: %v", err)
+	f.symsOnce.Do(f.readKallsyms)
+	switch {
+	case f.symsErr != nil:
+		return fmt.Errorf("no free lists captured at failures: %v", f.symsErr)
+	case f.pgdat == pgdatHidden:
+		return errors.New("no free lists captured at failures: kptr_restrict hides kernel addresses in /proc/kallsyms; failures are judged on /proc read after them")
+	case f.pgdat == pgdatMissing:
+		return errors.New("no free lists captured at failures: neither node_data nor contig_page_data is in /proc/kallsyms (kernel built without CONFIG_KALLSYMS_ALL); failures are judged on /proc read after them")
 	}
-	defer fh.Close()
-	sc := bufio.NewScanner(fh)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 3 || (fields[2] != "node_data" && fields[2] != "contig_page_data") {
-			continue
-		}
-		if strings.Trim(fields[0], "0") == "" {
-			return errors.New("no free lists captured at failures: kptr_restrict hides kernel addresses in /proc/kallsyms; failures are judged on /proc read after them")
-		}
-		return nil
-	}
-	return errors.New("no free lists captured at failures: neither node_data nor contig_page_data is in /proc/kallsyms (kernel built without CONFIG_KALLSYMS_ALL); failures are judged on /proc read after them")
+	return nil
 }
 
 // HasSymbol reports whether /proc/kallsyms lists a text symbol of that name
 // (what a kprobe needs; it also covers kernels without BTF).
 func (f *Features) HasSymbol(name string) bool {
-	f.symsOnce.Do(func() { f.syms = readTextSymbols() })
+	f.symsOnce.Do(f.readKallsyms)
 	if f.syms == nil { // kallsyms unreadable: let the attach itself decide
 		return true
 	}
 	return f.syms[name]
 }
 
-func readTextSymbols() map[string]bool {
+// What /proc/kallsyms says of the pglist_data symbols the free-list capture
+// needs (FreeListCapture).
+const (
+	pgdatMissing = iota
+	pgdatHidden  // listed with a zero address (kptr_restrict)
+	pgdatFound
+)
+
+// readKallsyms reads /proc/kallsyms once for everything Features asks of
+// it: the text symbols (kprobe targets) and the pglist_data symbols.
+func (f *Features) readKallsyms() {
 	fh, err := os.Open("/proc/kallsyms")
 	if err != nil {
-		return nil
+		f.symsErr = err
+		return
 	}
 	defer fh.Close()
 	syms := make(map[string]bool, 1<<16)
@@ -235,8 +241,14 @@ func readTextSymbols() map[string]bool {
 		case "t", "T", "w", "W":
 			syms[fields[2]] = true
 		}
+		if (fields[2] == "node_data" || fields[2] == "contig_page_data") && f.pgdat != pgdatFound {
+			f.pgdat = pgdatFound
+			if strings.Trim(fields[0], "0") == "" {
+				f.pgdat = pgdatHidden
+			}
+		}
 	}
-	return syms
+	f.syms = syms
 }
 
 // describeLoadError turns a load or attach error into the reason a user

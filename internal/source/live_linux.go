@@ -156,7 +156,7 @@ type liveState struct {
 	captures  map[uint32]*probes.ZoneCapture
 	zoneNames []string // enum zone_type index -> name, from the kernel's BTF
 	// misses are the runs of each program the kernel skipped, as last
-	// reported (checkMisses); ticks counts ticks between checks.
+	// reported (checkMisses); missTicker counts ticks between checks.
 	misses     map[string]uint64
 	missTicker int
 }
